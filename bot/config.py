@@ -1,0 +1,152 @@
+"""Settings from the environment or `.env`; a bad value stops the program with one clear line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TIME_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+LOCALES = ("vi", "en")
+
+# What each setting expects, in words, for the one-line error.
+EXPECTS = {
+    "BOT_TOKEN": "a Bot API token like 123456:ABC-DEF (from @BotFather)",
+    "DATABASE_URL": "a PostgreSQL URL like postgresql://user:pass@host:5432/db",
+    "REDIS_URL": "a Redis URL like redis://host:6379/0",
+    "TELEGRAM_API_URL": "an http(s) URL of the Bot API, like https://api.telegram.org",
+    "WEBHOOK_URL": "a public https URL that Telegram will post updates to",
+    "WEBHOOK_SECRET": "1-256 characters of A-Z a-z 0-9 _ -",
+    "WEBHOOK_PORT": "a TCP port number (1-65535)",
+    "DEFAULT_LOCALE": "one of: " + ", ".join(LOCALES),
+    "STATE_TTL_DAYS": "a whole number of days, at least 1",
+    "MAX_CONCURRENT_UPDATES": "a whole number, at least 1",
+    "BROADCAST_RATE": "messages per second, above 0 and at most 30",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: str = ""
+    bot_username: str = ""
+    database_url: str = ""
+    redis_url: str = ""
+    redis_prefix: str = "hb"
+    telegram_api_url: str = "https://api.telegram.org"
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = 8080
+    data_dir: Path = Path("var")
+    default_locale: str = "vi"
+    state_ttl_days: int = 14
+    max_concurrent_updates: int = 256
+    broadcast_rate: float = 25.0
+    health_station_phone: str = "028 3899 0000"
+    health_station_name: str = "Trạm Y tế Phường 27"
+    log_level: str = "INFO"
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token(cls, v: str) -> str:
+        if v and (":" not in v or not v.split(":", 1)[0].isdigit()):
+            raise ValueError("BOT_TOKEN")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _db(cls, v: str) -> str:
+        if v and not v.startswith(("postgresql://", "postgresql+asyncpg://", "postgres://")):
+            raise ValueError("DATABASE_URL")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, v: str) -> str:
+        if v and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL")
+        return v
+
+    @field_validator("telegram_api_url", "webhook_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("URL")
+        return v.rstrip("/")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, v: str) -> str:
+        if v and (len(v) > 256 or not all(c.isalnum() or c in "_-" for c in v)):
+            raise ValueError("WEBHOOK_SECRET")
+        return v
+
+    @field_validator("webhook_port")
+    @classmethod
+    def _port(cls, v: int) -> int:
+        if not 1 <= v <= 65535:
+            raise ValueError("WEBHOOK_PORT")
+        return v
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, v: str) -> str:
+        if v not in LOCALES:
+            raise ValueError("DEFAULT_LOCALE")
+        return v
+
+    @field_validator("state_ttl_days", "max_concurrent_updates")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("positive")
+        return v
+
+    @field_validator("broadcast_rate")
+    @classmethod
+    def _rate(cls, v: float) -> float:
+        if not 0 < v <= 30:
+            raise ValueError("BROADCAST_RATE")
+        return v
+
+    @property
+    def state_ttl_seconds(self) -> int:
+        return self.state_ttl_days * 86400
+
+    @property
+    def bot_api_base(self) -> str:
+        """PTB's base_url: the token is appended to it."""
+        return f"{self.telegram_api_url}/bot"
+
+    @property
+    def bot_file_base(self) -> str:
+        return f"{self.telegram_api_url}/file/bot"
+
+
+class ConfigError(SystemExit):
+    """Exit code 2 with one line; raised instead of a traceback."""
+
+    def __init__(self, line: str):
+        print(f"healthbot: configuration error: {line}", file=sys.stderr)
+        super().__init__(2)
+
+
+def load_settings(**overrides) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        err = e.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "setting"
+        value_hint = EXPECTS.get(name, "a valid value")
+        raise ConfigError(f"{name} is invalid; expected {value_hint}") from None
+
+
+def require(settings: Settings, *names: str) -> None:
+    """Stop with one clear line when a setting needed by this command is missing."""
+    for name in names:
+        if not getattr(settings, name.lower()):
+            raise ConfigError(f"{name} is not set; expected {EXPECTS.get(name, 'a value')}")

@@ -1,0 +1,35 @@
+"""Engine and unit-of-work sessions for PostgreSQL (SQLAlchemy 2 async + asyncpg)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def async_url(url: str) -> str:
+    """postgresql://… → postgresql+asyncpg://…; keeps ?host=/socket/dir for embedded servers."""
+    parts = urlsplit(url)
+    scheme = "postgresql+asyncpg"
+    query = parse_qs(parts.query)
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query, doseq=True), ""))
+
+
+def plain_url(url: str) -> str:
+    """The libpq form (for asyncpg.connect and psql)."""
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, ""))
+
+
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_timeout=30,
+    )
+
+
+def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

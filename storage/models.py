@@ -1,0 +1,173 @@
+"""Tables. The schema itself is made by Alembic migrations in storage/migrations."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now():
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Resident(Base):
+    """One person in the ward's registry; `code` is printed on their card and never changes
+    except through an explicit reissue."""
+
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
+    ward: Mapped[str] = mapped_column(Text, nullable=False)
+    quarter: Mapped[str | None] = mapped_column(Text)
+    group_name: Mapped[str | None] = mapped_column(Text)
+    full_name: Mapped[str] = mapped_column(Text, nullable=False)
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    birth_year: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    sex: Mapped[str | None] = mapped_column(String(1))  # 'M' | 'F'
+    insurance_code: Mapped[str | None] = mapped_column(Text)
+    citizen_id: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)  # +84…
+    address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("ix_residents_ward_quarter", "ward", "quarter"),)
+
+
+class Account(Base):
+    """A Telegram user who has talked to the bot."""
+
+    __tablename__ = "accounts"
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    locale: Mapped[str] = mapped_column(String(8), nullable=False, server_default="vi")
+    reminders_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+
+
+class Link(Base):
+    """Account ↔ resident, with the relation and the consent under which it was made.
+    Ended links are kept (revoked_at set) for the audit trail."""
+
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.telegram_id"), nullable=False)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False)
+    relation: Mapped[str] = mapped_column(String(16), nullable=False)
+    consent_version: Mapped[str] = mapped_column(String(16), nullable=False)
+    consented_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(
+            "uq_links_active",
+            "account_id",
+            "resident_id",
+            unique=True,
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+        Index("ix_links_resident_active", "resident_id", postgresql_where=text("revoked_at IS NULL")),
+    )
+
+
+class Consent(Base):
+    """Each explicit consent given (and withdrawn), with the notice's version."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.telegram_id"), nullable=False)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False)
+    version: Mapped[str] = mapped_column(String(16), nullable=False)
+    given_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Declaration(Base):
+    """One submitted declaration; append-only: a change is a new version."""
+
+    __tablename__ = "declarations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    submission_key: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    submitted_by: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    relation: Mapped[str] = mapped_column(String(16), nullable=False)
+    questionnaire_version: Mapped[str] = mapped_column(String(16), nullable=False)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime] = _now()
+    height_cm: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
+    weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
+    bmi: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
+    systolic: Mapped[int | None] = mapped_column(SmallInteger)
+    diastolic: Mapped[int | None] = mapped_column(SmallInteger)
+    pregnancies: Mapped[int | None] = mapped_column(SmallInteger)
+    children: Mapped[int | None] = mapped_column(SmallInteger)
+    covid_doses: Mapped[int | None] = mapped_column(SmallInteger)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint("resident_id", "version", name="uq_declarations_resident_version"),
+    )
+
+
+class Staff(Base):
+    """Ward health staff; an admin (ward NULL) sees every ward."""
+
+    __tablename__ = "staff"
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ward: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(8), nullable=False, server_default="staff")
+    created_at: Mapped[datetime] = _now()
+
+
+class AuditEntry(Base):
+    """Who did what to whom, when. No health values and no names here: ids only."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = _now()
+    actor_kind: Mapped[str] = mapped_column(String(16), nullable=False)  # account|staff|cli|system
+    actor_id: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    resident_id: Mapped[int | None] = mapped_column(BigInteger)  # no FK: outlives erasure
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False, server_default="ok")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+
+    __table_args__ = (
+        Index("ix_audit_resident_at", "resident_id", "at"),
+        Index("ix_audit_actor_at", "actor_kind", "actor_id", "at"),
+    )

@@ -1,0 +1,134 @@
+"""Dialog state, per-user locks, update de-duplication and counters, all on Redis.
+
+Every key carries a TTL (see README, "Retention"): nothing personal lingers without one.
+Shaped after aiogram's fsm storage: a frozen key, one key builder, locking kept apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+DEDUP_TTL = 24 * 3600  # Telegram redelivers for at most a day
+LOCK_TTL_MS = 30_000  # a crashed holder blocks that user at most this long
+
+
+@dataclass(frozen=True, slots=True)
+class StateKey:
+    chat_id: int
+    user_id: int
+
+
+class KeyBuilder:
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def state(self, key: StateKey) -> str:
+        return f"{self.prefix}:state:{key.chat_id}:{key.user_id}"
+
+    def lock(self, key: StateKey) -> str:
+        return f"{self.prefix}:lock:{key.chat_id}:{key.user_id}"
+
+    def update(self, update_id: int) -> str:
+        return f"{self.prefix}:upd:{update_id}"
+
+    def counter(self, name: str) -> str:
+        return f"{self.prefix}:cnt:{name}"
+
+    def pattern(self) -> str:
+        return f"{self.prefix}:*"
+
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class LockTimeout(Exception):
+    pass
+
+
+class StateStore:
+    """One JSON record per (chat, user), with a TTL refreshed on every save."""
+
+    def __init__(self, redis: Redis, prefix: str, ttl_seconds: int):
+        self.redis = redis
+        self.keys = KeyBuilder(prefix)
+        self.ttl = ttl_seconds
+        self._release = redis.register_script(_RELEASE)
+        self._local: dict[StateKey, list] = {}  # in-process queue per user: [asyncio.Lock, waiters]
+
+    async def load(self, key: StateKey) -> dict[str, Any]:
+        raw = await self.redis.get(self.keys.state(key))
+        return json.loads(raw) if raw else {}
+
+    async def save(self, key: StateKey, state: dict[str, Any]) -> None:
+        if state:
+            await self.redis.set(self.keys.state(key), _dump(state), ex=self.ttl)
+        else:
+            await self.redis.delete(self.keys.state(key))
+
+    async def erase(self, key: StateKey) -> None:
+        await self.redis.delete(self.keys.state(key))
+
+    async def first_delivery(self, update_id: int) -> bool:
+        """True the first time an update id is seen, across all processes."""
+        return bool(await self.redis.set(self.keys.update(update_id), 1, nx=True, ex=DEDUP_TTL))
+
+    async def forget_delivery(self, update_id: int) -> None:
+        """After a failed attempt, so a redelivery is handled."""
+        await self.redis.delete(self.keys.update(update_id))
+
+    @asynccontextmanager
+    async def user_lock(self, key: StateKey, timeout: float = 20.0) -> AsyncIterator[None]:
+        """Serialise one user's updates: first within this process (FIFO, no Redis traffic for
+        waiters), then across processes with a Redis lock that expires if its holder dies."""
+        entry = self._local.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                token = secrets.token_hex(8)
+                name = self.keys.lock(key)
+                delay = 0.002
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + timeout
+                while not await self.redis.set(name, token, nx=True, px=LOCK_TTL_MS):
+                    if loop.time() > deadline:
+                        raise LockTimeout(name)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+                try:
+                    yield
+                finally:
+                    await self._release(keys=[name], args=[token])
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._local.pop(key, None)
+
+    async def hit(self, name: str, window_seconds: int) -> int:
+        """Count one event in a fixed window; returns the count so far."""
+        k = self.keys.counter(name)
+        async with self.redis.pipeline(transaction=True) as p:
+            p.incr(k)
+            p.expire(k, window_seconds, nx=True)
+            count, _ = await p.execute()
+        return int(count)
+
+    async def count(self, name: str) -> int:
+        return int(await self.redis.get(self.keys.counter(name)) or 0)
+
+    async def reset(self, name: str) -> None:
+        await self.redis.delete(self.keys.counter(name))
+
+
+def _dump(state: dict[str, Any]) -> str:
+    return json.dumps(state, ensure_ascii=False, separators=(",", ":"), default=str)
