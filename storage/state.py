@@ -46,6 +46,13 @@ class KeyBuilder:
         return f"{self.prefix}:*"
 
 
+# INCR and start the window on the first hit; also repairs a counter left without a TTL.
+_HIT = """
+local n = redis.call('incr', KEYS[1])
+if n == 1 or redis.call('ttl', KEYS[1]) < 0 then redis.call('expire', KEYS[1], ARGV[1]) end
+return n
+"""
+
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -64,6 +71,7 @@ class StateStore:
         self.keys = KeyBuilder(prefix)
         self.ttl = ttl_seconds
         self._release = redis.register_script(_RELEASE)
+        self._hit = redis.register_script(_HIT)
         self._local: dict[StateKey, list] = {}  # in-process queue per user: [asyncio.Lock, waiters]
 
     async def load(self, key: StateKey) -> dict[str, Any]:
@@ -116,12 +124,7 @@ class StateStore:
 
     async def hit(self, name: str, window_seconds: int) -> int:
         """Count one event in a fixed window; returns the count so far."""
-        k = self.keys.counter(name)
-        async with self.redis.pipeline(transaction=True) as p:
-            p.incr(k)
-            p.expire(k, window_seconds, nx=True)
-            count, _ = await p.execute()
-        return int(count)
+        return int(await self._hit(keys=[self.keys.counter(name)], args=[window_seconds]))
 
     async def count(self, name: str) -> int:
         return int(await self.redis.get(self.keys.counter(name)) or 0)
