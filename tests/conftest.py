@@ -116,3 +116,74 @@ async def redis(redis_url: str, redis_prefix: str):
 @pytest.fixture
 def store(redis, redis_prefix: str) -> StateStore:
     return StateStore(redis, redis_prefix, ttl_seconds=14 * 86400)
+
+
+# ---------------------------------------------------------------- the bot, in process
+
+
+def test_settings(database_url: str, redis_url: str, redis_prefix: str, **overrides):
+    from bot.config import Settings  # noqa: PLC0415
+    from tests.standin import TOKEN  # noqa: PLC0415
+
+    values = dict(
+        bot_token=TOKEN,
+        bot_username="healthbot_test_bot",
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        telegram_api_url="http://standin.invalid",
+        health_station_phone="028 3899 0000",
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+async def runtime(database_url, redis_url, redis_prefix, clean_db, redis):
+    from bot.runtime import open_runtime  # noqa: PLC0415
+
+    rt = await open_runtime(test_settings(database_url, redis_url, redis_prefix), upgrade=False)
+    yield rt
+    await rt.close()
+
+
+@pytest.fixture
+def api():
+    from tests.standin import BotApi  # noqa: PLC0415
+
+    return BotApi()
+
+
+@pytest.fixture
+async def app(runtime, api):
+    """The real Application with a request object that records instead of calling Telegram.
+    Any exception inside a handler fails the test, even if a reply went out."""
+    from bot.app import build_application  # noqa: PLC0415
+    from tests.standin import RecordingRequest  # noqa: PLC0415
+
+    application = build_application(runtime, request=RecordingRequest(api), updates_request=RecordingRequest(api))
+    errors: list[BaseException] = []
+
+    async def record(update, context):
+        errors.append(context.error)
+
+    application.add_error_handler(record)
+    async with application:
+        yield application
+    assert not errors, f"handler raised: {errors!r}"
+
+
+@pytest.fixture
+def chat_factory(app, api):
+    """chat_factory(user_id) -> a Chat that talks to the in-process Application."""
+    from telegram import Update  # noqa: PLC0415
+
+    from tests.chat import Chat  # noqa: PLC0415
+
+    async def deliver(update: dict) -> None:
+        await app.process_update(Update.de_json(update, app.bot))
+
+    def make(user_id: int = 1001, first_name: str = "Lan") -> Chat:
+        return Chat(api, user_id, deliver, first_name)
+
+    return make

@@ -1,0 +1,304 @@
+"""The conversation engine: `step(state, input, env) -> (state, replies)`.
+
+Pure with respect to the outside world: it never imports telegram, sqlalchemy or redis,
+and reaches records only through the small ports in `dialogs.ports`. A reply is data
+(message id + variables + buttons), rendered by whichever adapter drives the engine.
+
+A conversation is a graph of named nodes. A node has `enter` (ask) and `handle` (deal
+with the answer). Flows register nodes and commands with the decorators below; the
+engine handles what every node shares: commands, "Quay lại" (back), "Hủy" (cancel),
+and making sure every input gets an answer.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dialogs.text import fold
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------- data in and out
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """What the person did, independent of the messenger."""
+
+    kind: str = "text"  # text | command | photo | contact | callback | other
+    text: str = ""  # the message text, a command's arguments, or callback data
+    command: str = ""  # lower-case command name without the slash
+    qr: tuple[str, ...] = ()  # QR payloads the adapter decoded from a photo
+    phone: str = ""  # number from a shared contact (only the sender's own)
+    update_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    """A variable whose value is itself a message id, translated at render time."""
+
+    id: str
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Reply:
+    msg: str  # message id in locales/
+    vars: dict[str, Any] = field(default_factory=dict)
+    keyboard: list[list[str]] | None = None  # rows of button message ids; None = leave as is
+    remove_keyboard: bool = False
+    contact_button: str | None = None  # message id of a "share my number" button
+    inline: list[list[tuple[str, str]]] | None = None  # rows of (label message id, data)
+    document: tuple[str, bytes] | None = None  # (file name, content)
+    chat_id: int | None = None  # another chat (notices to other accounts); None = this chat
+    locale: str | None = None  # language for another chat; None = this person's
+
+
+@dataclass(frozen=True)
+class Env:
+    """Everything outside the conversation that a step may use."""
+
+    user_id: int
+    chat_id: int
+    now: datetime
+    services: Any  # dialogs.ports.Services
+    default_locale: str = "vi"
+    station_name: str = ""
+    station_phone: str = ""
+    user_first_name: str = ""
+
+
+# ---------------------------------------------------------------- registry of nodes
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    enter: Callable[[Ctx], Awaitable[None]]
+    handle: Callable[[Ctx], Awaitable[None]]
+    back: bool = True  # whether "Quay lại" may return to this node
+
+
+NODES: dict[str, Node] = {}
+COMMANDS: dict[str, Callable[[Ctx], Awaitable[None]]] = {}
+CALLBACKS: dict[str, Callable[[Ctx, str], Awaitable[None]]] = {}
+
+
+def node(name: str, back: bool = True):
+    """Class decorator: a class with async staticmethods `enter(ctx)` and `handle(ctx)`."""
+
+    def deco(cls):
+        if name in NODES:
+            raise ValueError(f"node {name} defined twice")
+        NODES[name] = Node(name, cls.enter, cls.handle, back)
+        return cls
+
+    return deco
+
+
+def command(*names: str):
+    def deco(fn):
+        for n in names:
+            COMMANDS[n] = fn
+        return fn
+
+    return deco
+
+
+def callback(prefix: str):
+    """Inline-button data `prefix:rest` is routed to fn(ctx, rest)."""
+
+    def deco(fn):
+        CALLBACKS[prefix] = fn
+        return fn
+
+    return deco
+
+
+# ---------------------------------------------------------------- the step context
+
+BACK = "btn.back"
+CANCEL = "btn.cancel"
+NAV = [[BACK, CANCEL]]
+STACK_LIMIT = 20
+
+
+class Ctx:
+    """One step's view: the state being changed, the input, and the replies so far."""
+
+    def __init__(self, state: dict[str, Any], inp: Input, env: Env):
+        self.state = state
+        self.inp = inp
+        self.env = env
+        self.replies: list[Reply] = []
+
+    # -- state
+    @property
+    def locale(self) -> str:
+        return self.state.get("locale") or self.env.default_locale
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Scratch space of the current flow; cleared by `reset()`."""
+        return self.state.setdefault("data", {})
+
+    @property
+    def node(self) -> str | None:
+        return self.state.get("node")
+
+    @property
+    def svc(self):
+        return self.env.services
+
+    def reset(self) -> None:
+        """Leave any flow (keeps the language and who is selected)."""
+        for k in ("node", "data", "stack"):
+            self.state.pop(k, None)
+
+    # -- replies
+    def say(self, msg: str, keyboard: list[list[str]] | None = None, **vars: Any) -> Reply:
+        r = Reply(msg, vars, keyboard=keyboard)
+        self.replies.append(r)
+        return r
+
+    def send(self, reply: Reply) -> None:
+        self.replies.append(reply)
+
+    # -- moving between nodes
+    async def go(self, name: str, remember: bool = True) -> None:
+        """Enter a node and ask its question. `remember` lets "Quay lại" come back here."""
+        current = self.node
+        if remember and current and current != name and NODES[current].back:
+            stack = self.state.setdefault("stack", [])
+            stack.append(current)
+            del stack[:-STACK_LIMIT]
+        self.state["node"] = name
+        await NODES[name].enter(self)
+
+    async def back(self) -> bool:
+        stack = self.state.get("stack") or []
+        if not stack:
+            return False
+        prev = stack.pop()
+        self.state["node"] = prev
+        await NODES[prev].enter(self)
+        return True
+
+    # -- understanding input
+    def pressed(self, msg_id: str) -> bool:
+        """Whether the input is the button `msg_id`, in any language, typed or tapped."""
+        return self.inp.kind == "text" and fold(self.inp.text) in button_forms(msg_id)
+
+    def choice(self, msg_ids: list[str] | tuple[str, ...]) -> str | None:
+        """The button (by message id) the input matches, if any."""
+        if self.inp.kind != "text":
+            return None
+        f = fold(self.inp.text)
+        for m in msg_ids:
+            if f in button_forms(m):
+                return m
+        return None
+
+
+# Button labels as they may arrive: in every locale, diacritics or not, any case.
+_FORMS: dict[str, frozenset[str]] = {}
+
+
+def button_forms(msg_id: str) -> frozenset[str]:
+    forms = _FORMS.get(msg_id)
+    if forms is None:
+        from locales import available, catalog  # noqa: PLC0415 - catalogs are data, not I/O
+
+        found = set()
+        for loc in available():
+            label = catalog(loc).get(msg_id)
+            if label:
+                found.add(fold(label))
+        found.update(SYNONYMS.get(msg_id, ()))
+        forms = _FORMS[msg_id] = frozenset(found)
+    return forms
+
+
+# What people type instead of pressing a button (already folded).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    BACK: ("back", "quay lai", "tro lai", "lui"),
+    CANCEL: ("cancel", "huy", "huy bo", "thoi", "dung lai", "stop"),
+    "btn.yes": ("co", "u", "uh", "vang", "da", "dung", "ok", "oke", "yes", "y", "roi", "dong y"),
+    "btn.no": ("khong", "ko", "k", "kg", "hong", "no", "n", "chua"),
+}
+
+
+# ---------------------------------------------------------------- the step
+
+HOME = "home"  # the node a person rests at between flows (defined by the home flow)
+
+
+async def step(state: dict[str, Any], inp: Input, env: Env) -> tuple[dict[str, Any], list[Reply]]:
+    """Advance one conversation by one input. Never raises for anything the person sends."""
+    ctx = Ctx(copy.deepcopy(state) if state else {}, inp, env)
+    await _dispatch(ctx)
+    if not ctx.replies:  # never silence
+        await fallback(ctx)
+    ctx.state["at"] = env.now.isoformat(timespec="seconds")
+    return ctx.state, ctx.replies
+
+
+async def _dispatch(ctx: Ctx) -> None:
+    inp = ctx.inp
+    if inp.kind == "command":
+        handler = COMMANDS.get(inp.command)
+        await (handler(ctx) if handler else unknown_command(ctx))
+        return
+    if inp.kind == "callback":
+        prefix, _, rest = inp.text.partition(":")
+        handler = CALLBACKS.get(prefix)
+        if handler:
+            await handler(ctx, rest)
+        else:
+            ctx.say("err.button_expired")
+        return
+    current = NODES.get(ctx.node or "")
+    if current is None:
+        ctx.reset()
+        await fallback(ctx)
+        return
+    if ctx.pressed(CANCEL):
+        await cancel(ctx)
+        return
+    if ctx.pressed(BACK):
+        if not await ctx.back():
+            await cancel(ctx)
+        return
+    await current.handle(ctx)
+
+
+async def cancel(ctx: Ctx) -> None:
+    ctx.reset()
+    ctx.say("common.cancelled")
+    await ctx.go(HOME, remember=False)
+
+
+async def unknown_command(ctx: Ctx) -> None:
+    ctx.say("common.unknown_command")
+    await _reprompt(ctx)
+
+
+async def fallback(ctx: Ctx) -> None:
+    """Input the current step cannot use: say so, then ask the current question again."""
+    if ctx.inp.kind in ("photo", "other", "contact") or ctx.node:
+        ctx.say("common.not_understood")
+    await _reprompt(ctx)
+
+
+async def _reprompt(ctx: Ctx) -> None:
+    name = ctx.node if ctx.node in NODES else HOME
+    if name not in NODES:  # no home flow registered (engine used on its own)
+        ctx.say("common.help", station=ctx.env.station_name, phone=ctx.env.station_phone)
+        return
+    ctx.state["node"] = name
+    await NODES[name].enter(ctx)

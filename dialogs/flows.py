@@ -1,0 +1,3 @@
+"""Importing this module registers every flow's nodes and commands with the engine."""
+
+from dialogs import home  # noqa: F401

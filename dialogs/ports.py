@@ -1,0 +1,70 @@
+"""The small interfaces through which the engine reaches records and counters.
+
+storage/ implements them (storage/services.py wires the implementations); tests and
+other channels may supply their own. Values crossing here are plain dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A resident as the conversation sees them."""
+
+    id: int
+    code: str
+    full_name: str
+    birth_year: int
+    birth_date: date | None = None
+    sex: str | None = None  # 'M' | 'F' | None
+    ward: str = ""
+    quarter: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    insurance_code: str | None = None
+    relation: str = ""  # how the account holder relates to them (on a link)
+
+
+class Limits(Protocol):
+    """Fixed-window counters shared by every process (Redis)."""
+
+    async def hit(self, name: str, window_seconds: int) -> int: ...
+    async def count(self, name: str) -> int: ...
+    async def reset(self, name: str) -> None: ...
+
+
+class Audit(Protocol):
+    async def record(
+        self,
+        action: str,
+        *,
+        actor_kind: str,
+        actor_id: str | int | None,
+        resident_id: int | None = None,
+        outcome: str = "ok",
+        details: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
+class Accounts(Protocol):
+    async def touch(self, telegram_id: int, chat_id: int, locale: str) -> None:
+        """Create the account on first contact; remember its chat and language."""
+
+    async def set_locale(self, telegram_id: int, locale: str) -> None: ...
+
+
+class Services(Protocol):
+    """The bundle handed to every step (attributes added by each area)."""
+
+    limits: Limits
+    audit: Audit
+    accounts: Accounts
+
+
+class Unavailable(Exception):
+    """A store is unreachable (database down). The adapter keeps the person's state as it
+    was and asks them to try again shortly: nothing they said is lost."""

@@ -1,0 +1,38 @@
+"""The audit log: who did what to which resident, when. Ids only, never names or values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import AuditEntry
+
+
+def entry(
+    action: str,
+    *,
+    actor_kind: str,
+    actor_id: str | int | None,
+    resident_id: int | None = None,
+    outcome: str = "ok",
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    return AuditEntry(
+        action=action,
+        actor_kind=actor_kind,
+        actor_id=None if actor_id is None else str(actor_id),
+        resident_id=resident_id,
+        outcome=outcome,
+        details=details or {},
+    )
+
+
+class AuditLog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]):
+        self.sessions = sessions
+
+    async def record(self, action: str, **kw: Any) -> None:
+        """Its own transaction: use `entry()` inside a caller's session to commit together."""
+        async with self.sessions.begin() as s:
+            s.add(entry(action, **kw))

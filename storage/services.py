@@ -1,0 +1,30 @@
+"""Wires the storage implementations of the engine's ports (dialogs.ports.Services)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.accounts import Accounts
+from storage.audit import AuditLog
+from storage.state import StateStore
+
+
+@dataclass
+class StorageServices:
+    sessions: async_sessionmaker[AsyncSession]
+    store: StateStore
+    limits: StateStore
+    audit: AuditLog
+    accounts: Accounts
+
+
+def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore) -> StorageServices:
+    return StorageServices(
+        sessions=sessions,
+        store=store,
+        limits=store,
+        audit=AuditLog(sessions),
+        accounts=Accounts(sessions),
+    )

@@ -1,0 +1,36 @@
+"""Every message id exists in every locale, with the same placeholders."""
+
+import locales
+
+
+def test_same_ids_and_placeholders_everywhere():
+    ref = locales.catalog(locales.DEFAULT)
+    assert ref, "the Vietnamese catalog is empty"
+    for loc in locales.available():
+        cat = locales.catalog(loc)
+        assert set(cat) == set(ref), f"{loc}: missing {set(ref) - set(cat)}, extra {set(cat) - set(ref)}"
+        for key, text in ref.items():
+            assert locales.placeholders(cat[key]) == locales.placeholders(text), f"{loc}:{key}"
+
+
+def test_engine_message_ids_exist():
+    """Every message id the code names (strings like "link.ask_code") is in the catalog."""
+    import re
+    from pathlib import Path
+
+    ref = locales.catalog(locales.DEFAULT)
+    sections = {k.split(".", 1)[0] for k in ref}
+    pattern = re.compile(r"""["']((?:%s)\.[a-z0-9_.]+)["']""" % "|".join(sorted(sections)))
+    root = Path(__file__).resolve().parents[2]
+    missing = set()
+    for folder in ("dialogs", "bot", "storage"):
+        for f in (root / folder).rglob("*.py"):
+            for m in pattern.finditer(f.read_text("utf-8")):
+                if m.group(1) not in ref and not m.group(1).endswith("."):
+                    missing.add(f"{f.name}: {m.group(1)}")
+    assert not missing, sorted(missing)
+
+
+def test_vietnamese_is_default_and_has_diacritics():
+    assert locales.DEFAULT == "vi"
+    assert "ạ" in locales.t("vi", "common.not_understood") or "ỗ" in locales.t("vi", "common.not_understood")
