@@ -7,8 +7,6 @@ client, not our code, was the bottleneck.
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
@@ -68,7 +66,7 @@ class AiohttpRequest(BaseRequest):
         try:
             async with self._session.request(method, url, **kwargs) as resp:
                 return resp.status, await resp.read()
-        except asyncio.TimeoutError as e:
+        except TimeoutError as e:
             raise TimedOut() from e
         except aiohttp.ClientError as e:
             raise NetworkError(f"aiohttp: {type(e).__name__}") from e

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TIME_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")

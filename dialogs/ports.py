@@ -68,3 +68,20 @@ class Services(Protocol):
 class Unavailable(Exception):
     """A store is unreachable (database down). The adapter keeps the person's state as it
     was and asks them to try again shortly: nothing they said is lost."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOutcome:
+    status: str  # 'linked' | 'already' | 'full' (resident already has the maximum of accounts)
+    notify: tuple[tuple[int, str], ...] = ()  # (chat_id, locale) of accounts linked before
+
+
+class People(Protocol):
+    """Residents as seen through an account's links (implemented in storage/people.py)."""
+
+    async def by_code(self, code: str) -> Person | None: ...
+
+    async def linked(self, account_id: int) -> list[Person]:
+        """Active links of this account, oldest first, with `relation` filled in."""
+
+    async def get_linked(self, account_id: int, resident_id: int) -> Person | None: ...

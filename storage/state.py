@@ -96,7 +96,7 @@ class StateStore:
         await self.redis.delete(self.keys.update(update_id))
 
     @asynccontextmanager
-    async def user_lock(self, key: StateKey, timeout: float = 20.0) -> AsyncIterator[None]:
+    async def user_lock(self, key: StateKey, wait: float = 20.0) -> AsyncIterator[None]:
         """Serialise one user's updates: first within this process (FIFO, no Redis traffic for
         waiters), then across processes with a Redis lock that expires if its holder dies."""
         entry = self._local.setdefault(key, [asyncio.Lock(), 0])
@@ -107,7 +107,7 @@ class StateStore:
                 name = self.keys.lock(key)
                 delay = 0.002
                 loop = asyncio.get_running_loop()
-                deadline = loop.time() + timeout
+                deadline = loop.time() + wait
                 while not await self.redis.set(name, token, nx=True, px=LOCK_TTL_MS):
                     if loop.time() > deadline:
                         raise LockTimeout(name)

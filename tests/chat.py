@@ -118,6 +118,6 @@ def http_deliver(api: BotApi, user_id: int, quiet: float = 0.25, timeout: float 
             elif n > before and time.monotonic() - last_change >= quiet:
                 return
         if len(api.sent(user_id)) == before:
-            raise AssertionError("the bot did not answer within %.0f s" % timeout)
+            raise AssertionError(f"the bot did not answer within {timeout:.0f} s")
 
     return deliver

@@ -20,7 +20,7 @@ def test_engine_message_ids_exist():
 
     ref = locales.catalog(locales.DEFAULT)
     sections = {k.split(".", 1)[0] for k in ref}
-    pattern = re.compile(r"""["']((?:%s)\.[a-z0-9_.]+)["']""" % "|".join(sorted(sections)))
+    pattern = re.compile(r"""["']((?:{})\.[a-z0-9_.]+)["']""".format("|".join(sorted(sections))))
     root = Path(__file__).resolve().parents[2]
     missing = set()
     for folder in ("dialogs", "bot", "storage"):
