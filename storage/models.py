@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
@@ -49,14 +50,37 @@ class Resident(Base):
     birth_date: Mapped[date | None] = mapped_column(Date)
     birth_year: Mapped[int] = mapped_column(SmallInteger, nullable=False)
     sex: Mapped[str | None] = mapped_column(String(1))  # 'M' | 'F'
-    insurance_code: Mapped[str | None] = mapped_column(Text)
+    insurance_code: Mapped[str | None] = mapped_column(Text)  # 15-char card code or 10-digit number
     citizen_id: Mapped[str | None] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(Text)  # +84…
     address: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+    # The social-insurance number: the last 10 characters of either form of ma_bhyt. It stays
+    # the same when the card's category prefix changes, so imports match on it.
+    insurance_key: Mapped[str | None] = mapped_column(
+        Text, Computed("right(insurance_code, 10)", persisted=True)
+    )
+    # Case-insensitive name for the natural key (ward, name, birth year); diacritics are kept
+    # because twins may differ only by a tone mark.
+    name_key: Mapped[str] = mapped_column(Text, Computed("lower(full_name)", persisted=True))
 
-    __table_args__ = (Index("ix_residents_ward_quarter", "ward", "quarter"),)
+    __table_args__ = (
+        Index("ix_residents_ward_quarter", "ward", "quarter"),
+        Index(
+            "uq_residents_insurance_key",
+            "insurance_key",
+            unique=True,
+            postgresql_where=text("insurance_key IS NOT NULL"),
+        ),
+        Index(
+            "uq_residents_citizen_id",
+            "citizen_id",
+            unique=True,
+            postgresql_where=text("citizen_id IS NOT NULL"),
+        ),
+        Index("ix_residents_natural", "ward", "name_key", "birth_year"),
+    )
 
 
 class Account(Base):
