@@ -47,6 +47,7 @@ class BotApi:
         self.fault: Callable[[str, dict], tuple[int, dict] | None] | None = None
         self.changed = asyncio.Event()  # set on every new call or update
         self.webhook: dict[str, Any] | None = None
+        self.closing = False  # ends pending long polls so the server can stop at once
 
     # ------------------------------------------------------------ the fake server
 
@@ -78,7 +79,7 @@ class BotApi:
         if offset:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
         deadline = time.monotonic() + float(p.get("timeout") or 0)
-        while not self.updates and time.monotonic() < deadline:
+        while not self.updates and not self.closing and time.monotonic() < deadline:
             self.changed.clear()
             try:
                 await asyncio.wait_for(self.changed.wait(), max(0.0, deadline - time.monotonic()))
@@ -123,6 +124,10 @@ class BotApi:
 
     def _poke(self) -> None:
         self.changed.set()
+
+    def close(self) -> None:
+        self.closing = True
+        self._poke()
 
     def push(self, update: dict) -> dict:
         self.updates.append(update)
@@ -245,9 +250,19 @@ def make_web_app(api: BotApi) -> web.Application:
     return app
 
 
+class _Runner(web.AppRunner):
+    def __init__(self, api: BotApi, *a, **kw):
+        super().__init__(*a, **kw)
+        self.api = api
+
+    async def cleanup(self) -> None:
+        self.api.close()
+        await super().cleanup()
+
+
 async def serve(api: BotApi, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
     """Start serving; returns the runner (call .cleanup()) and the base URL."""
-    runner = web.AppRunner(make_web_app(api), access_log=None)
+    runner = _Runner(api, make_web_app(api), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -1,0 +1,152 @@
+"""`healthbot` command line: run, demo, db, and the staff commands of each area.
+
+Every command gets a Runtime (database, Redis, embedded servers when no URL is set).
+Bad input ends with one clear line and exit code 2; a server that cannot be reached,
+with one clear line and exit code 1; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import logging
+import sys
+
+from bot.config import ConfigError, Settings, load_settings, require
+
+log = logging.getLogger("healthbot")
+
+# Modules that add their own commands with `register(subparsers)`.
+COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_privacy")
+
+
+class UsageError(SystemExit):
+    """One line to stderr, exit code 2 (like argparse)."""
+
+    def __init__(self, line: str):
+        print(f"healthbot: {line}", file=sys.stderr)
+        super().__init__(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="healthbot", description="Health-declaration bot (Telegram)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the bot (long polling, or --webhook)")
+    p.add_argument("--webhook", action="store_true", help="serve a webhook (aiohttp) instead of polling")
+    p.set_defaults(func=cmd_run, needs_token=True)
+
+    p = sub.add_parser("demo", help="try the conversation in the terminal, no Telegram needed")
+    p.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("upgrade", help="apply all migrations")
+    p.set_defaults(func=cmd_db_upgrade, raw=True)
+    p = db.add_parser("downgrade", help="roll back to a revision")
+    p.add_argument("revision")
+    p.set_defaults(func=cmd_db_downgrade, raw=True)
+
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register(sub)
+    return parser
+
+
+async def cmd_run(args, rt) -> int:
+    from bot.app import build_application  # noqa: PLC0415
+    from bot.run import run_polling, run_webhook, stop_on_signals  # noqa: PLC0415
+
+    if args.webhook:
+        require(rt.settings, "WEBHOOK_URL", "WEBHOOK_SECRET")
+    app = build_application(rt)
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    runner = run_webhook if args.webhook else run_polling
+    await runner(rt, app, background_jobs(), stop)
+    return 0
+
+
+def background_jobs() -> list:
+    """Jobs that run beside the bot in every `healthbot run` process."""
+    from bot.background import JOBS  # noqa: PLC0415
+
+    return list(JOBS)
+
+
+async def cmd_demo(args, rt) -> int:
+    from bot.console import run_demo  # noqa: PLC0415
+
+    return await run_demo(rt)
+
+
+async def cmd_db_upgrade(args, settings: Settings) -> int:
+    from bot.runtime import resolve  # noqa: PLC0415
+    from storage import migrate  # noqa: PLC0415
+
+    db_url, _ = resolve(settings.model_copy(update={"redis_url": settings.redis_url or "redis://unused"}))
+    await migrate.upgrade_async(db_url)
+    print("healthbot: database is up to date")
+    return 0
+
+
+async def cmd_db_downgrade(args, settings: Settings) -> int:
+    from bot.runtime import resolve  # noqa: PLC0415
+    from storage import migrate  # noqa: PLC0415
+
+    db_url, _ = resolve(settings.model_copy(update={"redis_url": settings.redis_url or "redis://unused"}))
+    await asyncio.to_thread(migrate.downgrade, db_url, args.revision)
+    return 0
+
+
+async def _main(args, settings: Settings) -> int:
+    if getattr(args, "raw", False):
+        return await args.func(args, settings)
+    from bot.runtime import open_runtime  # noqa: PLC0415
+
+    rt = await open_runtime(settings)
+    try:
+        return await args.func(args, rt)
+    finally:
+        await rt.close()
+
+
+def _unreachable() -> tuple[type[BaseException], ...]:
+    import asyncpg  # noqa: PLC0415
+    import redis.exceptions  # noqa: PLC0415
+    import sqlalchemy.exc  # noqa: PLC0415
+
+    return (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidAuthorizationSpecificationError,
+            asyncpg.InvalidCatalogNameError, redis.exceptions.ConnectionError,
+            sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+
+
+UNREACHABLE = _unreachable()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot import logs  # noqa: PLC0415
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        logs.setup(settings.log_level)
+        if getattr(args, "needs_token", False):
+            require(settings, "BOT_TOKEN")
+        code = asyncio.run(_main(args, settings))
+    except (ConfigError, UsageError) as e:
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+    except UNREACHABLE as e:
+        # Unreachable database/Redis: one line, no traceback (it would quote the URL).
+        print(f"healthbot: cannot reach a server ({type(e).__name__}); check DATABASE_URL and REDIS_URL", file=sys.stderr)
+        log.debug("startup failed", exc_info=True)
+        return 1
+    sys.exit(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""`healthbot residents unlink CODE_OR_ID`: staff end every Telegram link of a resident.
+
+The `residents` group belongs to bot/cli_residents.py; the CLI wiring calls `add_unlink`
+on it. Output and audit carry the resident's id only, never the name or the code.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from datetime import datetime
+
+from bot.config import TIME_ZONE
+from dialogs import codes
+
+
+def add_unlink(residents_subparsers) -> None:
+    p = residents_subparsers.add_parser(
+        "unlink", help="end every Telegram link of a resident (card code or resident id)"
+    )
+    p.add_argument("resident", metavar="CODE_OR_ID", help="the code printed on the card, or the resident id")
+    p.set_defaults(func=run_unlink)
+
+
+async def run_unlink(args, rt) -> int:
+    from bot.cli import UsageError  # noqa: PLC0415 - bot.cli imports the command modules
+
+    people = rt.services.people
+    code, _ = codes.check(args.resident)
+    if code:
+        person = await people.by_code(code)
+    elif args.resident.strip().isdigit():
+        person = await people.by_id(int(args.resident))
+    else:
+        raise UsageError("CODE_OR_ID must be the code printed on a card or a resident id")
+    if person is None:
+        print("healthbot: no resident has that code or id", file=sys.stderr)
+        return 1
+    ended = await people.unlink_all(person.id, datetime.now(TIME_ZONE), "cli", _operator())
+    print(f"healthbot: ended {ended} link(s) of resident {person.id}")
+    return 0
+
+
+def _operator() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (containers)
+        return None

@@ -1,0 +1,97 @@
+"""`healthbot demo`: the same engine as the Telegram bot, in the terminal.
+
+Buttons are shown numbered; type the number (or the label) to press one. Ctrl-D leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import segno
+
+import dialogs.flows  # noqa: F401 - registers the flows
+from bot.conversation import converse
+from bot.render import text_of
+from bot.runtime import Runtime
+from dialogs import codes
+from dialogs.core import Input, Reply
+from locales import t
+from storage import demo
+from storage.state import StateKey
+
+DEMO_USER = 1  # one console "account"
+
+
+def card(rt: Runtime, resident) -> str:
+    link = f"https://t.me/{rt.settings.bot_username or 'healthbot'}?start={resident.code}"
+    qr = segno.make(link, error="m")
+    lines = [_qr_text(qr)]
+    loc = rt.settings.default_locale
+    lines.append(t(loc, "demo.card", code=codes.display(resident.code), name=resident.full_name,
+                   year=resident.birth_year, ward=resident.ward))
+    return "\n".join(lines)
+
+
+def _qr_text(qr) -> str:
+    import io  # noqa: PLC0415
+
+    buf = io.StringIO()
+    qr.terminal(out=buf, compact=True)
+    return buf.getvalue()
+
+
+def parse_line(line: str, buttons: list[str]) -> Input:
+    line = line.strip()
+    if line.isdigit() and 1 <= int(line) <= len(buttons):
+        return Input(kind="text", text=buttons[int(line) - 1])
+    if line.startswith("/") and len(line) > 1:
+        head, _, rest = line[1:].partition(" ")
+        return Input(kind="command", command=head.lower(), text=rest.strip())
+    return Input(kind="text", text=line)
+
+
+def show(replies: list[Reply], locale: str, out=sys.stdout) -> list[str]:
+    """Print replies; returns the labels of the last keyboard shown."""
+    buttons: list[str] = []
+    for r in replies:
+        if r.chat_id not in (None, DEMO_USER):
+            continue  # a notice to another account
+        print("\n🤖 " + text_of(r, locale).replace("\n", "\n   "), file=out)
+        if r.keyboard is not None or r.contact_button:
+            buttons = [t(locale, b) for row in (r.keyboard or []) for b in row]
+        if r.inline:
+            buttons = [t(locale, label) for row in r.inline for label, _ in row]
+    if buttons:
+        print("   " + "  ".join(f"[{i}] {b}" for i, b in enumerate(buttons, 1)), file=out)
+    return buttons
+
+
+async def run_demo(rt: Runtime) -> int:
+    residents = await demo.seed(rt.sessions)
+    loc = rt.settings.default_locale
+    print(t(loc, "demo.welcome", ward=demo.WARD))
+    print(card(rt, residents[0]))
+    print(t(loc, "demo.others"))
+    for r in residents[1:]:
+        print(f"   {codes.display(r.code)}  {r.full_name} ({r.birth_year})")
+    print(t(loc, "demo.how", code=residents[0].code))
+    key = StateKey(DEMO_USER, DEMO_USER)
+    buttons: list[str] = []
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            line = await loop.run_in_executor(None, _read, "\n> ")
+        except EOFError:
+            print()
+            print(t(loc, "demo.bye"))
+            return 0
+        if not line.strip():
+            continue
+        async with rt.store.user_lock(key):
+            locale, replies = await converse(rt, key, parse_line(line, buttons), "Demo")
+        buttons = show(replies, locale) or buttons
+
+
+def _read(prompt: str) -> str:
+    return input(prompt)

@@ -1,0 +1,107 @@
+"""`healthbot run` as a real process: polling, webhook, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+
+import aiohttp
+import psutil
+
+from tests.e2e.conftest import free_port
+from tests.standin import message_update
+
+
+async def wait_until(cond, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+async def test_polling_answers_start_and_stops_cleanly(bot_process, standin, person):
+    api, _ = standin
+    proc = bot_process()
+    await wait_until(lambda: any(c.method == "getMe" for c in api.calls))
+    chat = person(5001)
+    started = time.monotonic()
+    await chat.command("start")
+    first_reply = min(c.at for c in chat.last) - started
+    assert first_reply < 1.0, first_reply
+    assert chat.keyboard(), "the answer offers buttons"
+
+    seconds = await proc.stop(signal.SIGTERM)
+    assert proc.proc.returncode == 0, proc.output()
+    assert seconds < 5
+    assert "Traceback" not in proc.output()
+
+
+async def test_pending_updates_are_answered_after_start(bot_process, standin):
+    api, _ = standin
+    api.push(message_update(api, 5002, text="/start"))  # sent while the bot was down
+    proc = bot_process()
+    await wait_until(lambda: api.sent(5002))
+    await proc.stop()
+
+
+async def test_webhook_secret_health_and_metrics(bot_process, standin):
+    api, _ = standin
+    port = free_port()
+    proc = bot_process("--webhook", WEBHOOK_URL=f"http://127.0.0.1:{port}/tg", WEBHOOK_SECRET="s3cret-Token_x",
+                       WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
+    await wait_until(lambda: api.webhook is not None)
+    assert api.webhook["secret_token"] == "s3cret-Token_x"
+    base = f"http://127.0.0.1:{port}"
+    update = message_update(api, 5003, text="/start")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/tg", json=update) as r:
+            assert r.status == 403
+        async with http.post(f"{base}/tg", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}) as r:
+            assert r.status == 403
+        assert api.sent(5003) == []
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token_x"}
+        async with http.post(f"{base}/tg", json=update, headers=headers) as r:
+            assert r.status == 200
+        replies = len(api.sent(5003))
+        assert replies > 0
+        async with http.post(f"{base}/tg", json=update, headers=headers) as r:  # redelivered
+            assert r.status == 200
+        assert len(api.sent(5003)) == replies, "a redelivered update was acted on twice"
+        async with http.post(f"{base}/tg", data=b"not json", headers=headers) as r:
+            assert r.status == 400
+        async with http.get(f"{base}/healthz") as r:
+            assert r.status == 200
+            assert json.loads(await r.text()) == {"postgres": "ok", "redis": "ok"}
+        async with http.get(f"{base}/metrics") as r:
+            body = await r.text()
+    assert len(api.sent(5003)) == replies
+    assert "healthbot_updates_duplicate_total 1" in body
+    assert "healthbot_updates_total 2" in body
+    assert await proc.stop(signal.SIGINT) < 5
+
+
+async def test_no_processes_left_behind_with_embedded_servers(bot_env, standin, tmp_path):
+    """Without DATABASE_URL/REDIS_URL the bot starts its own servers and stops them on exit."""
+    api, _ = standin
+    env = {k: v for k, v in bot_env.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["DATA_DIR"] = str(tmp_path / "var")
+    from tests.e2e.conftest import BotProcess
+
+    p = BotProcess(env, [])
+    p.start()
+    try:
+        await wait_until(lambda: any(c.method == "deleteWebhook" for c in api.calls), timeout=60)
+        servers = [c for c in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(c.info["cmdline"] or [])]
+        assert servers, "embedded servers were not started under DATA_DIR"
+        assert await p.stop() < 5
+        await asyncio.sleep(0.5)
+        alive = [s for s in servers if s.is_running() and s.status() != psutil.STATUS_ZOMBIE]
+        assert alive == [], [s.info["cmdline"][:2] for s in alive]
+    finally:
+        if p.proc.poll() is None:
+            os.killpg(p.proc.pid, signal.SIGKILL)
