@@ -1,5 +1,5 @@
 FROM python:3.11-slim
-COPY --from=ghcr.io/astral-sh/uv:0.5 /uv /usr/local/bin/uv
+RUN pip install --no-cache-dir uv
 WORKDIR /app
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy PYTHONUNBUFFERED=1
 # Dependencies first: this layer is reused while only our code changes.
