@@ -38,3 +38,9 @@ def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> AsyncE
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server, another database (keeps ?host=/socket for embedded servers)."""
+    p = urlsplit(plain_url(url))
+    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, ""))

@@ -11,7 +11,6 @@ import asyncio
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -19,17 +18,12 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from storage import migrate
-from storage.db import make_engine, make_sessions, plain_url
+from storage.db import make_engine, make_sessions, with_database
 from storage.embedded import start_postgres, start_redis
 from storage.state import StateStore
 
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_DIR = ROOT / "var" / "test"
-
-
-def _with_db(url: str, name: str) -> str:
-    p = urlsplit(plain_url(url))
-    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, ""))
 
 
 @pytest.fixture(scope="session")
@@ -43,14 +37,14 @@ def database_url(server_url: str):
     name = f"hb_test_{os.getpid()}_{secrets.token_hex(3)}"
 
     async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(_with_db(server_url, "postgres"))
+        conn = await asyncpg.connect(with_database(server_url, "postgres"))
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = _with_db(server_url, name)
+    url = with_database(server_url, name)
     migrate.upgrade(url)
     yield url
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -7,7 +7,7 @@ import asyncpg
 from alembic.script import ScriptDirectory
 
 from storage import migrate
-from tests.conftest import _with_db
+from storage.db import with_database
 
 
 def test_single_head():
@@ -19,7 +19,7 @@ def test_stairway(server_url):
     name = f"hb_stair_{secrets.token_hex(3)}"
 
     async def admin(sql):
-        conn = await asyncpg.connect(_with_db(server_url, "postgres"))
+        conn = await asyncpg.connect(with_database(server_url, "postgres"))
         try:
             await conn.execute(sql)
         finally:
@@ -34,7 +34,7 @@ def test_stairway(server_url):
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = _with_db(server_url, name)
+    url = with_database(server_url, name)
     try:
         script = ScriptDirectory.from_config(migrate.alembic_config(url))
         revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
