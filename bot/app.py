@@ -62,8 +62,8 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     metrics.inc("healthbot_updates_total")
     started = time.perf_counter()
     key = StateKey(chat.id, user.id)
-    async with rt.store.user_lock(key), context.application.bot_data["slots"]:
-        if not await rt.store.first_delivery(update.update_id):
+    async with rt.store.turn(key, update.update_id) as turn, context.application.bot_data["slots"]:
+        if turn.duplicate:
             metrics.inc("healthbot_updates_duplicate_total")
             return
         if update.callback_query is not None:
@@ -73,7 +73,7 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if inp is None:
             return
         try:
-            locale, replies = await converse(rt, key, inp, user.first_name or "")
+            locale, replies = await converse(rt, key, turn, inp, user.first_name or "")
         except Exception:
             metrics.inc("healthbot_errors_total")
             await send_replies(context.bot, chat.id, rt.settings.default_locale, [Reply("common.internal_error")])

@@ -88,8 +88,8 @@ async def run_demo(rt: Runtime) -> int:
             return 0
         if not line.strip():
             continue
-        async with rt.store.user_lock(key):
-            locale, replies = await converse(rt, key, parse_line(line, buttons), "Demo")
+        async with rt.store.turn(key) as turn:
+            locale, replies = await converse(rt, key, turn, parse_line(line, buttons), "Demo")
         buttons = show(replies, locale) or buttons
 
 

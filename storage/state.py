@@ -59,8 +59,41 @@ return 0
 """
 
 
+# One round trip to start a turn: take the user's lock, mark the update as seen, read state.
+# Returns {0} lock busy, {2} update already handled (lock given back), {1, state} go ahead.
+_BEGIN = """
+if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
+if KEYS[2] ~= KEYS[1] and not redis.call('set', KEYS[2], 1, 'NX', 'EX', ARGV[3]) then
+  redis.call('del', KEYS[1])
+  return {2}
+end
+return {1, redis.call('get', KEYS[3])}
+"""
+
+# And one to end it: save (or delete) the state, then give the lock back if still ours.
+_END = """
+if ARGV[2] == 'set' then redis.call('set', KEYS[1], ARGV[3], 'EX', ARGV[4])
+elseif ARGV[2] == 'del' then redis.call('del', KEYS[1]) end
+if redis.call('get', KEYS[2]) == ARGV[1] then redis.call('del', KEYS[2]) end
+return 1
+"""
+
+
 class LockTimeout(Exception):
     pass
+
+
+@dataclass(slots=True)
+class Turn:
+    """One update's hold on a user's state. Set `state` to what should be saved."""
+
+    state: dict[str, Any]
+    duplicate: bool = False
+    changed: bool = False
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.changed = True
 
 
 class StateStore:
@@ -72,6 +105,8 @@ class StateStore:
         self.ttl = ttl_seconds
         self._release = redis.register_script(_RELEASE)
         self._hit = redis.register_script(_HIT)
+        self._begin = redis.register_script(_BEGIN)
+        self._end = redis.register_script(_END)
         self._local: dict[StateKey, list] = {}  # in-process queue per user: [asyncio.Lock, waiters]
 
     async def load(self, key: StateKey) -> dict[str, Any]:
@@ -117,6 +152,45 @@ class StateStore:
                     yield
                 finally:
                     await self._release(keys=[name], args=[token])
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._local.pop(key, None)
+
+    @asynccontextmanager
+    async def turn(self, key: StateKey, update_id: int | None = None, wait: float = 20.0) -> AsyncIterator[Turn]:
+        """The unit of work around one update, in two Redis round trips: serialised per user
+        (in process, then across processes), acted on once per update id, state saved at
+        the end even if sending the replies failed."""
+        entry = self._local.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                token = secrets.token_hex(8)
+                lock, skey = self.keys.lock(key), self.keys.state(key)
+                seen = self.keys.update(update_id) if update_id is not None else lock
+                delay = 0.002
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + wait
+                while True:
+                    res = await self._begin(keys=[lock, seen, skey], args=[token, LOCK_TTL_MS, DEDUP_TTL])
+                    if res[0] != 0:
+                        break
+                    if loop.time() > deadline:
+                        raise LockTimeout(lock)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+                if res[0] == 2:
+                    yield Turn({}, duplicate=True)
+                    return
+                turn = Turn(json.loads(res[1]) if len(res) > 1 and res[1] else {})
+                try:
+                    yield turn
+                finally:
+                    mode, data = ("keep", "")
+                    if turn.changed:
+                        mode, data = ("set", _dump(turn.state)) if turn.state else ("del", "")
+                    await self._end(keys=[skey, lock], args=[token, mode, data, self.ttl])
         finally:
             entry[1] -= 1
             if entry[1] == 0:
