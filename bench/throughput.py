@@ -119,7 +119,7 @@ async def one_run(label: str, cmd: list[str], env: dict, users: int, rtt: float,
     api = Measured(delay=rtt)
     runner, url = await serve(api)
     env = {**env, "TELEGRAM_API_URL": url}
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,  # noqa: ASYNC220
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 60
