@@ -1,3 +1,4 @@
 """Importing this module registers every flow's nodes and commands with the engine."""
 
+from dialogs import declare  # noqa: F401, I001
 from dialogs import home  # noqa: F401

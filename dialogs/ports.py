@@ -7,7 +7,7 @@ other channels may supply their own. Values crossing here are plain dataclasses.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 
@@ -63,6 +63,7 @@ class Services(Protocol):
     limits: Limits
     audit: Audit
     accounts: Accounts
+    declarations: Declarations
 
 
 class Unavailable(Exception):
@@ -85,3 +86,34 @@ class People(Protocol):
         """Active links of this account, oldest first, with `relation` filled in."""
 
     async def get_linked(self, account_id: int, resident_id: int) -> Person | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A confirmed declaration, ready to become a new version (storage/declarations.py)."""
+
+    resident_id: int
+    account_id: int
+    submission_key: str  # made when the review starts: a second tap on "send" saves nothing
+    questionnaire_version: str
+    started_at: datetime | None
+    answers: dict[str, Any]  # by question key
+    columns: dict[str, Any]  # typed columns (height_cm, bmi, systolic …) derived from answers
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    resident_id: int
+    version: int
+    submitted_at: datetime
+    submitted_by: int
+    relation: str
+    questionnaire_version: str
+    answers: dict[str, Any]
+
+
+class Declarations(Protocol):
+    async def submit(self, sub: Submission) -> tuple[str, int]:
+        """('saved' | 'duplicate', version) or ('not_linked', 0); raises Unavailable."""
+
+    async def latest(self, resident_id: int) -> Declared | None: ...

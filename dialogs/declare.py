@@ -1,0 +1,204 @@
+"""The health declaration: whom for, resume or start over, then the questions (asking.py)
+and the review (review.py).
+
+Ways in: the node "declare.begin" (the linking flow jumps here with `state["person_id"]`
+set), the inline button "declare:<resident_id>" of a broadcast, the home menu, /khaibao;
+/capnhat starts a new version offering every earlier answer as "Giữ nguyên"; /hoso shows
+the latest saved one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+from dialogs import asking, draft  # noqa: F401 - asking registers the question nodes
+from dialogs import review as _review
+from dialogs.core import HOME, NAV, NODES, STACK_LIMIT, Ctx, Reply, callback, command, node
+from dialogs.draft import DRAFT, REVIEW, node_of
+from dialogs.home import menu_item
+from dialogs.ports import Person
+from dialogs.questionnaire import QUESTIONS, live
+from dialogs.text import fold
+
+CONTINUE = "decl.btn.continue"
+RESTART = "decl.btn.restart"
+CONTINUE_ALSO = ("tiep tuc", "tiep", "lam tiep", "continue", "co")
+RESTART_ALSO = ("lam lai", "bat dau lai", "khai lai", "restart", "start again")
+
+
+# ---------------------------------------------------------------- ways in
+
+
+async def start(ctx: Ctx, rid: int | None = None, purpose: str = "declare") -> None:
+    """Offer to resume a declaration left mid-way; otherwise find whom it is for."""
+    if purpose != "show" and draft.get(ctx) is not None:
+        ctx.data["declare_next"] = {"rid": rid, "purpose": purpose}
+        await ctx.go("declare.resume")
+        return
+    await _choose(ctx, rid, purpose)
+
+
+async def _choose(ctx: Ctx, rid: int | None, purpose: str) -> None:
+    people = await ctx.svc.people.linked(ctx.env.user_id)
+    if not people:
+        ctx.say("decl.no_people")
+        await ctx.go(HOME, remember=False)
+        return
+    person = next((p for p in people if p.id == rid), None)
+    if rid is not None and person is None:
+        ctx.say("decl.not_linked")
+    if person is None and len(people) == 1:
+        person = people[0]
+    if person is None:
+        ctx.data["declare_purpose"] = purpose
+        await ctx.go("declare.choose")
+        return
+    await PURPOSES[purpose](ctx, person)
+
+
+async def _declare(ctx: Ctx, person: Person, prev: dict[str, Any] | None = None) -> None:
+    ctx.state["person_id"] = person.id
+    d = ctx.state[DRAFT] = draft.new(person, ctx.env.now.isoformat(timespec="seconds"), prev)
+    ctx.say("decl.intro", who=draft.who_of(ctx, d))
+    first = QUESTIONS[0].key
+    await ctx.go(node_of(first))
+
+
+async def _update(ctx: Ctx, person: Person) -> None:
+    rec = await ctx.svc.declarations.latest(person.id)
+    if rec is None:
+        ctx.say("decl.update_first_time")
+    await _declare(ctx, person, rec.answers if rec else None)
+
+
+async def _show(ctx: Ctx, person: Person) -> None:
+    ctx.state["person_id"] = person.id
+    await _review.show_record(ctx, person)
+
+
+PURPOSES: dict[str, Callable[[Ctx, Person], Awaitable[None]]] = {
+    "declare": _declare,
+    "update": _update,
+    "show": _show,
+}
+
+
+@node("declare.begin", back=False)
+class Begin:
+    """Entered by other flows: declares for `state["person_id"]` when it is set."""
+
+    @staticmethod
+    async def enter(ctx: Ctx) -> None:
+        await start(ctx, ctx.state.get("person_id"))
+
+    handle = enter
+
+
+@command("khaibao")
+async def declare_command(ctx: Ctx) -> None:
+    await start(ctx)
+
+
+@command("capnhat")
+async def update_command(ctx: Ctx) -> None:
+    await start(ctx, purpose="update")
+
+
+@command("hoso")
+async def record_command(ctx: Ctx) -> None:
+    await start(ctx, purpose="show")
+
+
+@callback("declare")
+async def declare_button(ctx: Ctx, rest: str) -> None:
+    await start(ctx, int(rest) if rest.isdigit() else None)
+
+
+async def _has_links(ctx: Ctx) -> bool:
+    people = getattr(ctx.svc, "people", None)  # absent where the engine runs on its own
+    return bool(people and await people.linked(ctx.env.user_id))
+
+
+@menu_item("decl.btn.menu", order=20, show=_has_links)
+async def declare_menu(ctx: Ctx) -> None:
+    await start(ctx)
+
+
+# ---------------------------------------------------------------- choosing, resuming
+
+
+def _labels(people: list[Person]) -> list[str]:
+    """Button labels: the name, with the birth year where two names are the same."""
+    names = [p.full_name for p in people]
+    return [f"{p.full_name} ({p.birth_year})" if names.count(p.full_name) > 1 else p.full_name for p in people]
+
+
+@node("declare.choose")
+class Choose:
+    @staticmethod
+    async def enter(ctx: Ctx) -> None:
+        people = await ctx.svc.people.linked(ctx.env.user_id)
+        ctx.data["declare_people"] = [p.id for p in people]
+        # Names are not message ids: the renderer shows an unknown id as it is.
+        ctx.say("decl.choose_person", keyboard=[[label] for label in _labels(people)] + NAV)
+
+    @staticmethod
+    async def handle(ctx: Ctx) -> None:
+        people = await ctx.svc.people.linked(ctx.env.user_id)
+        typed = fold(ctx.inp.text[:200]) if ctx.inp.kind == "text" else ""
+        for i, (p, label) in enumerate(zip(people, _labels(people), strict=True)):
+            if typed and typed in (fold(label), fold(p.full_name), str(i + 1)):
+                purpose = ctx.data.pop("declare_purpose", "declare")
+                await PURPOSES.get(purpose, _declare)(ctx, p)
+                return
+        ctx.say("common.not_understood")
+        await Choose.enter(ctx)
+
+
+@node("declare.resume", back=False)
+class Resume:
+    @staticmethod
+    async def enter(ctx: Ctx) -> None:
+        d = await draft.need(ctx)
+        if d is None:
+            return
+        ctx.say("decl.resume", keyboard=[[CONTINUE], [RESTART]] + NAV, who=draft.who_of(ctx, d))
+
+    @staticmethod
+    async def handle(ctx: Ctx) -> None:
+        d = draft.get(ctx)
+        wanted = ctx.data.pop("declare_next", None) or {}
+        if d is not None and draft.said(ctx, CONTINUE, CONTINUE_ALSO):
+            await resume(ctx, d)
+        elif d is None or draft.said(ctx, RESTART, RESTART_ALSO):
+            ctx.state.pop(DRAFT, None)
+            await _choose(ctx, wanted.get("rid"), wanted.get("purpose", "declare"))
+        else:
+            ctx.data["declare_next"] = wanted
+            ctx.say("common.not_understood")
+            await Resume.enter(ctx)
+
+
+async def resume(ctx: Ctx, d: dict[str, Any]) -> None:
+    """Back to the question left open, with "Quay lại" leading through the earlier ones."""
+    person, today = draft.person_of(d), draft.today(ctx)
+    at = d.get("at")
+    asked = list(live(person, d["answers"], today))
+    if at in asked:
+        asked = asked[: asked.index(at)]
+    ctx.state["stack"] = [node_of(k) for k in asked][-STACK_LIMIT:]
+    # The review sends on to the first unanswered question, if any.
+    target = node_of(at) if at and node_of(at) in NODES else REVIEW
+    await ctx.go(target, remember=False)
+
+
+# ---------------------------------------------------------------- the idle reminder
+
+
+def reminder(state: dict[str, Any], today: date) -> Reply | None:
+    """The one reminder for a declaration left mid-way (sent by bot/idle.py)."""
+    if not draft.in_progress(state):
+        return None
+    return Reply("decl.idle_reminder", {"who": draft.who_for(state[DRAFT], today)})

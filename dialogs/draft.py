@@ -1,0 +1,96 @@
+"""The declaration in progress, kept in the dialog state under `state["declare"]`.
+
+It lives beside (not inside) the flow scratch space, so that "Hủy", /start or a restart
+leave it in place: coming back offers "Tiếp tục" / "Làm lại" and nothing said is lost.
+
+    rid, person   whom it is for (a snapshot of the registry row, for asking)
+    answers       key -> value, by question key
+    prev          the answers of the latest saved version (/capnhat offers to keep them)
+    started       when it began (ISO); at: the question being asked, or "review"
+    tries         failed tries per key; pending: an unusual value awaiting "Bạn chắc chắn?"
+    edit          re-asking one answer from the review; skey: submission key of the review
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Any
+
+from dialogs.core import HOME, Ctx, Msg, button_forms
+from dialogs.ports import Person
+from dialogs.questionnaire import VERSION, Facts, facts_for, live, num
+from dialogs.text import fold
+
+DRAFT = "declare"
+REVIEW = "declare.review"
+
+
+def node_of(key: str) -> str:
+    return f"declare.q.{key}"
+
+
+def new(person: Person, now: str, prev: dict[str, Any] | None = None) -> dict[str, Any]:
+    packed = dataclasses.asdict(person)
+    packed["birth_date"] = person.birth_date.isoformat() if person.birth_date else None
+    return {
+        "rid": person.id, "person": packed, "answers": {}, "prev": prev or {}, "started": now,
+        "at": None, "tries": {}, "pending": None, "edit": False, "skey": None, "qv": VERSION,
+    }
+
+
+def get(ctx: Ctx) -> dict[str, Any] | None:
+    return ctx.state.get(DRAFT)
+
+
+async def need(ctx: Ctx) -> dict[str, Any] | None:
+    """The draft; without one (a node reached from an older state), back to the menu."""
+    d = get(ctx)
+    if d is None:
+        ctx.reset()
+        ctx.say("decl.lost")
+        await ctx.go(HOME, remember=False)
+    return d
+
+
+def person_of(d: dict[str, Any]) -> Person:
+    p = dict(d["person"])
+    p["birth_date"] = date.fromisoformat(p["birth_date"]) if p.get("birth_date") else None
+    return Person(**p)
+
+
+def today(ctx: Ctx) -> date:
+    return ctx.env.now.date()
+
+
+def facts(ctx: Ctx, d: dict[str, Any], key: str) -> Facts | None:
+    """The facts a question sees, or None if it does not apply (any more)."""
+    return facts_for(key, person_of(d), d["answers"], today(ctx), ctx.env.station_name)
+
+
+def who_for(d: dict[str, Any], day: date) -> Msg:
+    """'bà Nguyễn Thị A', with any correction of name, birth date or sex applied."""
+    person = person_of(d)
+    return Facts(person, live(person, d["answers"], day), day).who()
+
+
+def who_of(ctx: Ctx, d: dict[str, Any]) -> Msg:
+    return who_for(d, today(ctx))
+
+
+def in_progress(state: dict[str, Any]) -> bool:
+    """Mid-way through a declaration (what the idle reminder watches)."""
+    return DRAFT in state and str(state.get("node") or "").startswith("declare.")
+
+
+def said(ctx: Ctx, label: str, also: tuple[str, ...] = ()) -> bool:
+    """The button `label` pressed, or one of its typed forms."""
+    if ctx.inp.kind != "text":
+        return False
+    f = fold(ctx.inp.text[:200])
+    return f in button_forms(label) or f in also
+
+
+def local(vars: dict[str, Any], locale: str) -> dict[str, Any]:
+    """Numbers written the person's way (decimal comma in Vietnamese)."""
+    return {k: num(v, locale) if isinstance(v, float) else v for k, v in vars.items()}
