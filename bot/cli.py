@@ -14,6 +14,8 @@ import importlib.util
 import logging
 import sys
 
+import uvloop
+
 from bot.config import ConfigError, Settings, load_settings, require
 
 log = logging.getLogger("healthbot")
@@ -135,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         logs.setup(settings.log_level)
         if getattr(args, "needs_token", False):
             require(settings, "BOT_TOKEN")
-        code = asyncio.run(_main(args, settings))
+        code = uvloop.run(_main(args, settings))
     except (ConfigError, UsageError) as e:
         return e.code
     except KeyboardInterrupt:

@@ -40,8 +40,9 @@ def catalog(locale: str) -> dict[str, str]:
     return merged
 
 
-def available() -> list[str]:
-    return sorted(p.name for p in HERE.iterdir() if p.is_dir() and any(p.glob("*.toml")))
+@cache
+def available() -> tuple[str, ...]:
+    return tuple(sorted(p.name for p in HERE.iterdir() if p.is_dir() and any(p.glob("*.toml"))))
 
 
 def placeholders(text: str) -> set[str]:
