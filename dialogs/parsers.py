@@ -253,7 +253,7 @@ def short_text(text: str) -> str:
         raise Invalid("err.answer_text", example="") from None
 
 
-_BLOOD = re.compile(r"(?:nhom\s*mau\s*)?(ab|a|b|o|0)\s*(?:\+|-|rh\s*\+|rh\s*-|duong|am)?", re.ASCII)
+_BLOOD = re.compile(r"(?:nhom\s*mau\s*)?(ab|a|b|o|0)\s*(?:\+|-|rh\s*[+-]?|duong|am)?", re.ASCII)
 
 
 def blood_group(text: str) -> str:
