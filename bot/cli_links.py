@@ -11,7 +11,8 @@ import sys
 from datetime import datetime
 
 from bot.config import TIME_ZONE
-from dialogs import codes
+from storage import registry
+from storage.people import transaction
 
 
 def add_unlink(residents_subparsers) -> None:
@@ -23,21 +24,13 @@ def add_unlink(residents_subparsers) -> None:
 
 
 async def run_unlink(args, rt) -> int:
-    from bot.cli import UsageError  # noqa: PLC0415 - bot.cli imports the command modules
-
-    people = rt.services.people
-    code, _ = codes.check(args.resident)
-    if code:
-        person = await people.by_code(code)
-    elif args.resident.strip().isdigit():
-        person = await people.by_id(int(args.resident))
-    else:
-        raise UsageError("CODE_OR_ID must be the code printed on a card or a resident id")
-    if person is None:
-        print("healthbot: no resident has that code or id", file=sys.stderr)
+    async with transaction(rt.sessions) as s:
+        row = await registry.find(s, args.resident)
+    if row is None:
+        print("healthbot: no resident has that card code or id", file=sys.stderr)
         return 1
-    ended = await people.unlink_all(person.id, datetime.now(TIME_ZONE), "cli", _operator())
-    print(f"healthbot: ended {ended} link(s) of resident {person.id}")
+    ended = await rt.services.people.unlink_all(row.id, datetime.now(TIME_ZONE), "cli", _operator())
+    print(f"healthbot: ended {ended} link(s) of resident {row.id}")
     return 0
 
 

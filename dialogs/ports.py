@@ -63,6 +63,7 @@ class Services(Protocol):
     limits: Limits
     audit: Audit
     accounts: Accounts
+    people: People
     declarations: Declarations
 
 
@@ -73,7 +74,7 @@ class Unavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LinkOutcome:
-    status: str  # 'linked' | 'already' | 'full' (resident already has the maximum of accounts)
+    status: str  # 'linked' | 'already' | 'full' (resident has the maximum of accounts) | 'gone'
     notify: tuple[tuple[int, str], ...] = ()  # (chat_id, locale) of accounts linked before
 
 
@@ -86,6 +87,20 @@ class People(Protocol):
         """Active links of this account, oldest first, with `relation` filled in."""
 
     async def get_linked(self, account_id: int, resident_id: int) -> Person | None: ...
+
+    async def by_id(self, resident_id: int) -> Person | None: ...
+
+    async def link_status(self, account_id: int, resident_id: int) -> str:
+        """'open' | 'already' (this account) | 'full' (no room for another account)."""
+
+    async def link(
+        self, account_id: int, chat_id: int, locale: str, resident_id: int, relation: str,
+        consent_version: str, at: datetime,
+    ) -> LinkOutcome:
+        """Atomically: the account, the link, its consent and the audit entry, or nothing."""
+
+    async def unlink(self, account_id: int, resident_id: int, at: datetime) -> bool:
+        """End this account's link (and withdraw its consent); False if there was none."""
 
 
 @dataclass(frozen=True, slots=True)

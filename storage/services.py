@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.accounts import Accounts
 from storage.audit import AuditLog
+from storage.people import People
 from storage.state import StateStore
 
 
@@ -18,6 +19,7 @@ class StorageServices:
     limits: StateStore
     audit: AuditLog
     accounts: Accounts
+    people: People
 
 
 def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore) -> StorageServices:
@@ -27,4 +29,5 @@ def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore
         limits=store,
         audit=AuditLog(sessions),
         accounts=Accounts(sessions),
+        people=People(sessions),
     )

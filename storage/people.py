@@ -1,0 +1,191 @@
+"""Residents as seen through an account's links (dialogs.ports.People).
+
+A resident may be linked to at most MAX_ACCOUNTS accounts. Linking locks the resident's
+row (SELECT … FOR UPDATE), so two accounts linking at the same moment are serialised:
+neither can exceed the cap nor link twice. Rows leave as Person dataclasses; a database
+that cannot be reached becomes dialogs.ports.Unavailable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import asyncpg
+import sqlalchemy.exc
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dialogs.ports import LinkOutcome, Person, Unavailable
+from storage import accounts, registry
+from storage.audit import entry
+from storage.models import Account, Consent, Link, Resident
+
+MAX_ACCOUNTS = 3
+
+# What "the database is down" looks like through SQLAlchemy and asyncpg.
+UNREACHABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
+
+
+def to_person(row: Resident | registry.ResidentRow, relation: str = "") -> Person:
+    return Person(
+        id=row.id,
+        code=row.code,
+        full_name=row.full_name,
+        birth_year=row.birth_year,
+        birth_date=row.birth_date,
+        sex=row.sex,
+        ward=row.ward,
+        quarter=row.quarter,
+        phone=row.phone,
+        address=row.address,
+        insurance_code=row.insurance_code,
+        relation=relation,
+    )
+
+
+def _active(account_id: int | None = None, resident_id: int | None = None):
+    conds = [Link.revoked_at.is_(None)]
+    if account_id is not None:
+        conds.append(Link.account_id == account_id)
+    if resident_id is not None:
+        conds.append(Link.resident_id == resident_id)
+    return conds
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One unit of work; a database that cannot be reached raises Unavailable (with the
+    exception's type only: its message may quote values)."""
+    try:
+        async with sessions.begin() as s:
+            yield s
+    except UNREACHABLE as e:
+        raise Unavailable(type(e).__name__) from None
+
+
+class People:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]):
+        self.sessions = sessions
+
+    def _tx(self):
+        return transaction(self.sessions)
+
+    # ------------------------------------------------------------ reading
+
+    async def by_code(self, code: str) -> Person | None:
+        async with self._tx() as s:
+            row = await registry.find_by_code(s, code)
+            return to_person(row) if row else None
+
+    async def by_id(self, resident_id: int) -> Person | None:
+        async with self._tx() as s:
+            row = await s.get(Resident, resident_id)
+            return to_person(row) if row else None
+
+    async def linked(self, account_id: int) -> list[Person]:
+        async with self._tx() as s:
+            rows = await s.execute(
+                select(Resident, Link.relation)
+                .join(Link, Link.resident_id == Resident.id)
+                .where(*_active(account_id))
+                .order_by(Link.created_at, Link.id)
+            )
+            return [to_person(r, rel) for r, rel in rows.all()]
+
+    async def get_linked(self, account_id: int, resident_id: int) -> Person | None:
+        async with self._tx() as s:
+            row = (
+                await s.execute(
+                    select(Resident, Link.relation)
+                    .join(Link, Link.resident_id == Resident.id)
+                    .where(*_active(account_id, resident_id))
+                )
+            ).first()
+            return to_person(row[0], row[1]) if row else None
+
+    async def link_status(self, account_id: int, resident_id: int) -> str:
+        """A hint before asking questions; `link` decides for real under the row lock."""
+        async with self._tx() as s:
+            holders = (await s.execute(select(Link.account_id).where(*_active(resident_id=resident_id)))).scalars().all()
+        if account_id in holders:
+            return "already"
+        return "full" if len(holders) >= MAX_ACCOUNTS else "open"
+
+    # ------------------------------------------------------------ changing
+
+    async def link(
+        self,
+        account_id: int,
+        chat_id: int,
+        locale: str,
+        resident_id: int,
+        relation: str,
+        consent_version: str,
+        at: datetime,
+    ) -> LinkOutcome:
+        async with self._tx() as s:
+            await accounts.upsert(s, account_id, chat_id, locale)
+            # The row lock serialises every link to this resident until commit.
+            found = await s.scalar(select(Resident.id).where(Resident.id == resident_id).with_for_update())
+            if found is None:
+                return LinkOutcome("gone")
+            holders = (
+                await s.execute(
+                    select(Link.account_id, Account.chat_id, Account.locale)
+                    .join(Account, Account.telegram_id == Link.account_id)
+                    .where(*_active(resident_id=resident_id))
+                )
+            ).all()
+            if any(h.account_id == account_id for h in holders):
+                return LinkOutcome("already")
+            if len(holders) >= MAX_ACCOUNTS:
+                s.add(entry("link", actor_kind="account", actor_id=account_id, resident_id=resident_id, outcome="full"))
+                return LinkOutcome("full")
+            s.add_all([
+                Link(account_id=account_id, resident_id=resident_id, relation=relation,
+                     consent_version=consent_version, consented_at=at),
+                Consent(account_id=account_id, resident_id=resident_id, version=consent_version, given_at=at),
+                entry("link", actor_kind="account", actor_id=account_id, resident_id=resident_id,
+                      details={"relation": relation, "consent_version": consent_version}),
+            ])
+            return LinkOutcome("linked", notify=tuple((h.chat_id, h.locale) for h in holders))
+
+    async def unlink(self, account_id: int, resident_id: int, at: datetime) -> bool:
+        async with self._tx() as s:
+            ended = await _revoke(s, at, "account", account_id=account_id, resident_id=resident_id)
+            if ended:
+                s.add(entry("unlink", actor_kind="account", actor_id=account_id, resident_id=resident_id))
+            return bool(ended)
+
+    async def unlink_all(self, resident_id: int, at: datetime, actor_kind: str, actor_id: str | None) -> int:
+        """Staff revoke every link of a resident; returns how many ended."""
+        async with self._tx() as s:
+            ended = await _revoke(s, at, actor_kind, resident_id=resident_id)
+            s.add(entry("unlink", actor_kind=actor_kind, actor_id=actor_id, resident_id=resident_id,
+                        outcome="ok" if ended else "none", details={"links": len(ended)}))
+            return len(ended)
+
+
+async def _revoke(s: AsyncSession, at: datetime, by: str, **who: int) -> list[int]:
+    """End active links (and their consents); returns the accounts whose link ended."""
+    ended = (
+        await s.execute(
+            update(Link).where(*_active(**who)).values(revoked_at=at, revoked_by=by).returning(Link.account_id)
+        )
+    ).scalars().all()
+    if ended:
+        await s.execute(
+            update(Consent)
+            .where(Consent.resident_id == who["resident_id"], Consent.account_id.in_(ended),
+                   Consent.withdrawn_at.is_(None))
+            .values(withdrawn_at=at)
+        )
+    return list(ended)
