@@ -116,13 +116,26 @@ async def declare_button(ctx: Ctx, rest: str) -> None:
     await start(ctx, int(rest) if rest.isdigit() else None)
 
 
-async def _has_links(ctx: Ctx) -> bool:
+async def _may_declare(ctx: Ctx) -> bool:
+    if draft.get(ctx) is not None:
+        return False
     people = getattr(ctx.svc, "people", None)  # absent where the engine runs on its own
     return bool(people and await people.linked(ctx.env.user_id))
 
 
-@menu_item("decl.btn.menu", order=20, show=_has_links)
+async def _left_mid_way(ctx: Ctx) -> bool:
+    return draft.get(ctx) is not None
+
+
+@menu_item("decl.btn.menu", order=20, show=_may_declare)
 async def declare_menu(ctx: Ctx) -> None:
+    await start(ctx)
+
+
+# After /start, "Hủy" or a restart the menu says so: "▶️ Tiếp tục khai báo" (then
+# "Tiếp tục" / "Làm lại").
+@menu_item("decl.btn.menu_continue", order=19, show=_left_mid_way)
+async def continue_menu(ctx: Ctx) -> None:
     await start(ctx)
 
 

@@ -313,7 +313,11 @@ async def test_start_again_discards_the_draft(chat_factory, sessions, runtime):
     await run(chat, LAN_SCRIPT[:5])
     await chat.press("Hủy")
     assert "declare" in await state_of(runtime, 5008)  # kept: nothing said is lost
-    await chat.press("Khai báo sức khỏe")
+    assert chat.has_button("Tiếp tục khai báo") and not chat.has_button("Khai báo sức khỏe")
+    await chat.command("start")  # coming back: the menu offers to go on
+    assert chat.has_button("Tiếp tục khai báo")
+    await chat.press("Tiếp tục khai báo")
+    assert chat.has_button("Tiếp tục") and chat.has_button("Làm lại")
     await chat.press("Làm lại")
     assert said(chat, "decl.intro")
     assert (await state_of(runtime, 5008))["declare"]["answers"] == {}
@@ -473,3 +477,30 @@ async def test_odd_input_at_every_question_is_refused_and_answered(chat_factory,
         assert chat.last and (await state_of(runtime, 5016))["node"] == before
         await run(chat, [step])
     assert chat.has_button("Xác nhận gửi")
+
+
+async def test_idle_loop_stops_when_told(runtime, app):
+    from bot.idle import idle_loop
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(idle_loop(runtime, app.bot, stop, every=0.05))
+    await asyncio.sleep(0.12)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+
+
+async def test_in_english_with_decimal_points(chat_factory, sessions):
+    await family(sessions, 5017, LAN)
+    chat = chat_factory(5017)
+    await chat.command("ngonngu", "en")
+    await chat.command("khaibao")
+    assert "Is this correct?" in chat.text and chat.has_button("Correct")
+    script = [("press", "Correct"), ("send", "0912345678"), ("press", "Correct"), ("send", "buon ban")]
+    script += LAN_SCRIPT[4:8] + [
+        ("send", "52.5 kg")] + LAN_SCRIPT[9:11] + [("press", "High blood pressure"), ("press", "Diabetes"),
+                                                    ("press", "Done")] + LAN_SCRIPT[14:]
+    await run(chat, script)
+    assert "Please check" in chat.text and "52.5 kg" in chat.text
+    await chat.press("Confirm and send")
+    [row] = await rows(sessions)
+    assert row.answers == {**LAN_ANSWERS, "phone": "+84912345678"}
