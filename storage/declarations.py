@@ -39,6 +39,10 @@ class Declarations:
 
     async def submit(self, sub: Submission) -> tuple[str, int]:
         async with self._tx() as s:
+            # Serialises this resident's submissions until commit (FOR NO KEY UPDATE). Taken
+            # before the link check: an erasure (storage/privacy.py) holds the same row lock,
+            # so a draft cannot be saved after the link it was made under is gone.
+            await s.execute(select(Resident.id).where(Resident.id == sub.resident_id).with_for_update(key_share=True))
             relation = await s.scalar(
                 select(Link.relation).where(
                     Link.account_id == sub.account_id,
@@ -48,8 +52,6 @@ class Declarations:
             )
             if relation is None:
                 return "not_linked", 0
-            # Serialises this resident's submissions until commit (FOR NO KEY UPDATE).
-            await s.execute(select(Resident.id).where(Resident.id == sub.resident_id).with_for_update(key_share=True))
             done = await s.scalar(select(Declaration.version).where(Declaration.submission_key == sub.submission_key))
             if done is not None:
                 return "duplicate", done

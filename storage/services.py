@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.accounts import Accounts
 from storage.audit import AuditLog
+from storage.declarations import Declarations
 from storage.people import People
 from storage.state import StateStore
 
@@ -20,6 +21,7 @@ class StorageServices:
     audit: AuditLog
     accounts: Accounts
     people: People
+    declarations: Declarations
 
 
 def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore) -> StorageServices:
@@ -30,4 +32,5 @@ def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore
         audit=AuditLog(sessions),
         accounts=Accounts(sessions),
         people=People(sessions),
+        declarations=Declarations(sessions),
     )
