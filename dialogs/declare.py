@@ -19,7 +19,7 @@ from dialogs.core import HOME, NAV, NODES, STACK_LIMIT, Ctx, Reply, callback, co
 from dialogs.draft import DRAFT, REVIEW, node_of
 from dialogs.home import menu_item
 from dialogs.ports import Person
-from dialogs.questionnaire import QUESTIONS, live
+from dialogs.questionnaire import QUESTIONS, live, walk
 from dialogs.text import fold
 
 CONTINUE = "decl.btn.continue"
@@ -61,7 +61,8 @@ async def _choose(ctx: Ctx, rid: int | None, purpose: str) -> None:
 async def _declare(ctx: Ctx, person: Person, prev: dict[str, Any] | None = None) -> None:
     ctx.state["person_id"] = person.id
     d = ctx.state[DRAFT] = draft.new(person, ctx.env.now.isoformat(timespec="seconds"), prev)
-    ctx.say("decl.intro", who=draft.who_of(ctx, d))
+    count = sum(1 for _ in walk(person, {}, draft.today(ctx)))
+    ctx.say("decl.intro", who=draft.who_of(ctx, d), count=count)
     first = QUESTIONS[0].key
     await ctx.go(node_of(first))
 
@@ -153,7 +154,10 @@ class Choose:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
         people = await ctx.svc.people.linked(ctx.env.user_id)
-        ctx.data["declare_people"] = [p.id for p in people]
+        if not people:  # unlinked meanwhile
+            ctx.say("decl.no_people")
+            await ctx.go(HOME, remember=False)
+            return
         # Names are not message ids: the renderer shows an unknown id as it is.
         ctx.say("decl.choose_person", keyboard=[[label] for label in _labels(people)] + NAV)
 
