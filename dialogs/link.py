@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from dialogs import codes
 from dialogs.codes import CodeProblem
-from dialogs.core import HOME, NAV, NODES, SYNONYMS, Ctx, Reply, command, node
+from dialogs.core import HOME, NAV, NODES, SYNONYMS, Ctx, Msg, Reply, command, node
 from dialogs.home import menu_item
 from dialogs.naming import masked_name, who
 from dialogs.ports import Person
@@ -81,7 +81,7 @@ def contact(ctx: Ctx) -> dict[str, str]:
     return {"station": ctx.env.station_name, "phone": ctx.env.station_phone}
 
 
-def named(ctx: Ctx, person: Person):
+def named(ctx: Ctx, person: Person) -> Msg:
     return who(person, ctx.env.now.date())
 
 

@@ -63,6 +63,8 @@ class Services(Protocol):
     limits: Limits
     audit: Audit
     accounts: Accounts
+    staff: Staff
+    broadcasts: Broadcasts
     people: People
     declarations: Declarations
 
@@ -132,3 +134,111 @@ class Declarations(Protocol):
         """('saved' | 'duplicate', version) or ('not_linked', 0); raises Unavailable."""
 
     async def latest(self, resident_id: int) -> Declared | None: ...
+
+
+# ---------------------------------------------------------------- ward staff (issue #6)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    telegram_id: int
+    ward: str | None  # None only for an admin
+    role: str = "staff"  # 'staff' | 'admin'
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def sees(self, ward: str | None) -> bool:
+        """A staff member sees their own ward; an admin every ward (None = all of them)."""
+        return self.is_admin or (ward is not None and ward == self.ward)
+
+
+@dataclass(frozen=True, slots=True)
+class StatsRow:
+    label: str | None  # a quarter or a ward; None = the total line
+    residents: int
+    linked: int
+    declared: int  # declared at least once
+    recent: int  # latest declaration within the report's `days`
+
+
+@dataclass(frozen=True, slots=True)
+class StatsReport:
+    ward: str | None  # None: every ward, one row per ward
+    days: int
+    rows: tuple[StatsRow, ...]  # the total first
+    # Extra ward-level indicators below the table: (message id, value). Added by
+    # storage.stats.indicator (e.g. the privacy issue's overdue deletion requests).
+    extras: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who a reminder goes to: linked residents of `ward` (None: every ward, admins only),
+    optionally one quarter, who have never declared and/or whose latest declaration is
+    older than `older_than_days`; or everyone linked (`everyone`)."""
+
+    ward: str | None
+    undeclared: bool = False
+    older_than_days: int | None = None
+    everyone: bool = False
+    quarter: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"undeclared": self.undeclared, "older_than_days": self.older_than_days,
+                "everyone": self.everyone}
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceSize:
+    chats: int  # messages that will go out (one per chat)
+    residents: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeclarationView:
+    submitted_at: datetime
+    version: int
+    relation: str
+    height_cm: Any = None
+    weight_kg: Any = None
+    bmi: Any = None
+    systolic: int | None = None
+    diastolic: int | None = None
+    covid_doses: int | None = None
+    pregnancies: int | None = None
+    children: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    person: Person
+    declaration: DeclarationView | None
+
+
+class Staff(Protocol):
+    """What ward staff may read. Every read is audited by the implementation."""
+
+    async def member(self, telegram_id: int) -> StaffMember | None: ...
+    async def wards(self, member: StaffMember) -> list[str]: ...
+    async def quarters(self, ward: str) -> list[str]: ...
+    async def stats(self, member: StaffMember, ward: str | None, now: datetime) -> StatsReport: ...
+
+    async def lookup(self, member: StaffMember, query: str, limit: int) -> list[Found]:
+        """Residents of the member's ward(s) by card code or name; at most `limit`."""
+
+
+class Broadcasts(Protocol):
+    async def audience_size(self, audience: Audience, now: datetime) -> AudienceSize: ...
+
+    async def create(
+        self, member: StaffMember, audience: Audience, message: str | None, at: datetime | None,
+        notify_chat_id: int, locale: str,
+    ) -> int:
+        """Queue a reminder (audited); returns its id. The member must see `audience.ward`."""
+
+    async def cancel(self, member: StaffMember, broadcast_id: int) -> bool: ...
+
+    async def set_reminders(self, telegram_id: int, chat_id: int, locale: str, enabled: bool) -> None:
+        """A resident's own choice; creates the account if it is new."""

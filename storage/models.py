@@ -23,7 +23,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -194,4 +194,63 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_resident_at", "resident_id", "at"),
         Index("ix_audit_actor_at", "actor_kind", "actor_id", "at"),
+    )
+
+
+class Broadcast(Base):
+    """A reminder to an audience. Deliveries are made when it starts (at `scheduled_at`), so a
+    scheduled reminder reaches the people who still need it on the day, not at creation."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ward: Mapped[str | None] = mapped_column(Text)  # NULL: every ward (admin)
+    quarter: Mapped[str | None] = mapped_column(Text)
+    audience: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    message: Mapped[str | None] = mapped_column(Text)  # NULL: the default template
+    status: Mapped[str] = mapped_column(String(12), nullable=False, server_default="scheduled")
+    scheduled_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = _now()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by_kind: Mapped[str] = mapped_column(String(16), nullable=False)  # staff|cli
+    created_by: Mapped[str | None] = mapped_column(Text)
+    total: Mapped[int | None] = mapped_column(Integer)
+    notify_chat_id: Mapped[int | None] = mapped_column(BigInteger)  # staff chat shown the progress
+    notify_locale: Mapped[str] = mapped_column(String(8), nullable=False, server_default="vi")
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    progress_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_broadcasts_status_at", "status", "scheduled_at"),)
+
+
+class Delivery(Base):
+    """One message of a broadcast to one chat, listing that chat's residents (ids only).
+    pending → claimed (leased, not yet sent) → sending (the send may have gone out) →
+    sent | blocked | failed | skipped | cancelled. See bot/broadcaster.py."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"), nullable=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.telegram_id", ondelete="CASCADE"), nullable=False)
+    chat_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    locale: Mapped[str] = mapped_column(String(8), nullable=False, server_default="vi")
+    resident_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, server_default="pending")
+    worker: Mapped[str | None] = mapped_column(String(40))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="0")
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(String(40))  # exception type, never its message
+
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "chat_id", name="uq_deliveries_broadcast_chat"),
+        Index("ix_deliveries_broadcast_status", "broadcast_id", "status"),
+        Index("ix_deliveries_pending", "id", postgresql_where=text("status = 'pending'")),
+        Index(
+            "ix_deliveries_leased",
+            "lease_until",
+            postgresql_where=text("status IN ('claimed', 'sending')"),
+        ),
     )

@@ -8,8 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.accounts import Accounts
 from storage.audit import AuditLog
+from storage.broadcasts import BroadcastService
 from storage.declarations import Declarations
 from storage.people import People
+from storage.staff import StaffService
 from storage.state import StateStore
 
 
@@ -20,6 +22,8 @@ class StorageServices:
     limits: StateStore
     audit: AuditLog
     accounts: Accounts
+    staff: StaffService
+    broadcasts: BroadcastService
     people: People
     declarations: Declarations
 
@@ -31,6 +35,8 @@ def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore
         limits=store,
         audit=AuditLog(sessions),
         accounts=Accounts(sessions),
+        staff=StaffService(sessions),
+        broadcasts=BroadcastService(sessions),
         people=People(sessions),
         declarations=Declarations(sessions),
     )

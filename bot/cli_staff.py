@@ -1,0 +1,405 @@
+"""Staff commands at the terminal: `healthbot staff|stats|broadcast|export`.
+
+Each command is `async fn(args, rt) -> exit code`. Bad input ends with one line on stderr
+and exit code 2. The terminal has full access (it is the server's operator); every read of
+residents and every broadcast is audited as actor 'cli' with the operating-system user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import getpass
+import os
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.broadcaster import duration, tally, worker_loop
+from bot.config import TIME_ZONE
+from bot.render import text_of
+from dialogs.core import Reply
+from dialogs.ports import Audience, StatsReport
+from dialogs.staff import MAX_DAYS, MESSAGE_LIMIT, describe, parse_when
+from locales import DEFAULT, available, t
+from storage import broadcasts, export, staff, stats
+from storage.audit import entry
+
+HELP_LOCALE = os.environ.get("DEFAULT_LOCALE", DEFAULT) if os.environ.get("DEFAULT_LOCALE") in available() else DEFAULT
+
+
+def _h(key: str) -> str:
+    return t(HELP_LOCALE, f"staff.cli.help_{key}")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("staff", help=_h("staff"))
+    sub = p.add_subparsers(dest="staff_command", required=True)
+    a = sub.add_parser("add", help=_h("staff_add"))
+    a.add_argument("--telegram-id", required=True, help=_h("telegram_id"))
+    a.add_argument("--ward", help=_h("ward"))
+    a.add_argument("--role", default="staff", help=_h("role"))
+    a.set_defaults(func=cmd_staff_add)
+    sub.add_parser("list", help=_h("staff_list")).set_defaults(func=cmd_staff_list)
+    r = sub.add_parser("remove", help=_h("staff_remove"))
+    r.add_argument("--telegram-id", required=True, help=_h("telegram_id"))
+    r.set_defaults(func=cmd_staff_remove)
+
+    p = subparsers.add_parser("stats", help=_h("stats"))
+    p.add_argument("--ward", help=_h("ward"))
+    p.add_argument("--csv", action="store_true", help=_h("csv"))
+    p.set_defaults(func=cmd_stats)
+
+    p = subparsers.add_parser("broadcast", help=_h("broadcast"))
+    p.add_argument("--ward", help=_h("ward"))
+    p.add_argument("--quarter", help=_h("quarter"))
+    p.add_argument("--undeclared", action="store_true", help=_h("undeclared"))
+    p.add_argument("--older-than", metavar="N", help=_h("older_than"))
+    p.add_argument("--all", action="store_true", dest="everyone", help=_h("all"))
+    p.add_argument("--message", help=_h("message"))
+    p.add_argument("--at", help=_h("at"))
+    p.add_argument("--no-wait", action="store_true", help=_h("no_wait"))
+    p.add_argument("--yes", action="store_true", help=_h("yes"))
+    p.add_argument("--cancel", metavar="ID", help=_h("cancel"))
+    p.add_argument("--list", action="store_true", help=_h("list"))
+    p.set_defaults(func=cmd_broadcast)
+
+    p = subparsers.add_parser("export", help=_h("export"))
+    p.add_argument("--ward", required=True, help=_h("ward"))
+    p.add_argument("--format", help=_h("format"))
+    p.add_argument("--out", required=True, help=_h("out"))
+    p.set_defaults(func=cmd_export)
+
+
+# ---------------------------------------------------------------- shared bits
+
+
+class Bad(Exception):
+    """Bad input: one line, exit code 2."""
+
+
+def _say(rt, msg: str, **vars) -> str:
+    return t(rt.settings.default_locale, f"staff.cli.{msg}", **vars)
+
+
+def _fail(line: str) -> int:
+    print(f"healthbot: {line}", file=sys.stderr)
+    return 2
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _positive(rt, text: str | None, msg: str, **vars) -> int:
+    if text is None or not text.strip().isdigit() or int(text) <= 0:
+        raise Bad(_say(rt, msg, **vars))
+    return int(text)
+
+
+async def _ward(rt, name: str | None) -> str | None:
+    """The registry's spelling of a ward typed with or without diacritics."""
+    if name is None:
+        return None
+    async with rt.sessions() as s:
+        known = await staff.wards(s)
+    found = staff.match_name(name, known)
+    if found is None:
+        if not known:
+            raise Bad(_say(rt, "no_wards"))
+        raise Bad(_say(rt, "unknown_ward", ward=name, known=", ".join(known)))
+    return found
+
+
+def command(fn):
+    """Turns `Bad` into the one-line exit."""
+
+    async def run(args, rt) -> int:
+        try:
+            return await fn(args, rt)
+        except Bad as e:
+            return _fail(str(e))
+
+    run.__name__ = fn.__name__
+    return run
+
+
+# ---------------------------------------------------------------- staff add|list|remove
+
+
+@command
+async def cmd_staff_add(args, rt) -> int:
+    tid = _positive(rt, args.telegram_id, "bad_id")
+    if args.role not in staff.ROLES:
+        raise Bad(_say(rt, "help_role"))
+    if args.role == "staff" and not args.ward:
+        raise Bad(_say(rt, "ward_needed"))
+    ward = await _ward(rt, args.ward) if args.ward else None
+    async with rt.sessions.begin() as s:
+        await staff.add(s, tid, ward, args.role)
+        s.add(entry("staff_add", actor_kind="cli", actor_id=_operator(),
+                          details={"telegram_id": tid, "ward": ward, "role": args.role}))
+    print(_say(rt, "staff_added", id=tid, role=args.role, ward=ward or t(rt.settings.default_locale, "staff.all_wards")))
+    return 0
+
+
+@command
+async def cmd_staff_list(args, rt) -> int:
+    async with rt.sessions() as s:
+        members = await staff.all_members(s)
+    if not members:
+        print(_say(rt, "staff_none"))
+    all_wards = t(rt.settings.default_locale, "staff.all_wards")
+    for m in members:
+        print(_say(rt, "staff_row", id=m.telegram_id, role=m.role, ward=m.ward or all_wards))
+    return 0
+
+
+@command
+async def cmd_staff_remove(args, rt) -> int:
+    tid = _positive(rt, args.telegram_id, "bad_id")
+    async with rt.sessions.begin() as s:
+        gone = await staff.remove(s, tid)
+        if gone:
+            s.add(entry("staff_remove", actor_kind="cli", actor_id=_operator(), details={"telegram_id": tid}))
+    if not gone:
+        print(f"healthbot: {_say(rt, 'staff_missing', id=tid)}", file=sys.stderr)
+        return 1
+    print(_say(rt, "staff_removed", id=tid))
+    return 0
+
+
+# ---------------------------------------------------------------- stats
+
+
+def stats_rows(rt, report: StatsReport) -> tuple[list[str], list[list]]:
+    loc = rt.settings.default_locale
+    head = [_say(rt, "stats_place"), _say(rt, "stats_residents"), _say(rt, "stats_linked"),
+            _say(rt, "stats_declared"), _say(rt, "stats_recent", days=report.days),
+            _say(rt, "stats_rate", days=report.days)]
+    rows = []
+    for r in report.rows:
+        label = _say(rt, "stats_total") if r.label is None else (r.label or _say(rt, "stats_none"))
+        rate = f"{100 * r.recent / r.residents:.1f}%".replace(".", "," if loc == "vi" else ".") if r.residents else "-"
+        rows.append([label, r.residents, r.linked, r.declared, r.recent, rate])
+    for msg, value in report.extras:
+        rows.append([t(loc, msg), value, "", "", "", ""])
+    return head, rows
+
+
+@command
+async def cmd_stats(args, rt) -> int:
+    ward = await _ward(rt, args.ward)
+    now = datetime.now(TIME_ZONE)
+    async with rt.sessions.begin() as s:
+        report = await stats.report(s, ward, now)
+        s.add(entry("staff_stats", actor_kind="cli", actor_id=_operator(), details={"ward": ward}))
+    head, rows = stats_rows(rt, report)
+    if args.csv:
+        w = csv.writer(sys.stdout)
+        w.writerow(head)
+        w.writerows(rows)
+        return 0
+    title = ward or t(rt.settings.default_locale, "staff.all_wards")
+    print(f"{title} · {now:%d/%m/%Y %H:%M}")
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
+    for line in [head, *rows]:
+        cells = [str(line[0]).ljust(widths[0])] + [str(x).rjust(w) for x, w in zip(line[1:], widths[1:], strict=True)]
+        print("  ".join(cells).rstrip())
+    return 0
+
+
+# ---------------------------------------------------------------- broadcast
+
+
+async def _audience(args, rt) -> Audience:
+    days = None
+    if args.older_than is not None:
+        days = _positive(rt, args.older_than, "bad_days", max=MAX_DAYS)
+        if days > MAX_DAYS:
+            raise Bad(_say(rt, "bad_days", max=MAX_DAYS))
+    if args.everyone and (args.undeclared or days):
+        raise Bad(_say(rt, "all_alone"))
+    if not (args.everyone or args.undeclared or days):
+        raise Bad(_say(rt, "no_audience"))
+    if args.quarter and not args.ward:
+        raise Bad(_say(rt, "quarter_without_ward"))
+    ward = await _ward(rt, args.ward)
+    quarter = None
+    if args.quarter:
+        quarters = await rt.services.staff.quarters(ward)
+        quarter = staff.match_name(args.quarter, quarters)
+        if quarter is None:
+            raise Bad(_say(rt, "unknown_quarter", ward=ward, quarter=args.quarter, known=", ".join(quarters)))
+    return Audience(ward, args.undeclared, days, args.everyone, quarter)
+
+
+def _when(args, rt) -> datetime | None:
+    if args.at is None:
+        return None
+    now = datetime.now(TIME_ZONE)
+    at = parse_when(args.at, now)
+    if at is None:
+        raise Bad(_say(rt, "bad_at", example=now.replace(minute=0).strftime("%d/%m/%Y %H:%M")))
+    return at
+
+
+def _message(args, rt) -> str | None:
+    if args.message is None:
+        return None
+    text = args.message.strip()
+    if not 5 <= len(text) <= MESSAGE_LIMIT:
+        raise Bad(_say(rt, "bad_message", max=MESSAGE_LIMIT))
+    return text
+
+
+def _confirmed(rt, yes: bool) -> bool:
+    if yes:
+        return True
+    answer = input(_say(rt, "ask_confirm")).strip().lower()
+    return answer in ("c", "co", "có", "y", "yes")
+
+
+@command
+async def cmd_broadcast(args, rt) -> int:
+    if args.list:
+        return await _list(rt)
+    if args.cancel is not None:
+        bid = _positive(rt, args.cancel, "cancel_failed", id=args.cancel)
+        async with rt.sessions.begin() as s:
+            ok = await broadcasts.cancel(s, bid, actor_kind="cli", actor_id=_operator())
+        if not ok:
+            print(f"healthbot: {_say(rt, 'cancel_failed', id=bid)}", file=sys.stderr)
+            return 1
+        print(_say(rt, "cancelled", id=bid))
+        return 0
+    audience = await _audience(args, rt)
+    at, message = _when(args, rt), _message(args, rt)
+    if not args.yes and not sys.stdin.isatty():
+        raise Bad(_say(rt, "need_yes"))
+    loc = rt.settings.default_locale
+    size = await rt.services.broadcasts.audience_size(audience, datetime.now(TIME_ZONE))
+    who = text_of(Reply("staff.remind.describe", describe(audience).vars), loc)
+    print(_say(rt, "preview", who=who, chats=size.chats, residents=size.residents), file=sys.stderr)
+    if size.chats == 0 and at is None:
+        print(_say(rt, "nobody"))
+        return 0
+    if not _confirmed(rt, args.yes):
+        print(_say(rt, "not_confirmed"))
+        return 1
+    async with rt.sessions.begin() as s:
+        bid = await broadcasts.create(s, audience, message, at, actor_kind="cli", actor_id=_operator(), locale=loc)
+    if at is None:
+        print(_say(rt, "created", id=bid))
+    else:
+        print(_say(rt, "created_at", id=bid, at=at.strftime("%d/%m/%Y %H:%M")))
+    if args.no_wait:
+        return 0
+    if at is not None:
+        print(_say(rt, "waiting", id=bid, at=at.strftime("%d/%m/%Y %H:%M")), file=sys.stderr)
+    return await run_until_done(rt, bid)
+
+
+async def run_until_done(rt, bid: int, worker_kw: dict | None = None) -> int:
+    """Run a worker beside a progress bar until broadcast `bid` has finished."""
+    stop = asyncio.Event()
+    worker = asyncio.create_task(worker_loop(rt, stop, **(worker_kw or {})))
+    bar = ProgressBar(rt, sys.stderr)
+    try:
+        while True:
+            async with rt.sessions() as s:
+                b = await s.get(broadcasts.Broadcast, bid)
+                counts = await broadcasts.counts(s, bid)
+            bar.show(b.total or 0, counts)
+            if b.finished_at is not None:
+                break
+            if worker.done():  # the worker stopped on its own: an error it could not survive
+                await worker
+            await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        await asyncio.gather(worker, return_exceptions=True)
+    bar.end()
+    outcome = _say(rt, "outcome_done" if b.status == "done" else "outcome_cancelled")
+    print(_say(rt, "final", id=bid, outcome=outcome, duration=duration(b.started_at, b.finished_at),
+               **tally(counts)))
+    return 0
+
+
+class ProgressBar:
+    """One line on a terminal, redrawn in place; occasional lines when not a terminal."""
+
+    WIDTH = 24
+
+    def __init__(self, rt, stream):
+        self.rt = rt
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.started = time.monotonic()
+        self.last_line = 0.0
+        self.drawn = False
+
+    def show(self, total: int, counts: dict[str, int]) -> None:
+        if not total:
+            return
+        done = sum(counts.get(s, 0) for s in broadcasts.FINAL)
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        speed = counts.get("sent", 0) / elapsed
+        eta = (total - done) / speed if speed > 0 else 0
+        filled = self.WIDTH * done // total
+        line = _say(self.rt, "bar", bar="█" * filled + "░" * (self.WIDTH - filled), pct=100 * done // total,
+                    done=done, total=total, rate=f"{speed:.1f}", eta=str(timedelta(seconds=int(eta))), **tally(counts))
+        if self.tty:
+            self.stream.write("\r\033[K" + line)
+            self.drawn = True
+        elif time.monotonic() - self.last_line >= 5 or done == total:
+            self.stream.write(line + "\n")
+            self.last_line = time.monotonic()
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+async def _list(rt) -> int:
+    async with rt.sessions() as s:
+        rows = await broadcasts.recent(s)
+        if not rows:
+            print(_say(rt, "list_none"))
+        all_wards = t(rt.settings.default_locale, "staff.all_wards")
+        for b in rows:
+            counts = await broadcasts.counts(s, b.id)
+            done = sum(counts.get(x, 0) for x in broadcasts.FINAL)
+            place = ", ".join(x for x in (b.ward or all_wards, b.quarter) if x)
+            print(_say(rt, "list_row", id=b.id, status=b.status, place=place, done=done, total=b.total or 0,
+                       scheduled=b.scheduled_at.astimezone(TIME_ZONE).strftime("%d/%m/%Y %H:%M")))
+    return 0
+
+
+# ---------------------------------------------------------------- export
+
+
+@command
+async def cmd_export(args, rt) -> int:
+    out = Path(args.out)
+    fmt = (args.format or out.suffix.lstrip(".") or "csv").lower()
+    if fmt not in export.FORMATS:
+        raise Bad(_say(rt, "bad_format"))
+    ward = await _ward(rt, args.ward)
+    loc = rt.settings.default_locale
+    try:
+        # Audited only once the file is written: the entry commits with the read.
+        async with rt.sessions.begin() as s:
+            tbl = await export.table(s, ward, loc, TIME_ZONE)
+            await asyncio.to_thread(export.write, tbl, out, fmt, ward)
+            s.add(export.audit_entry(tbl, ward, fmt, "cli", _operator()))
+    except OSError as e:
+        raise Bad(_say(rt, "bad_out", path=out, reason=e.strerror or type(e).__name__)) from None
+    print(_say(rt, "exported", rows=len(tbl.rows), path=out))
+    return 0
