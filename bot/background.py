@@ -6,4 +6,18 @@ PostgreSQL and Redis only, so any number of processes may run them at once.
 
 from __future__ import annotations
 
-JOBS: list = []
+import asyncio
+
+from telegram.ext import Application
+
+from bot.runtime import Runtime
+
+
+async def idle_reminders(rt: Runtime, app: Application, stop: asyncio.Event) -> None:
+    """One reminder to people who left a declaration mid-way for a day."""
+    from bot.idle import idle_loop  # noqa: PLC0415
+
+    await idle_loop(rt, app.bot, stop)
+
+
+JOBS = [idle_reminders]

@@ -136,6 +136,7 @@ class Ctx:
         self.inp = inp
         self.env = env
         self.replies: list[Reply] = []
+        self._people: list | None = None
 
     # -- state
     @property
@@ -154,6 +155,17 @@ class Ctx:
     @property
     def svc(self):
         return self.env.services
+
+    async def people(self) -> list:
+        """The account's linked people (dialogs.ports.Person), read once per step."""
+        if self._people is None:
+            port = getattr(self.svc, "people", None)  # the engine may run without a registry
+            self._people = await port.linked(self.env.user_id) if port else []
+        return self._people
+
+    def forget_people(self) -> None:
+        """After linking or unlinking within this step."""
+        self._people = None
 
     def reset(self) -> None:
         """Leave any flow (keeps the language and who is selected)."""
@@ -262,11 +274,14 @@ async def _dispatch(ctx: Ctx) -> None:
         else:
             ctx.say("err.button_expired")
         return
-    current = NODES.get(ctx.node or "")
-    if current is None:
+    current = NODES.get(ctx.node or "") or NODES.get(HOME)
+    if current is None:  # no home flow registered (engine used on its own)
         ctx.reset()
         await fallback(ctx)
         return
+    if ctx.node not in NODES:  # first message, or state expired: read it as said at home
+        ctx.reset()
+        ctx.state["node"] = HOME
     if ctx.pressed(CANCEL):
         await cancel(ctx)
         return

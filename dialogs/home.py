@@ -23,6 +23,8 @@ class MenuItem:
 
 
 MENU: list[MenuItem] = []
+# Handlers that may claim free input typed at home (a photo, a code); True = handled.
+HOME_INPUT: list[Callable[[Ctx], Awaitable[bool]]] = []
 
 
 async def _always(ctx: Ctx) -> bool:
@@ -58,6 +60,9 @@ class Home:
         if ctx.pressed("btn.help"):
             await show_help(ctx)
             return
+        for claim in HOME_INPUT:
+            if await claim(ctx):
+                return
         ctx.say("common.not_understood")
         await Home.enter(ctx)
 

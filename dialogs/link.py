@@ -9,12 +9,11 @@ is stored. Counters live in Redis (ctx.svc.limits), so the limits hold across pr
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from dialogs import codes
 from dialogs.codes import CodeProblem
 from dialogs.core import HOME, NAV, NODES, SYNONYMS, Ctx, Msg, Reply, command, node
-from dialogs.home import menu_item
+from dialogs.home import HOME_INPUT, menu_item
 from dialogs.naming import masked_name, who
 from dialogs.ports import Person
 
@@ -353,18 +352,14 @@ class Next:
 
 # ---------------------------------------------------------------- at the main menu
 
-# home.py has no hook for free input, so its node is wrapped here: at the main menu a
-# photo is a card photo, and text shaped like a code is a code (nothing else takes it).
-_home = NODES[HOME]
-
-
-async def _home_handle(ctx: Ctx) -> None:
+# At the main menu a photo is a card photo, and text shaped like a code is a code.
+async def _claim_at_home(ctx: Ctx) -> bool:
     if ctx.inp.kind == "photo" or (ctx.inp.kind == "text" and looks_like_code(ctx.inp.text)):
         ctx.reset()
         ctx.state["node"] = "link.code"
         await Code.handle(ctx)
-        return
-    await _home.handle(ctx)
+        return True
+    return False
 
 
-NODES[HOME] = replace(_home, handle=_home_handle)
+HOME_INPUT.append(_claim_at_home)

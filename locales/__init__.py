@@ -58,5 +58,7 @@ def t(locale: str, msg_id: str, **vars) -> str:
     cat = catalog(locale if locale in available() else DEFAULT)
     text = cat.get(msg_id)
     if text is None:
-        text = catalog(DEFAULT).get(msg_id, msg_id)
+        text = catalog(DEFAULT).get(msg_id)
+    if text is None:  # not an id: data shown as it is (a person's name on a button)
+        return msg_id
     return string.Formatter().vformat(text, (), _Keep(vars)) if vars or "{" in text else text

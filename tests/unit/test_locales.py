@@ -34,3 +34,8 @@ def test_engine_message_ids_exist():
 def test_vietnamese_is_default_and_has_diacritics():
     assert locales.DEFAULT == "vi"
     assert "ạ" in locales.t("vi", "common.not_understood") or "ỗ" in locales.t("vi", "common.not_understood")
+
+
+def test_data_that_is_not_a_message_id_is_shown_as_is():
+    for name in ("Nguyễn Thị {A}", "Lê } Văn", "Trần {0} B"):
+        assert locales.t("vi", name) == name
