@@ -5,7 +5,7 @@ have ever declared and how many declared within the last `days` days.
 Extra ward-level figures (below the table in /thongke and `healthbot stats`) plug in
 through `indicator`: the privacy issue adds "deletion requests older than 72 h" like this
 
-    @indicator("staff.stats.deletion_overdue")
+    @indicator(LABEL)  # LABEL: the message id naming the figure, e.g. in the privacy catalog
     async def deletion_overdue(session, ward, now) -> int: ...
 
 and both the bot and the terminal show it with no further change.
