@@ -18,6 +18,7 @@ from dialogs import review as _review
 from dialogs.core import HOME, NAV, NODES, STACK_LIMIT, Ctx, Reply, callback, command, node
 from dialogs.draft import DRAFT, REVIEW, node_of
 from dialogs.home import menu_item
+from dialogs.naming import person_labels
 from dialogs.ports import Person
 from dialogs.questionnaire import QUESTIONS, live, walk
 from dialogs.text import fold
@@ -41,7 +42,7 @@ async def start(ctx: Ctx, rid: int | None = None, purpose: str = "declare") -> N
 
 
 async def _choose(ctx: Ctx, rid: int | None, purpose: str) -> None:
-    people = await ctx.svc.people.linked(ctx.env.user_id)
+    people = await ctx.people()
     if not people:
         ctx.say("decl.no_people")
         await ctx.go(HOME, remember=False)
@@ -120,8 +121,7 @@ async def declare_button(ctx: Ctx, rest: str) -> None:
 async def _may_declare(ctx: Ctx) -> bool:
     if draft.get(ctx) is not None:
         return False
-    people = getattr(ctx.svc, "people", None)  # absent where the engine runs on its own
-    return bool(people and await people.linked(ctx.env.user_id))
+    return bool(await ctx.people())
 
 
 async def _left_mid_way(ctx: Ctx) -> bool:
@@ -143,29 +143,23 @@ async def continue_menu(ctx: Ctx) -> None:
 # ---------------------------------------------------------------- choosing, resuming
 
 
-def _labels(people: list[Person]) -> list[str]:
-    """Button labels: the name, with the birth year where two names are the same."""
-    names = [p.full_name for p in people]
-    return [f"{p.full_name} ({p.birth_year})" if names.count(p.full_name) > 1 else p.full_name for p in people]
-
-
 @node("declare.choose")
 class Choose:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
-        people = await ctx.svc.people.linked(ctx.env.user_id)
+        people = await ctx.people()
         if not people:  # unlinked meanwhile
             ctx.say("decl.no_people")
             await ctx.go(HOME, remember=False)
             return
         # Names are not message ids: the renderer shows an unknown id as it is.
-        ctx.say("decl.choose_person", keyboard=[[label] for label in _labels(people)] + NAV)
+        ctx.say("decl.choose_person", keyboard=[[label] for label in person_labels(people)] + NAV)
 
     @staticmethod
     async def handle(ctx: Ctx) -> None:
-        people = await ctx.svc.people.linked(ctx.env.user_id)
+        people = await ctx.people()
         typed = fold(ctx.inp.text[:200]) if ctx.inp.kind == "text" else ""
-        for i, (p, label) in enumerate(zip(people, _labels(people), strict=True)):
+        for i, (p, label) in enumerate(zip(people, person_labels(people), strict=True)):
             if typed and typed in (fold(label), fold(p.full_name), str(i + 1)):
                 purpose = ctx.data.pop("declare_purpose", "declare")
                 await PURPOSES.get(purpose, _declare)(ctx, p)

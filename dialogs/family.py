@@ -10,14 +10,9 @@ from __future__ import annotations
 from dialogs.core import NAV, Ctx, Msg, command, node
 from dialogs.home import menu_item
 from dialogs.link import RELATION_LABEL, has_links, leave, named, offer_declaration
+from dialogs.naming import person_labels
 from dialogs.ports import Person
 from dialogs.text import fold
-
-
-def labels(people: list[Person]) -> list[str]:
-    """Button labels: the name (data, shown as is), with the birth year where two match."""
-    names = [p.full_name for p in people]
-    return [f"{p.full_name} ({p.birth_year})" if names.count(p.full_name) > 1 else p.full_name for p in people]
 
 
 def people_lines(ctx: Ctx, people: list[Person], selected: int | None = None) -> Msg:
@@ -36,7 +31,7 @@ def people_lines(ctx: Ctx, people: list[Person], selected: int | None = None) ->
 def show(ctx: Ctx, msg: str, people: list[Person], extra: list[list[str]], selected: int | None = None) -> None:
     """The numbered list with one big button per person; remembers who was shown."""
     ctx.data["shown"] = [p.id for p in people]
-    ctx.say(msg, keyboard=[[label] for label in labels(people)] + extra + NAV,
+    ctx.say(msg, keyboard=[[label] for label in person_labels(people)] + extra + NAV,
             people=people_lines(ctx, people, selected))
 
 
@@ -44,9 +39,9 @@ async def picked(ctx: Ctx) -> Person | None:
     """The person whose button was pressed, or whose number in the list was typed."""
     if ctx.inp.kind != "text":
         return None
-    people = await ctx.svc.people.linked(ctx.env.user_id)
+    people = await ctx.people()
     text = fold(ctx.inp.text)
-    for person, label in zip(people, labels(people), strict=True):
+    for person, label in zip(people, person_labels(people), strict=True):
         if text == fold(label):
             return person
     shown = ctx.data.get("shown") or []
@@ -57,7 +52,7 @@ async def picked(ctx: Ctx) -> Person | None:
 
 async def linked_or_none(ctx: Ctx) -> list[Person]:
     """This account's people; when there are none, say so and offer to link a card."""
-    people = await ctx.svc.people.linked(ctx.env.user_id)
+    people = await ctx.people()
     if not people:
         ctx.say("family.none")
         ctx.reset()
@@ -143,6 +138,7 @@ class UnlinkConfirm:
         if ctx.pressed("family.btn_unlink_yes"):
             person = await ctx.svc.people.get_linked(ctx.env.user_id, rid)
             if person and await ctx.svc.people.unlink(ctx.env.user_id, rid, ctx.env.now):
+                ctx.forget_people()
                 ctx.say("family.unlinked", who=named(ctx, person))
             if ctx.state.get("person_id") == rid:
                 ctx.state.pop("person_id")

@@ -98,8 +98,7 @@ async def leave(ctx: Ctx) -> None:
 
 
 async def has_links(ctx: Ctx) -> bool:
-    people = getattr(ctx.svc, "people", None)  # an engine run without a registry has no one
-    return bool(people and await people.linked(ctx.env.user_id))
+    return bool(await ctx.people())
 
 
 async def _no_links(ctx: Ctx) -> bool:
@@ -304,6 +303,7 @@ async def make_link(ctx: Ctx) -> None:
     outcome = await ctx.svc.people.link(
         ctx.env.user_id, ctx.env.chat_id, ctx.locale, person.id, ctx.data["relation"], CONSENT_VERSION, ctx.env.now
     )
+    ctx.forget_people()
     if outcome.status == "full":
         ctx.say("link.full", max=MAX_ACCOUNTS, **contact(ctx))
         await leave(ctx)

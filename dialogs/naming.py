@@ -43,3 +43,10 @@ def masked_name(full_name: str) -> str:
     if not parts:
         return ""
     return " ".join([parts[0]] + [p[0].upper() + "." for p in parts[1:]])
+
+
+def person_labels(people: list[Person]) -> list[str]:
+    """Button labels for choosing a person: the name (data, shown as is), with the birth
+    year where two names are the same."""
+    names = [p.full_name for p in people]
+    return [f"{p.full_name} ({p.birth_year})" if names.count(p.full_name) > 1 else p.full_name for p in people]
