@@ -67,6 +67,7 @@ class Services(Protocol):
     broadcasts: Broadcasts
     people: People
     declarations: Declarations
+    privacy: Privacy
 
 
 class Unavailable(Exception):
@@ -242,3 +243,22 @@ class Broadcasts(Protocol):
 
     async def set_reminders(self, telegram_id: int, chat_id: int, locale: str, enabled: bool) -> None:
         """A resident's own choice; creates the account if it is new."""
+
+
+# ---------------------------------------------------------------- privacy (issue #7)
+
+
+class Privacy(Protocol):
+    """A resident's rights, through an account linked to them (storage/privacy.py). Each
+    call checks the link itself and is audited; refusals disclose nothing."""
+
+    async def dossier(self, account_id: int, resident_id: int, at: datetime) -> dict[str, Any] | None:
+        """Everything stored about the resident (times in at's zone), or None if not linked."""
+
+    async def withdraw(self, account_id: int, resident_id: int, at: datetime) -> str | None:
+        """End the link and withdraw its consent: the consent's version, or None if no link."""
+
+    async def request_deletion(
+        self, account_id: int, chat_id: int, locale: str, resident_id: int, at: datetime
+    ) -> tuple[str, int]:
+        """('created' | 'open' (one is waiting already) | 'not_linked', request id)."""

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from locales import catalog, t
+from storage import privacy
 from storage.audit import entry
 from storage.models import Declaration, Resident
 from storage.staff import latest_declarations
@@ -83,7 +84,10 @@ async def table(session: AsyncSession, ward: str, locale: str, tz: ZoneInfo) -> 
             row += [_answer(d.answers.get(k)) for k in extra]
         rows.append(row)
     keys = [*RESIDENT_COLUMNS, *DECLARATION_COLUMNS, *extra]
-    return Table([_header(locale, k) for k in keys], rows, [r.id for r, _ in found])
+    headers = [_header(locale, k) for k in keys]
+    # Privacy (#7): a last column marks declarations given under a consent since withdrawn.
+    await privacy.mark_withdrawn(session, headers, rows, [d for _, d in found], locale)
+    return Table(headers, rows, [r.id for r, _ in found])
 
 
 def audit_entry(tbl: Table, ward: str, fmt: str, actor_kind: str, actor_id: str | int | None):

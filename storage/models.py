@@ -254,3 +254,29 @@ class Delivery(Base):
             postgresql_where=text("status IN ('claimed', 'sending')"),
         ),
     )
+
+
+class DeletionRequest(Base):
+    """A resident's request, through a linked account, to erase their data (issue #7).
+    Ward staff decide: the department may have a legal duty to keep some records.
+    Kept after the erasure (ids and times only) so the decision can be shown later."""
+
+    __tablename__ = "deletion_requests"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(BigInteger, nullable=False)  # no FK: outlives the row
+    ward: Mapped[str] = mapped_column(Text, nullable=False)  # who decides, and the 72 h flag
+    requested_by: Mapped[int] = mapped_column(BigInteger, nullable=False)  # account telegram id
+    chat_id: Mapped[int] = mapped_column(BigInteger, nullable=False)  # told the outcome here
+    locale: Mapped[str] = mapped_column(String(8), nullable=False, server_default="vi")
+    requested_at: Mapped[datetime] = _now()
+    status: Mapped[str] = mapped_column(String(12), nullable=False, server_default="open")  # open|approved|denied
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("uq_deletion_requests_open", "resident_id", unique=True, postgresql_where=text("status = 'open'")),
+        Index("ix_deletion_requests_open_at", "ward", "requested_at", postgresql_where=text("status = 'open'")),
+    )

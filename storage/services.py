@@ -11,6 +11,7 @@ from storage.audit import AuditLog
 from storage.broadcasts import BroadcastService
 from storage.declarations import Declarations
 from storage.people import People
+from storage.privacy import PrivacyService
 from storage.staff import StaffService
 from storage.state import StateStore
 
@@ -26,6 +27,7 @@ class StorageServices:
     broadcasts: BroadcastService
     people: People
     declarations: Declarations
+    privacy: PrivacyService
 
 
 def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore) -> StorageServices:
@@ -39,4 +41,5 @@ def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore
         broadcasts=BroadcastService(sessions),
         people=People(sessions),
         declarations=Declarations(sessions),
+        privacy=PrivacyService(sessions),
     )
