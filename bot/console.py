@@ -41,10 +41,19 @@ def _qr_text(qr) -> str:
     return buf.getvalue()
 
 
+CONTACT = "\x00contact"  # marks the "share my number" button among the console's buttons
+DEMO_PHONE = "+84903123456"  # what the console "shares" as the account holder's number
+
+
 def parse_line(line: str, buttons: list[str]) -> Input:
     line = line.strip()
-    if line.isdigit() and 1 <= int(line) <= len(buttons):
-        return Input(kind="text", text=buttons[int(line) - 1])
+    # A number picks a button, unless the buttons are numbers themselves (doses: 0 1 2 3 4+).
+    numbered = not any(b[:1].isdigit() for b in buttons)
+    if numbered and line.isdigit() and 1 <= int(line) <= len(buttons):
+        label = buttons[int(line) - 1]
+        if label.startswith(CONTACT):
+            return Input(kind="contact", phone=DEMO_PHONE)
+        return Input(kind="text", text=label)
     if line.startswith("/") and len(line) > 1:
         head, _, rest = line[1:].partition(" ")
         return Input(kind="command", command=head.lower(), text=rest.strip())
@@ -60,10 +69,12 @@ def show(replies: list[Reply], locale: str, out=sys.stdout) -> list[str]:
         print("\n🤖 " + text_of(r, locale).replace("\n", "\n   "), file=out)
         if r.keyboard is not None or r.contact_button:
             buttons = [t(locale, b) for row in (r.keyboard or []) for b in row]
+            if r.contact_button:
+                buttons.insert(0, CONTACT + t(locale, r.contact_button))
         if r.inline:
             buttons = [t(locale, label) for row in r.inline for label, _ in row]
     if buttons:
-        print("   " + "  ".join(f"[{i}] {b}" for i, b in enumerate(buttons, 1)), file=out)
+        print("   " + "  ".join(f"[{i}] {b.removeprefix(CONTACT)}" for i, b in enumerate(buttons, 1)), file=out)
     return buttons
 
 
