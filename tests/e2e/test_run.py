@@ -105,3 +105,56 @@ async def test_no_processes_left_behind_with_embedded_servers(bot_env, standin, 
     finally:
         if p.proc.poll() is None:
             os.killpg(p.proc.pid, signal.SIGKILL)
+
+
+async def test_two_webhook_processes_share_one_conversation(bot_process, standin, sessions):
+    """Updates of one person alternate between two processes: the conversation stays whole,
+    and an update delivered to both is acted on once."""
+    from datetime import date  # noqa: PLC0415
+
+    from dialogs.codes import new_code  # noqa: PLC0415
+    from storage.models import Link, Resident  # noqa: PLC0415
+
+    api, _ = standin
+    async with sessions.begin() as s:
+        r = Resident(code=new_code(), ward="P27", full_name="Lê Văn Tâm", birth_year=1961,
+                     birth_date=date(1961, 12, 1), sex="M")
+        s.add(r)
+    ports = [free_port(), free_port()]
+    for port in ports:
+        bot_process("--webhook", WEBHOOK_URL=f"http://127.0.0.1:{port}/tg", WEBHOOK_SECRET="two-procs",
+                    WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
+    await wait_until(lambda: len([c for c in api.calls if c.method == "setWebhook"]) == 2, timeout=60)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "two-procs"}
+    uid = 5010
+    steps = [f"/start {r.code}", "1961", "Tôi", "Đồng ý"]
+    async with aiohttp.ClientSession() as http:
+        for i, text in enumerate(steps):
+            update = message_update(api, uid, text=text)
+            if text.startswith("Tôi") or text.startswith("Đồng"):
+                update["message"]["text"] = next(b for b in _keyboard(api, uid) if text in b)
+            before = len(api.sent(uid))
+            # the same update to both processes at once: acted on once
+            posts = [http.post(f"http://127.0.0.1:{p}/tg", json=update, headers=headers) for p in ports]
+            for resp in await asyncio.gather(*posts):
+                assert resp.status == 200
+                resp.release()
+            assert len(api.sent(uid)) > before, f"no answer to step {i}"
+    from locales import t  # noqa: PLC0415
+
+    confused = t("vi", "common.not_understood")
+    assert not [c for c in api.sent(uid) if c.params.get("text", "").startswith(confused)], \
+        "an update was handled twice (the second copy was not understood)"
+    async with sessions() as s:
+        from sqlalchemy import select  # noqa: PLC0415
+
+        links = (await s.execute(select(Link).where(Link.account_id == uid))).scalars().all()
+    assert [(link.resident_id, link.relation) for link in links] == [(r.id, "self")]
+
+
+def _keyboard(api, uid) -> list[str]:
+    for call in reversed(api.sent(uid)):
+        rows = (call.params.get("reply_markup") or {}).get("keyboard")
+        if rows:
+            return [b["text"] if isinstance(b, dict) else b for row in rows for b in row]
+    return []
