@@ -251,32 +251,48 @@ def drop_person(state: dict[str, Any], resident_id: int) -> bool:
     return changed
 
 
+async def _ask(ctx: Ctx, msg: str, buttons: list[str], **vars: Any) -> None:
+    """A confirmation about the chosen person, while this account is still linked to them."""
+    person = await _target(ctx)
+    if person is None:
+        await not_linked(ctx)
+        return
+    ctx.say(msg, keyboard=[[b] for b in buttons] + NAV, who=named(ctx, person), **vars)
+
+
+async def _confirmed(ctx: Ctx, buttons: list[str]) -> tuple[str, Person] | None:
+    """The button pressed, with the person it is about; None once "keep" or a lost link has
+    been answered here (or for other input, which the engine asks again about)."""
+    choice = ctx.choice(buttons)
+    if choice is None:
+        return None
+    if choice == KEEP:
+        ctx.say("privacy.kept")
+        await leave(ctx)
+        return None
+    person = await _target(ctx)
+    if person is None:
+        await not_linked(ctx)
+        return None
+    return choice, person
+
+
 @node("rights.withdraw")
 class Withdraw:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
-        person = await _target(ctx)
-        if person is None:
-            await not_linked(ctx)
-            return
-        ctx.say("privacy.withdraw_confirm", keyboard=[[WITHDRAW], [WITHDRAW_ERASE], [KEEP]] + NAV,
-                who=named(ctx, person), **contact(ctx))
+        await _ask(ctx, "privacy.withdraw_confirm", [WITHDRAW, WITHDRAW_ERASE, KEEP], **contact(ctx))
 
     @staticmethod
     async def handle(ctx: Ctx) -> None:
-        choice = ctx.choice([WITHDRAW, WITHDRAW_ERASE, KEEP])
-        if choice == KEEP:
-            ctx.say("privacy.kept")
-            await leave(ctx)
+        got = await _confirmed(ctx, [WITHDRAW, WITHDRAW_ERASE, KEEP])
+        if got is None:
             return
-        person = await _target(ctx) if choice else None
-        if choice and person is None:
-            await not_linked(ctx)
-        elif person is not None:
-            # A deletion request is made while the link still proves the right to ask.
-            if choice == WITHDRAW_ERASE and not await _request_erasure(ctx, person):
-                return
-            await _withdraw(ctx, person, erase_asked=choice == WITHDRAW_ERASE)
+        choice, person = got
+        # A deletion request is made while the link still proves the right to ask.
+        if choice == WITHDRAW_ERASE and not await _request_erasure(ctx, person):
+            return
+        await _withdraw(ctx, person, erase_asked=choice == WITHDRAW_ERASE)
 
 
 async def _withdraw(ctx: Ctx, person: Person, erase_asked: bool) -> None:
@@ -298,24 +314,13 @@ async def _withdraw(ctx: Ctx, person: Person, erase_asked: bool) -> None:
 class Erase:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
-        person = await _target(ctx)
-        if person is None:
-            await not_linked(ctx)
-            return
-        ctx.say("privacy.erase_confirm", keyboard=[[ERASE], [KEEP]] + NAV, who=named(ctx, person))
+        await _ask(ctx, "privacy.erase_confirm", [ERASE, KEEP])
 
     @staticmethod
     async def handle(ctx: Ctx) -> None:
-        choice = ctx.choice([ERASE, KEEP])
-        if choice == KEEP:
-            ctx.say("privacy.kept")
+        got = await _confirmed(ctx, [ERASE, KEEP])
+        if got is not None and await _request_erasure(ctx, got[1]):
             await leave(ctx)
-        elif choice == ERASE:
-            person = await _target(ctx)
-            if person is None:
-                await not_linked(ctx)
-            elif await _request_erasure(ctx, person):
-                await leave(ctx)
 
 
 async def _request_erasure(ctx: Ctx, person: Person) -> bool:

@@ -9,6 +9,7 @@ can outlive the erasure they record.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,8 @@ from storage.models import AuditEntry, Consent, Declaration, DeletionRequest, Li
 from storage.people import transaction
 from storage.state import StateKey, StateStore
 from storage.stats import indicator
+
+log = logging.getLogger(__name__)
 
 OVERDUE = timedelta(hours=72)  # the law's breach-report window; staff are warned past it
 REGISTRY = ("code", "full_name", "birth_date", "birth_year", "sex", "ward", "quarter", "group_name",
@@ -78,7 +81,8 @@ class PrivacyService:
             out = await _dossier(s, r, account_id, at)
             s.add(entry("privacy_access", actor_kind="account", actor_id=account_id, resident_id=resident_id,
                         details={"declarations": len(out["declarations"])}))
-            return out
+        log.info("privacy: data of resident %s prepared for account %s", resident_id, account_id)
+        return out
 
     async def withdraw(self, account_id: int, resident_id: int, at: datetime) -> str | None:
         async with transaction(self.sessions) as s:
@@ -96,7 +100,8 @@ class PrivacyService:
             )
             s.add(entry("consent_withdraw", actor_kind="account", actor_id=account_id, resident_id=resident_id,
                         details={"consent_version": versions[0]}))
-            return versions[0]
+        log.info("privacy: account %s withdrew consent for resident %s", account_id, resident_id)
+        return versions[0]
 
     async def request_deletion(
         self, account_id: int, chat_id: int, locale: str, resident_id: int, at: datetime
@@ -118,7 +123,8 @@ class PrivacyService:
                     DeletionRequest.resident_id == resident_id, DeletionRequest.status == "open"))
             s.add(entry("deletion_request", actor_kind="account", actor_id=account_id, resident_id=resident_id,
                         details={"request_id": new}))
-            return "created", new
+        log.info("privacy: deletion request %s for resident %s", new, resident_id)
+        return "created", new
 
 
 async def _dossier(s: AsyncSession, r: Resident, account_id: int, at: datetime) -> dict[str, Any]:
@@ -189,6 +195,7 @@ async def decide(session: AsyncSession, request_id: int, approve: bool, reason: 
                       resident_id=req.resident_id,
                       details={"request_id": req.id, "requested_by": req.requested_by,
                                "requested_at": req.requested_at.isoformat(), "reason": reason, **erased}))
+    log.info("privacy: deletion request %s %s (resident %s)", req.id, req.status, req.resident_id)
     return Decided(req.id, req.resident_id, approve, req.chat_id, req.locale, req.requested_at, erased)
 
 

@@ -92,6 +92,21 @@ async def cli(runtime, *argv: str) -> int:
     return await args.func(args, runtime)
 
 
+async def decide(runtime, api, verb: str, request_id: int, reason: str = "Theo đề nghị") -> int:
+    """`healthbot privacy approve|deny`, telling the requester through the stand-in over HTTP."""
+    runner, url = await serve(api)
+    runtime.settings = runtime.settings.model_copy(update={"telegram_api_url": url})
+    try:
+        return await cli(runtime, "privacy", verb, str(request_id), "--reason", reason)
+    finally:
+        await runner.cleanup()
+
+
+async def the_request(sessions) -> DeletionRequest:
+    async with sessions() as s:
+        return await s.scalar(select(DeletionRequest))
+
+
 async def export_row(sessions, rid: int) -> dict[str, object]:
     async with sessions() as s:
         tbl = await export.table(s, WARD, "vi", TIME_ZONE)
@@ -237,8 +252,7 @@ async def test_withdraw_and_ask_for_erasure_in_one_step(chat_factory, sessions):
     await chat.command("rutdongy", lan.code)
     await chat.press(locales.t("vi", "privacy.btn_withdraw_erase"))
     assert said(chat, "privacy.erase_requested") and said(chat, "privacy.withdrawn")
-    async with sessions() as s:
-        req = await s.scalar(select(DeletionRequest))
+    req = await the_request(sessions)
     assert (req.resident_id, req.requested_by, req.status) == (lan.id, A, "open")
     assert await count(sessions, Link, lan.id, Link.revoked_at.is_(None)) == 0
 
@@ -272,8 +286,7 @@ async def test_erasure_approved_while_a_declaration_is_in_progress_elsewhere(
     assert said(mother, "privacy.erase_confirm")
     await mother.press(locales.t("vi", "privacy.btn_erase"))
     assert said(mother, "privacy.erase_requested")
-    async with sessions() as s:
-        req = await s.scalar(select(DeletionRequest))
+    req = await the_request(sessions)
     assert str(req.id) in mother.text and req.ward == WARD and req.status == "open"
     await mother.command("xoadulieu", lan.code)
     await mother.press(locales.t("vi", "privacy.btn_erase"))
@@ -292,12 +305,7 @@ async def test_erasure_approved_while_a_declaration_is_in_progress_elsewhere(
     listing = capsys.readouterr().out
     assert str(lan.id) in listing and "3 ngày 1 giờ" in listing and "⚠" in listing
 
-    runner, url = await serve(api)
-    runtime.settings = runtime.settings.model_copy(update={"telegram_api_url": url})
-    try:
-        assert await cli(runtime, "privacy", "approve", str(req.id), "--reason", "Theo đề nghị của người dân") == 0
-    finally:
-        await runner.cleanup()
+    assert await decide(runtime, api, "approve", req.id, "Theo đề nghị của người dân") == 0
     out = capsys.readouterr().out
     assert "xóa 2 tờ khai, 2 liên kết, 2 lần đồng ý" in out and "bỏ 1 tờ khai đang làm dở" in out
 
@@ -349,15 +357,9 @@ async def test_denied_request_keeps_everything_and_tells_the_reason(chat_factory
     await mother.command("ngonngu", "en")
     await mother.command("xoadulieu")
     await mother.press("Send the erasure request")
-    async with sessions() as s:
-        req = await s.scalar(select(DeletionRequest))
-    runner, url = await serve(api)
-    runtime.settings = runtime.settings.model_copy(update={"telegram_api_url": url})
-    try:
-        assert await cli(runtime, "privacy", "deny", str(req.id), "--reason", "Hồ sơ đang được thanh tra") == 0
-        assert await cli(runtime, "privacy", "approve", str(req.id), "--reason", "x") == 1  # decided already
-    finally:
-        await runner.cleanup()
+    req = await the_request(sessions)
+    assert await decide(runtime, api, "deny", req.id, "Hồ sơ đang được thanh tra") == 0
+    assert await decide(runtime, api, "approve", req.id) == 1  # decided already
     assert "đã được xử lý trước đó (denied)" in capsys.readouterr().err
     assert await count(sessions, Declaration, lan.id) == 1 and await count(sessions, Link, lan.id) == 1
     told = api.sent(A, "sendMessage")[-1].params["text"]
@@ -373,12 +375,7 @@ async def test_an_undeliverable_outcome_does_not_undo_the_decision(chat_factory,
     await mother.command("xoadulieu")
     await mother.press(locales.t("vi", "privacy.btn_erase"))
     api.blocked.add(A)
-    runner, url = await serve(api)
-    runtime.settings = runtime.settings.model_copy(update={"telegram_api_url": url})
-    try:
-        assert await cli(runtime, "privacy", "approve", "1", "--reason", "Đồng ý") == 0
-    finally:
-        await runner.cleanup()
+    assert await decide(runtime, api, "approve", (await the_request(sessions)).id) == 0
     assert "Chưa báo được" in capsys.readouterr().err
     async with sessions() as s:
         req = await s.get(DeletionRequest, 1)
