@@ -3,6 +3,7 @@ everything stored, withdraw consent, ask for erasure; staff decide at the termin
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -19,9 +20,10 @@ from bot.cli import build_parser
 from bot.config import TIME_ZONE
 from dialogs import codes
 from dialogs.ports import Audience, Submission
-from storage import export, stats
+from storage import export, privacy, stats
 from storage.broadcasts import Queue, create
 from storage.models import (
+    Account,
     AuditEntry,
     Consent,
     Declaration,
@@ -381,6 +383,24 @@ async def test_an_undeliverable_outcome_does_not_undo_the_decision(chat_factory,
         req = await s.get(DeletionRequest, 1)
     assert req.status == "approved" and req.notified_at is None
     assert await count(sessions, Link, lan.id) == 0
+
+
+async def test_a_save_racing_the_erasure_waits_for_it_and_is_refused(sessions, runtime):
+    lan = await resident(sessions)
+    async with sessions.begin() as s:
+        s.add(Account(telegram_id=C, chat_id=C))
+        await s.flush()
+        s.add(Link(account_id=C, resident_id=lan.id, relation="child", consent_version="2026-01",
+                   consented_at=datetime.now(TIME_ZONE)))
+    sub = Submission(resident_id=lan.id, account_id=C, submission_key="racing", questionnaire_version="2021.1",
+                     started_at=None, answers={"weight": 54.0}, columns={"weight_kg": 54.0})
+    async with sessions.begin() as s:  # the approval's transaction, not yet committed
+        await privacy.erase(s, lan.id)
+        saving = asyncio.create_task(runtime.services.declarations.submit(sub))
+        await asyncio.sleep(0.3)
+        assert not saving.done()  # it waits for the erasure's row lock…
+    assert await saving == ("not_linked", 0)  # …then finds the link gone
+    assert await count(sessions, Declaration, lan.id) == 0
 
 
 # ---------------------------------------------------------------- healthbot audit
