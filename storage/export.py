@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from dialogs.parsers import show_phone
 from locales import catalog, t
 from storage import privacy
 from storage.audit import entry
@@ -75,7 +76,7 @@ async def table(session: AsyncSession, ward: str, locale: str, tz: ZoneInfo) -> 
     rows = []
     for r, d in found:
         row = [r.code, r.full_name, r.birth_year, sexes.get(r.sex or "", ""), r.quarter, r.group_name,
-               r.address, r.phone]
+               r.address, show_phone(r.phone) if r.phone else None]
         if d is None:
             row += [None] * (len(DECLARATION_COLUMNS) + len(extra))
         else:

@@ -161,6 +161,10 @@ async def test_staff_checks_numbers_reminds_one_quarter_and_each_family_gets_one
                                      failed=0, skipped=0, cancelled=0).split("\n")[1]
     [created] = await audit(sessions, "broadcast_create")
     assert created.actor_kind == "staff" and created.actor_id == str(STAFF_ID)
+    # A family member presses "Khai báo ngay" for the second person: the declaration starts.
+    family = chat_factory(threes[0][0])
+    await family.click("Khai báo ngay")
+    assert family.text and family.text != t("vi", "err.button_expired")
 
 
 async def test_the_stop_button_cancels_the_broadcast(chat_factory, town, runtime, api):
@@ -284,8 +288,9 @@ async def test_stats_counts_by_quarter_and_admin_sees_every_ward(chat_factory, t
     chat = chat_factory(ADMIN_ID)
     await chat.command("thongke")
     assert WARD in chat.text and OTHER_WARD in chat.text
-    lines = chat.text.splitlines()
-    assert max(len(line) for line in lines[3:]) <= 40  # the table fits a small phone
+    table = chat.text.splitlines()[3:6]  # after the title, the time and the legend
+    assert all(line.endswith(label) for line, label in zip(table, ("∑", OTHER_WARD, WARD), strict=True))
+    assert max(len(line) for line in table) <= 32  # fits a small phone
 
 
 async def test_stats_shows_registered_extra_indicators(chat_factory, town, monkeypatch):
@@ -381,6 +386,8 @@ async def test_cli_stats_table_and_csv(runtime, town, capsys, sessions):
 async def test_cli_export_latest_declaration_per_resident(runtime, town, capsys, sessions, tmp_path, fmt):
     rt = runtime
     _, (a, b) = await town.family(2)
+    async with sessions.begin() as s:
+        (await s.get(Resident, a)).phone = "+84912345678"
     await town.resident(ward=OTHER_WARD)
     await town.declare(a, days_ago=5, weight_kg=Decimal("60"), answers={"note_xyz": "no"})
     await town.declare(a, days_ago=1, weight_kg=Decimal("61.5"), answers={"note_xyz": "quit"})
@@ -399,6 +406,7 @@ async def test_cli_export_latest_declaration_per_resident(runtime, town, capsys,
     ra, rb = await resident(sessions, a), await resident(sessions, b)
     assert by_code[ra.code][weight] == ("61,5" if fmt == "csv" else "61.5")
     assert by_code[ra.code]["note_xyz"] == "quit"
+    assert by_code[ra.code][t("vi", "staff.export.col.phone")] == "0912 345 678"
     assert by_code[rb.code][weight] == "" and by_code[rb.code][t("vi", "staff.export.col.submitted_at")] == ""
     [entry] = await audit(sessions, "staff_export")
     assert entry.actor_kind == "cli" and sorted(entry.details["resident_ids"]) == sorted([a, b])
