@@ -50,7 +50,7 @@ async def begin(ctx: Ctx, action: str) -> None:
     if ctx.inp.text.strip():
         await _by_code(ctx, ctx.inp.text)
         return
-    people = await ctx.svc.people.linked(ctx.env.user_id)
+    people = await ctx.people()
     if not people:
         await _refuse(ctx, None, "no_links", "privacy.no_people")
     elif len(people) == 1:
@@ -84,7 +84,7 @@ async def not_linked(ctx: Ctx, msg: str = "privacy.not_linked") -> None:
 class Pick:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
-        people = await ctx.svc.people.linked(ctx.env.user_id)
+        people = await ctx.people()
         if not people:
             await not_linked(ctx, "privacy.no_people")
             return
@@ -300,6 +300,7 @@ async def _withdraw(ctx: Ctx, person: Person, erase_asked: bool) -> None:
     if version is None:
         await not_linked(ctx)
         return
+    ctx.forget_people()  # the menu after this must not offer them any more
     drop_person(ctx.state, person.id)
     ctx.say("privacy.withdrawn", who=named(ctx, person), version=version, at=_when(ctx.env.now))
     if not erase_asked:

@@ -227,6 +227,7 @@ async def test_withdrawal_ends_the_link_drops_the_draft_and_stops_reminders(chat
     await chat.command("rutdongy")
     await chat.press(locales.t("vi", "privacy.btn_withdraw"))
     assert said(chat, "privacy.withdrawn") and "2026-01" in chat.text
+    assert chat.has_button("Liên kết thẻ") and not chat.has_button("Khai báo sức khỏe")  # the menu after it
     async with sessions() as s:
         ln = await s.scalar(select(Link).where(Link.resident_id == lan.id))
         consent = await s.scalar(select(Consent).where(Consent.resident_id == lan.id))
