@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     SmallInteger,
     String,
@@ -33,6 +34,19 @@ class Base(DeclarativeBase):
 
 def _now():
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+# residents.fingerprint: fields in import order, \x1f between them, \x1e for NULL, the birth
+# date as days since 1900. storage.registry_rows.fingerprint computes the same bytes.
+_FINGERPRINT_FIELDS = (
+    "ward", "quarter", "group_name", "full_name", "(birth_date - DATE '1900-01-01')::text",
+    "birth_year::text", "sex", "insurance_code", "citizen_id", "phone", "address",
+)
+_RESIDENT_FINGERPRINT = (
+    "substr(decode(md5("
+    + " || E'\\x1f' || ".join(f"coalesce({e}, E'\\x1e')" for e in _FINGERPRINT_FIELDS)
+    + "), 'hex'), 1, 8)"
+)
 
 
 class Resident(Base):
@@ -61,9 +75,8 @@ class Resident(Base):
     insurance_key: Mapped[str | None] = mapped_column(
         Text, Computed("right(insurance_code, 10)", persisted=True)
     )
-    # Case-insensitive name for the natural key (ward, name, birth year); diacritics are kept
-    # because twins may differ only by a tone mark.
-    name_key: Mapped[str] = mapped_column(Text, Computed("lower(full_name)", persisted=True))
+    # What the row holds, hashed: a re-import sets aside rows that are already identical.
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary, Computed(_RESIDENT_FINGERPRINT, persisted=True))
 
     __table_args__ = (
         Index("ix_residents_ward_quarter", "ward", "quarter"),
@@ -79,7 +92,6 @@ class Resident(Base):
             unique=True,
             postgresql_where=text("citizen_id IS NOT NULL"),
         ),
-        Index("ix_residents_natural", "ward", "name_key", "birth_year"),
     )
 
 

@@ -5,8 +5,11 @@ Revises: 0001
 Create Date: 2026-11-30 16:00:00
 
 Imports match a resident by social-insurance number, else citizen id, else
-(ward, name, birth year). Generated columns keep those keys in step with the data
-whoever writes it; the unique partial indexes make the identifiers one-per-person.
+(ward, name, birth year), and set aside rows whose content (fingerprint) the registry
+already holds. Generated columns keep those keys in step with the data whoever writes it;
+the unique partial indexes make the identifiers one-per-person. The natural key has
+neither a stored lower-case name nor an index: imports match it with a hash join on
+lower(full_name), and on a million rows keeping either costs more than it saves.
 """
 
 import sqlalchemy as sa
@@ -18,6 +21,18 @@ branch_labels = None
 depends_on = None
 
 
+# A snapshot of storage.models._RESIDENT_FINGERPRINT at this revision.
+FINGERPRINT = (
+    "substr(decode(md5("
+    "coalesce(ward, E'\\x1e') || E'\\x1f' || coalesce(quarter, E'\\x1e') || E'\\x1f' || "
+    "coalesce(group_name, E'\\x1e') || E'\\x1f' || coalesce(full_name, E'\\x1e') || E'\\x1f' || "
+    "coalesce((birth_date - DATE '1900-01-01')::text, E'\\x1e') || E'\\x1f' || "
+    "coalesce(birth_year::text, E'\\x1e') || E'\\x1f' || coalesce(sex, E'\\x1e') || E'\\x1f' || "
+    "coalesce(insurance_code, E'\\x1e') || E'\\x1f' || coalesce(citizen_id, E'\\x1e') || E'\\x1f' || "
+    "coalesce(phone, E'\\x1e') || E'\\x1f' || coalesce(address, E'\\x1e')), 'hex'), 1, 8)"
+)
+
+
 def upgrade() -> None:
     op.add_column(
         "residents",
@@ -25,7 +40,7 @@ def upgrade() -> None:
     )
     op.add_column(
         "residents",
-        sa.Column("name_key", sa.Text(), sa.Computed("lower(full_name)", persisted=True), nullable=False),
+        sa.Column("fingerprint", sa.LargeBinary(), sa.Computed(FINGERPRINT, persisted=True)),
     )
     op.create_index(
         "uq_residents_insurance_key",
@@ -41,12 +56,10 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("citizen_id IS NOT NULL"),
     )
-    op.create_index("ix_residents_natural", "residents", ["ward", "name_key", "birth_year"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_residents_natural", table_name="residents")
     op.drop_index("uq_residents_citizen_id", table_name="residents")
     op.drop_index("uq_residents_insurance_key", table_name="residents")
-    op.drop_column("residents", "name_key")
+    op.drop_column("residents", "fingerprint")
     op.drop_column("residents", "insurance_key")

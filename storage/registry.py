@@ -1,0 +1,368 @@
+"""The resident registry: import from CSV/XLSX, look-up, listing and code reissue.
+
+An import is one transaction. Rows are checked and normalised in Python (storage.
+registry_rows), rows identical to what the registry already holds are set aside by
+fingerprint, and the rest is bulk-loaded with COPY into a temporary table and merged
+with a few set-based statements. A resident is matched by social-insurance number,
+else citizen id, else (ward, name, birth year, compatible birth date); a matched row is
+updated in place and keeps its code, because that code is already printed on a card.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.schema import CreateIndex
+
+from dialogs import codes
+from storage.models import AuditEntry, Resident
+from storage.registry_rows import (
+    ImportReport,
+    Layout,
+    RegistryFileError,
+    Rejection,
+    check_file,
+    fingerprints,
+    fold_header,
+)
+
+__all__ = [
+    "ImportReport",
+    "Rejection",
+    "RegistryFileError",
+    "ResidentRow",
+    "find",
+    "find_by_code",
+    "import_file",
+    "iter_residents",
+    "reissue",
+    "resolve_ward",
+]
+
+# ---------------------------------------------------------------- staging and merging
+
+STAGING_COLUMNS = ("line", "ward", "quarter", "group_name", "full_name", "birth_date", "birth_year",
+                   "sex", "insurance_code", "citizen_id", "phone", "address")
+_STAGING = """
+CREATE TEMP TABLE import_rows (
+    line integer NOT NULL,
+    ward text NOT NULL,
+    quarter text,
+    group_name text,
+    full_name text NOT NULL,
+    birth_date date,
+    birth_year smallint NOT NULL,
+    sex text,
+    insurance_code text,
+    citizen_id text,
+    phone text,
+    address text,
+    -- residents.insurance_key's expression, so the keys compare equal
+    insurance_key text GENERATED ALWAYS AS (right(insurance_code, 10)) STORED
+) ON COMMIT DROP
+"""
+# One row per staged line: whom it is for (NULL: someone new), or why it cannot load.
+_MATCH_BY_ID = """
+CREATE TEMP TABLE import_match ON COMMIT DROP AS
+SELECT s.line,
+       coalesce(ri.id, rc.id) AS resident_id,
+       CASE
+           -- the insurance number is someone's, the citizen id someone else's
+           WHEN ri.id <> rc.id THEN 'citizen_id_taken'
+           -- found by citizen id, but that person has another insurance number: a typo or
+           -- another person; the insurance number is for life, so do not overwrite it
+           WHEN ri.id IS NULL AND rc.insurance_key <> s.insurance_key THEN 'insurance_differs'
+       END AS problem,
+       NULL::bigint AS candidates
+FROM import_rows s
+LEFT JOIN residents ri ON ri.insurance_key = s.insurance_key
+LEFT JOIN residents rc ON rc.citizen_id = s.citizen_id
+"""
+# Lines without a known identifier: same ward, name and birth year, and nothing that
+# contradicts (another day of birth, another insurance number or citizen id).
+_MATCH_BY_NATURAL_KEY = """
+WITH found AS (
+    SELECT m.line, min(r.id) AS id, count(*) AS candidates
+    FROM import_match m
+    JOIN import_rows s USING (line)
+    JOIN residents r
+      ON r.ward = s.ward AND lower(r.full_name) = lower(s.full_name) AND r.birth_year = s.birth_year
+    WHERE m.resident_id IS NULL AND m.problem IS NULL
+      AND (r.birth_date = s.birth_date OR r.birth_date IS NULL OR s.birth_date IS NULL)
+      AND (r.insurance_key = s.insurance_key OR r.insurance_key IS NULL OR s.insurance_key IS NULL)
+      AND (r.citizen_id = s.citizen_id OR r.citizen_id IS NULL OR s.citizen_id IS NULL)
+    GROUP BY m.line
+)
+UPDATE import_match m
+SET resident_id = CASE WHEN f.candidates = 1 THEN f.id END,
+    problem = CASE WHEN f.candidates > 1 THEN 'ambiguous' END,
+    candidates = f.candidates
+FROM found f
+WHERE m.line = f.line
+"""
+_ANY_UNMATCHED = """
+SELECT EXISTS (SELECT FROM import_match WHERE resident_id IS NULL AND problem IS NULL)
+   AND EXISTS (SELECT FROM residents)
+"""
+_PROBLEMS = """
+SELECT line, problem, candidates, NULL::integer AS other FROM import_match WHERE problem IS NOT NULL
+UNION ALL
+SELECT m.line, 'matched_twice', NULL, f.first
+FROM import_match m
+JOIN (SELECT resident_id, min(line) AS first FROM import_match
+      WHERE resident_id IS NOT NULL AND problem IS NULL
+      GROUP BY resident_id HAVING count(*) > 1) f USING (resident_id)
+WHERE m.line > f.first AND m.problem IS NULL
+"""
+# Blank optional cells keep what the registry has; a bare year keeps a known day when the
+# year agrees. The code is never touched.
+_NEW_VALUES = """
+    s.ward, coalesce(s.quarter, r.quarter), coalesce(s.group_name, r.group_name), s.full_name,
+    CASE WHEN s.birth_date IS NULL AND s.birth_year = r.birth_year THEN r.birth_date
+         ELSE s.birth_date END,
+    s.birth_year, coalesce(s.sex, r.sex), coalesce(s.insurance_code, r.insurance_code),
+    coalesce(s.citizen_id, r.citizen_id), coalesce(s.phone, r.phone),
+    coalesce(s.address, r.address)
+"""
+_UPDATE = f"""
+WITH changed AS (
+    UPDATE residents r
+    SET (ward, quarter, group_name, full_name, birth_date, birth_year, sex, insurance_code,
+         citizen_id, phone, address) = ({_NEW_VALUES}),
+        updated_at = now()
+    FROM import_match m JOIN import_rows s USING (line)
+    WHERE r.id = m.resident_id AND m.problem IS NULL
+      AND (r.ward, r.quarter, r.group_name, r.full_name, r.birth_date, r.birth_year, r.sex,
+           r.insurance_code, r.citizen_id, r.phone, r.address)
+          IS DISTINCT FROM ({_NEW_VALUES})
+    RETURNING 1
+)
+SELECT count(*) FROM changed
+"""
+_INSERT = """
+INSERT INTO residents (code, ward, quarter, group_name, full_name, birth_date, birth_year, sex,
+                       insurance_code, citizen_id, phone, address)
+SELECT c.code, s.ward, s.quarter, s.group_name, s.full_name, s.birth_date, s.birth_year, s.sex,
+       s.insurance_code, s.citizen_id, s.phone, s.address
+FROM (SELECT s.*, row_number() OVER (ORDER BY s.line) AS n
+      FROM import_rows s JOIN import_match m USING (line)
+      WHERE m.resident_id IS NULL AND m.problem IS NULL) s
+JOIN unnest($1::text[]) WITH ORDINALITY AS c(code, n) USING (n)
+"""
+_IMPORT_LOCK = "SELECT pg_advisory_xact_lock(hashtext('healthbot.registry.import'))"
+CODE_ATTEMPTS = 3  # a clash of 65-bit random codes is ~1e-8 per million: retry, never loop
+# Adding at least this many rows, and at least as many as the registry holds, rebuilds the
+# secondary indexes after the insert instead of updating them row by row (several times
+# faster). The table is then locked for the rest of that one transaction.
+BULK_MIN_ROWS = 50_000
+
+
+class _Rollback(Exception):
+    pass
+
+
+async def import_file(conn: asyncpg.Connection, path: Path | str, ward: str | None = None,
+                      strict: bool = False, actor: str | None = None,
+                      today: date | None = None) -> ImportReport:
+    """Check, load and merge one file in one transaction. Raises RegistryFileError when the
+    file cannot be read at all; rows that are wrong are reported, never raised."""
+    checked = check_file(Path(path), ward, today or date.today())
+    report = ImportReport(ignored_columns=checked.layout.ignored, rejected=checked.rejected)
+    try:
+        async with conn.transaction():
+            await conn.execute(_IMPORT_LOCK)
+            await conn.execute("SET LOCAL work_mem = '256MB'")
+            await conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            records = await _drop_unchanged(conn, checked.records, report)
+            if records:
+                await _merge(conn, records, report, checked.layout)
+            if strict and report.rejected:
+                raise _Rollback
+            await _audit(conn, report, strict, actor)
+        report.committed = True
+    except _Rollback:
+        report.added = report.updated = report.unchanged = 0
+    report.rejected.sort(key=lambda r: r.line)
+    return report
+
+
+async def _drop_unchanged(conn: asyncpg.Connection, records: list[tuple], report: ImportReport) -> list[tuple]:
+    """Rows whose content the registry already holds need no matching: set them aside by
+    their fingerprint (a generated column, so edits made any other way are seen too)."""
+    if not records:
+        return records
+    wards = sorted({r[1] for r in records})
+    # one value instead of a million rows: the 8-byte fingerprints end to end
+    blob = await conn.fetchval(
+        "SELECT string_agg(fingerprint, ''::bytea) FROM residents WHERE ward = any($1::text[])", wards)
+    if not blob:
+        return records
+    known = {blob[i : i + 8] for i in range(0, len(blob), 8)}
+    keep = [r for r, fp in zip(records, fingerprints(records), strict=True) if fp not in known]
+    report.unchanged += len(records) - len(keep)
+    return keep
+
+
+async def _merge(conn: asyncpg.Connection, records: list[tuple], report: ImportReport, layout: Layout) -> None:
+    await conn.execute(_STAGING)
+    await conn.copy_records_to_table("import_rows", records=records, columns=STAGING_COLUMNS)
+    await conn.execute("ANALYZE import_rows")
+    await conn.execute(_MATCH_BY_ID)
+    if await conn.fetchval(_ANY_UNMATCHED):  # e.g. not on a first import: nobody to match
+        await conn.execute(_MATCH_BY_NATURAL_KEY)
+    await _reject_conflicts(conn, report, layout)
+    matched = await conn.fetchval(
+        "SELECT count(*) FROM import_match WHERE resident_id IS NOT NULL AND problem IS NULL")
+    report.updated = await conn.fetchval(_UPDATE)
+    report.unchanged += matched - report.updated
+    report.added = await _insert_new(conn)
+
+
+async def _reject_conflicts(conn: asyncpg.Connection, report: ImportReport, layout: Layout) -> None:
+    columns = {"citizen_id_taken": layout.name("citizen_id"), "insurance_differs": layout.name("insurance_code")}
+    rows = await conn.fetch(_PROBLEMS)
+    for line, problem, candidates, other in rows:
+        vars = {"count": candidates} if candidates else {"other": other} if other else {}
+        report.rejected.append(Rejection(line, columns.get(problem, ""), problem, vars))
+    if rows:
+        await conn.execute("UPDATE import_match SET problem = 'matched_twice' "
+                           "WHERE line = any($1::int[]) AND problem IS NULL", [r[0] for r in rows])
+
+
+async def _insert_new(conn: asyncpg.Connection) -> int:
+    count = await conn.fetchval(
+        "SELECT count(*) FROM import_match WHERE resident_id IS NULL AND problem IS NULL")
+    if not count:
+        return 0
+    existing = await conn.fetchval("SELECT count(*) FROM residents")
+    bulk = count >= max(existing, BULK_MIN_ROWS)
+    for attempt in range(CODE_ATTEMPTS):
+        try:
+            async with conn.transaction():  # a savepoint: a code clash retries this step only
+                if bulk:
+                    await _without_indexes(conn, _INSERT, codes.new_codes(count))
+                else:
+                    await conn.execute(_INSERT, codes.new_codes(count))
+            return count
+        except asyncpg.UniqueViolationError as e:
+            if e.constraint_name != "residents_code_key" or attempt == CODE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _secondary_indexes() -> tuple[list[str], list[str]]:
+    """(drop, create) statements for every index of residents except the primary key, from
+    the model, so this cannot drift from the schema."""
+    dialect = postgresql.dialect()
+    drop = ["ALTER TABLE residents DROP CONSTRAINT residents_code_key"]
+    create = ["ALTER TABLE residents ADD CONSTRAINT residents_code_key UNIQUE (code)"]
+    for index in sorted(Resident.__table__.indexes, key=lambda i: i.name):
+        drop.append(f"DROP INDEX {index.name}")
+        create.append(str(CreateIndex(index).compile(dialect=dialect)))
+    return drop, create
+
+
+async def _without_indexes(conn: asyncpg.Connection, sql: str, *args) -> None:
+    drop, create = _secondary_indexes()
+    await conn.execute("LOCK TABLE residents IN ACCESS EXCLUSIVE MODE")
+    for statement in drop:
+        await conn.execute(statement)
+    await conn.execute(sql, *args)
+    for statement in create:
+        await conn.execute(statement)
+
+
+async def _audit(conn: asyncpg.Connection, report: ImportReport, strict: bool, actor: str | None) -> None:
+    details = {"added": report.added, "updated": report.updated, "unchanged": report.unchanged,
+               "rejected": len(report.rejected), "strict": strict}
+    await conn.execute(
+        "INSERT INTO audit_log (actor_kind, actor_id, action, details) "
+        "VALUES ('cli', $1, 'import', $2::jsonb)", actor, json.dumps(details))
+
+
+# ---------------------------------------------------------------- reading one resident
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentRow:
+    id: int
+    code: str
+    ward: str
+    quarter: str | None
+    group_name: str | None
+    full_name: str
+    birth_date: date | None
+    birth_year: int
+    sex: str | None
+    insurance_code: str | None
+    citizen_id: str | None
+    phone: str | None
+    address: str | None
+
+
+_ROW = [getattr(Resident, f) for f in ResidentRow.__slots__]
+
+
+async def find_by_code(session: AsyncSession, code: str) -> ResidentRow | None:
+    """The resident holding this code now (typed forms are normalised first)."""
+    row = (await session.execute(select(*_ROW).where(Resident.code == codes.normalise(code)))).first()
+    return ResidentRow(*row) if row else None
+
+
+async def find(session: AsyncSession, code_or_id: str) -> ResidentRow | None:
+    """By code when the text is a valid code, else by numeric id."""
+    code, _ = codes.check(code_or_id)
+    if code:
+        return await find_by_code(session, code)
+    text = code_or_id.strip().lstrip("#")
+    if text.isdigit() and len(text) <= 18:
+        row = (await session.execute(select(*_ROW).where(Resident.id == int(text)))).first()
+        return ResidentRow(*row) if row else None
+    return None
+
+
+async def resolve_ward(session: AsyncSession, typed: str) -> str | None:
+    """The registry's spelling of a ward typed with or without diacritics or capitals."""
+    wanted = fold_header(typed)
+    wards = (await session.execute(select(Resident.ward).distinct())).scalars().all()
+    return next((w for w in wards if fold_header(w) == wanted), None)
+
+
+async def iter_residents(session: AsyncSession, ward: str | None = None, quarter: str | None = None,
+                         group: str | None = None) -> AsyncIterator[ResidentRow]:
+    """Residents in card order (quarter, group, name), streamed."""
+    query = select(*_ROW).order_by(Resident.ward, Resident.quarter, Resident.group_name,
+                                   Resident.full_name, Resident.id)
+    for column, value in ((Resident.ward, ward), (Resident.quarter, quarter), (Resident.group_name, group)):
+        if value is not None:
+            query = query.where(func.lower(column) == value.strip().lower())
+    result = await session.stream(query.execution_options(yield_per=2000))
+    async for row in result:
+        yield ResidentRow(*row)
+
+
+async def reissue(session: AsyncSession, resident_id: int, actor: str | None = None) -> str:
+    """Give one resident a new code; the old one stops working when this commits."""
+    for attempt in range(CODE_ATTEMPTS):
+        code = codes.new_code()
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    update(Resident).where(Resident.id == resident_id)
+                    .values(code=code, updated_at=func.now()))
+            break
+        except IntegrityError:
+            if attempt == CODE_ATTEMPTS - 1:
+                raise
+    await session.execute(insert(AuditEntry).values(
+        actor_kind="cli", actor_id=actor, action="reissue", resident_id=resident_id, details={}))
+    return code

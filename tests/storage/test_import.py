@@ -1,0 +1,422 @@
+"""Registry import, re-import, reissue and look-up against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, datetime
+from pathlib import Path
+
+import asyncpg
+import openpyxl
+import pytest
+from sqlalchemy import select
+
+from bot import cli_residents
+from bot.config import Settings
+from dialogs import codes
+from storage import registry
+from storage.models import AuditEntry, Resident
+from storage.registry_rows import fingerprint, fold_header
+
+TODAY = date(2026, 11, 30)
+HEADER = ["ho_ten", "ngay_sinh", "gioi_tinh", "ma_bhyt", "cccd", "so_dien_thoai", "dia_chi",
+          "to_dan_pho", "khu_pho", "phuong"]
+ROWS = [
+    ["Nguyễn Văn An", "05/03/1950", "Nam", "HT3790000000001", "079050000001", "0912 345 678",
+     "12 Lê Văn Việt", "Tổ 1", "Khu phố 1", "Phường 27"],
+    ["Trần Thị Bình", "1938", "Nữ", "", "", "", "", "Tổ 2", "Khu phố 1", "Phường 27"],
+    ["Lê Minh Châu", "2015-07-21", "nam", "TE1790000000003", "", "+84 358 123 456", "", "", "", "Phường 27"],
+]
+
+
+def write_csv(path: Path, rows: list[list], header=HEADER, delimiter=",", bom=False) -> Path:
+    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as f:
+        out = csv.writer(f, delimiter=delimiter)
+        out.writerow(header)
+        out.writerows(rows)
+    return path
+
+
+@pytest.fixture
+async def conn(database_url, clean_db):
+    c = await asyncpg.connect(database_url)
+    yield c
+    await c.close()
+
+
+async def run(conn, path, **kw) -> registry.ImportReport:
+    return await registry.import_file(conn, path, today=TODAY, **kw)
+
+
+async def residents(conn) -> dict[str, asyncpg.Record]:
+    return {r["full_name"]: r for r in await conn.fetch("SELECT * FROM residents")}
+
+
+# ---------------------------------------------------------------- reading and normalising
+
+
+async def test_csv_with_bom_vietnamese_headers_and_normalised_values(conn, tmp_path):
+    header = ["Họ tên", "Ngày sinh", "Giới tính", "Mã BHYT", "CCCD", "Số điện thoại", "Địa chỉ",
+              "Tổ dân phố", "Khu phố", "Phường"]
+    path = write_csv(tmp_path / "ds.csv", ROWS, header=header, bom=True)
+    report = await run(conn, path)
+    assert (report.added, report.updated, report.unchanged, report.rejected) == (3, 0, 0, [])
+    got = await residents(conn)
+    an = got["Nguyễn Văn An"]
+    assert an["birth_date"] == date(1950, 3, 5) and an["birth_year"] == 1950
+    assert (an["sex"], an["phone"], an["citizen_id"]) == ("M", "+84912345678", "079050000001")
+    assert an["insurance_code"] == "HT3790000000001" and an["insurance_key"] == "0000000001"
+    binh = got["Trần Thị Bình"]
+    assert binh["birth_date"] is None and binh["birth_year"] == 1938 and binh["sex"] == "F"
+    assert binh["phone"] is None and binh["insurance_code"] is None
+    chau = got["Lê Minh Châu"]
+    assert chau["birth_date"] == date(2015, 7, 21) and chau["phone"] == "+84358123456"
+    for r in got.values():
+        assert codes.check(r["code"]) == (r["code"], None)
+
+
+async def test_semicolons_blank_lines_and_line_numbers(conn, tmp_path):
+    path = tmp_path / "ds.csv"
+    text = ";".join(HEADER) + "\n\n" + ";".join(ROWS[0]) + "\n;;;;;;;;;\n" + \
+        ";".join(["Phạm Thu", "31/02/1990", "", "", "", "", "", "", "", "Phường 27"]) + "\n\n"
+    path.write_text(text, encoding="utf-8")
+    report = await run(conn, path)
+    assert report.added == 1
+    [bad] = report.rejected
+    assert (bad.line, bad.column, bad.reason) == (5, "ngay_sinh", "date_invalid")
+
+
+async def test_quoted_cells_with_commas_and_line_breaks(conn, tmp_path):
+    path = tmp_path / "ds.csv"
+    row = list(ROWS[0])
+    row[6] = 'Số 12, đường "Lê Văn Việt"\nphường 27'
+    write_csv(path, [row, ROWS[2]])
+    report = await run(conn, path)
+    assert report.added == 2 and not report.rejected
+    got = await residents(conn)
+    assert got["Nguyễn Văn An"]["address"] == 'Số 12, đường "Lê Văn Việt" phường 27'
+
+
+async def test_xlsx_with_excel_dates_serials_and_numbers(conn, tmp_path):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["DANH SÁCH CƯ DÂN PHƯỜNG 27"])  # a title block above the header
+    sheet.append([])
+    sheet.append(["STT", "Họ và tên", "Ngày sinh", "Giới tính", "Số CCCD", "SĐT", "Phường"])
+    sheet.append([1, "Võ Thị Hoa", datetime(1961, 12, 1), "Nữ", 79161000123, 912345678, "Phường 27"])
+    sheet.cell(row=4, column=3).number_format = "dd/mm/yyyy"
+    sheet.append([2, "Đặng Văn Hùng", 20090, "Nam", "079155000999", "0283 899 0000", "Phường 27"])
+    sheet.append([3, "Bùi Văn Tú", "1/2/1970", "M", None, None, "Phường 27"])
+    path = tmp_path / "ds.xlsx"
+    book.save(path)
+    report = await run(conn, path)
+    assert report.added == 3, report.rejected
+    assert report.ignored_columns == ["STT"]
+    got = await residents(conn)
+    hoa = got["Võ Thị Hoa"]
+    assert hoa["birth_date"] == date(1961, 12, 1)
+    assert hoa["citizen_id"] == "079161000123"  # Excel's number lost the leading 0
+    assert hoa["phone"] == "+84912345678"
+    hung = got["Đặng Văn Hùng"]
+    assert hung["birth_date"] == date(1955, 1, 1)  # Excel serial 20090
+    assert hung["phone"] == "+842838990000"
+    assert got["Bùi Văn Tú"]["birth_date"] == date(1970, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("cell", "column", "reason"),
+    [
+        (("ho_ten", ""), "ho_ten", "required"),
+        (("ho_ten", "Nguyễn 2"), "ho_ten", "name_digits"),
+        (("ngay_sinh", "12/2019"), "ngay_sinh", "date_format"),
+        (("ngay_sinh", "01/01/2030"), "ngay_sinh", "date_future"),
+        (("ngay_sinh", "01/01/1850"), "ngay_sinh", "date_too_old"),
+        (("gioi_tinh", "khác"), "gioi_tinh", "sex"),
+        (("ma_bhyt", "HT379"), "ma_bhyt", "insurance"),
+        (("cccd", "79050000001"), "cccd", "citizen_id_zero"),
+        (("cccd", "0790500000011"), "cccd", "citizen_id"),
+        (("so_dien_thoai", "0123"), "so_dien_thoai", "phone"),
+        (("phuong", ""), "phuong", "required"),
+    ],
+)
+async def test_bad_cells_are_reported_with_column_and_reason(conn, tmp_path, cell, column, reason):
+    row = list(ROWS[0])
+    row[HEADER.index(cell[0])] = cell[1]
+    report = await run(conn, write_csv(tmp_path / "ds.csv", [ROWS[2], row]))
+    assert report.added == 1
+    assert [(r.line, r.column, r.reason) for r in report.rejected] == [(3, column, reason)]
+
+
+async def test_duplicates_inside_one_file(conn, tmp_path):
+    same_card = list(ROWS[2])
+    same_card[0] = "Lê Minh Châu Khác"  # another name, but the same insurance card
+    no_ids = ["Trần Thị Bình", "1938", "Nữ", "", "", "0912000111", "", "", "", "Phường 27"]
+    rows = [ROWS[0], ROWS[1], ROWS[2], list(ROWS[0]), same_card, no_ids]
+    report = await run(conn, write_csv(tmp_path / "ds.csv", rows))
+    assert report.added == 3
+    assert [(r.line, r.reason, r.vars) for r in report.rejected] == [
+        (5, "duplicate", {"other": 2}),
+        (6, "duplicate", {"other": 4}),
+        (7, "duplicate_person", {"other": 3}),
+    ]
+
+
+async def test_ten_thousand_rows_with_three_bad(conn, tmp_path):
+    rows = [[f"Nguyễn Văn {chr(65 + i % 26)}{chr(65 + i // 26 % 26)}", f"{1 + i % 28:02d}/0{1 + i % 9}/19{40 + i % 60}",
+             "Nam", f"DN4{79_000_000_00 + i:012d}"[:15], f"079{i:09d}", "", "", f"Tổ {i % 40}", "Khu phố 1",
+             "Phường 27"] for i in range(10_000)]
+    rows[10][1] = "30/02/1970"
+    rows[5000][5] = "12345"
+    rows[9999][4] = "abc"
+    report = await run(conn, write_csv(tmp_path / "big.csv", rows))
+    assert report.added == 9997
+    assert [(r.line, r.column) for r in report.rejected] == [(12, "ngay_sinh"), (5002, "so_dien_thoai"),
+                                                             (10001, "cccd")]
+    assert await conn.fetchval("SELECT count(*) FROM residents") == 9997
+
+
+async def test_strict_imports_nothing_when_a_row_is_bad(conn, tmp_path):
+    bad = list(ROWS[1])
+    bad[1] = "hôm qua"
+    report = await run(conn, write_csv(tmp_path / "ds.csv", [ROWS[0], bad, ROWS[2]]), strict=True)
+    assert not report.committed and report.added == 0
+    assert [(r.line, r.reason) for r in report.rejected] == [(3, "date_format")]
+    assert await conn.fetchval("SELECT count(*) FROM residents") == 0
+    good = await run(conn, write_csv(tmp_path / "ok.csv", [ROWS[0], ROWS[2]]), strict=True)
+    assert good.committed and good.added == 2
+
+
+async def test_ward_option_fills_and_checks_the_ward(conn, tmp_path):
+    header = HEADER[:-1]
+    path = write_csv(tmp_path / "ds.csv", [r[:-1] for r in ROWS], header=header)
+    with pytest.raises(registry.RegistryFileError) as e:
+        await run(conn, path)
+    assert e.value.msg_id == "registry.error.missing_ward"
+    report = await run(conn, path, ward="Phường 27")
+    assert report.added == 3
+    other = list(ROWS[0])
+    other[-1] = "Phường 9"
+    report = await run(conn, write_csv(tmp_path / "x.csv", [other]), ward="Phường 27")
+    assert [r.reason for r in report.rejected] == ["ward_mismatch"]
+
+
+@pytest.mark.parametrize(
+    ("make", "msg_id"),
+    [
+        (lambda d: d / "missing.csv", "registry.error.no_file"),
+        (lambda d: (d / "x.pdf").write_text("x") and d / "x.pdf", "registry.error.format"),
+        (lambda d: (d / "x.csv").write_bytes("ho_ten,ngay_sinh\nNguy\xe1n,1950\n".encode("cp1252", "replace")
+                                             + b"\xff") and d / "x.csv", "registry.error.not_utf8"),
+        (lambda d: write_csv(d / "x.csv", [["A", "1950"]], header=["ten", "nam"]), "registry.error.no_header"),
+        (lambda d: write_csv(d / "x.csv", [["A", "P"]], header=["ho_ten", "phuong"]),
+         "registry.error.missing_column"),
+        (lambda d: (d / "x.xlsx").write_bytes(b"not a zip") and d / "x.xlsx", "registry.error.bad_xlsx"),
+    ],
+)
+async def test_unreadable_files_raise_one_error(conn, tmp_path, make, msg_id):
+    with pytest.raises(registry.RegistryFileError) as e:
+        await run(conn, make(tmp_path))
+    assert e.value.msg_id == msg_id
+
+
+# ---------------------------------------------------------------- re-import
+
+
+async def test_reimport_keeps_codes_and_updates_in_place(conn, tmp_path):
+    path = write_csv(tmp_path / "ds.csv", ROWS)
+    await run(conn, path)
+    before = {n: r["code"] for n, r in (await residents(conn)).items()}
+
+    again = await run(conn, path)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 3)
+
+    changed = [list(r) for r in ROWS]
+    changed[0][5] = "0987 654 321"  # new phone
+    changed[0][3] = "0000000001"  # the bare BHXH number instead of the card code
+    changed[1][1] = "12/08/1938"  # the day is now known
+    changed[2][0] = "LÊ MINH CHÂU"  # matched by insurance code, name re-typed
+    report = await run(conn, write_csv(tmp_path / "v2.csv", changed))
+    assert (report.added, report.updated, report.unchanged, report.rejected) == (0, 3, 0, [])
+    got = {r["id"]: r for r in await conn.fetch("SELECT * FROM residents")}
+    assert {r["code"] for r in got.values()} == set(before.values())
+    an = next(r for r in got.values() if r["code"] == before["Nguyễn Văn An"])
+    assert an["phone"] == "+84987654321" and an["insurance_code"] == "0000000001"
+    binh = next(r for r in got.values() if r["code"] == before["Trần Thị Bình"])
+    assert binh["birth_date"] == date(1938, 8, 12)
+
+
+async def test_blank_cells_keep_what_the_registry_has(conn, tmp_path):
+    await run(conn, write_csv(tmp_path / "ds.csv", ROWS))
+    slim = [[r[0], r[1], r[-1]] for r in ROWS]
+    report = await run(conn, write_csv(tmp_path / "slim.csv", slim, header=["ho_ten", "ngay_sinh", "phuong"]))
+    assert (report.added, report.updated, report.unchanged) == (0, 0, 3)
+    assert (await residents(conn))["Nguyễn Văn An"]["phone"] == "+84912345678"
+
+
+async def test_natural_key_match_then_identifiers_added(conn, tmp_path):
+    bare = [[r[0], r[1], r[2], "", "", "", "", "", "", r[-1]] for r in ROWS]
+    await run(conn, write_csv(tmp_path / "a.csv", bare))
+    codes_before = {r["code"] for r in await conn.fetch("SELECT code FROM residents")}
+    report = await run(conn, write_csv(tmp_path / "b.csv", ROWS))
+    assert (report.added, report.updated) == (0, 3)
+    assert {r["code"] for r in await conn.fetch("SELECT code FROM residents")} == codes_before
+
+
+async def test_contradicting_identifiers_mean_another_person(conn, tmp_path):
+    await run(conn, write_csv(tmp_path / "a.csv", [ROWS[0]]))
+    twin = list(ROWS[0])
+    twin[3], twin[4] = "HT3790000000077", "079050000077"
+    report = await run(conn, write_csv(tmp_path / "b.csv", [twin]))
+    assert report.added == 1
+
+
+async def test_ambiguous_and_conflicting_rows_are_rejected(conn, tmp_path):
+    one = ["Hồ Văn Nam", "1940", "Nam", "", "", "", "", "", "", "Phường 27"]
+    two = ["Hồ Văn Nam", "02/02/1940", "Nam", "HT3790000000555", "", "", "", "", "", "Phường 27"]
+    three = ["Hồ Văn Nam", "03/03/1940", "Nam", "HT3790000000666", "", "", "", "", "", "Phường 27"]
+    await run(conn, write_csv(tmp_path / "a.csv", [two, three]))
+    report = await run(conn, write_csv(tmp_path / "b.csv", [one]))
+    assert [(r.reason, r.vars) for r in report.rejected] == [("ambiguous", {"count": 2})]
+
+    await run(conn, write_csv(tmp_path / "c.csv", [ROWS[0], ROWS[2]]))
+    taken = list(ROWS[2])
+    taken[4] = ROWS[0][4]  # Châu's card, An's citizen id
+    stranger = ["Phan Văn Lạ", "01/01/1990", "Nam", "DN4790000000999", ROWS[0][4], "", "", "", "", "Phường 27"]
+    report = await run(conn, write_csv(tmp_path / "d.csv", [taken]))
+    assert [(r.line, r.column, r.reason) for r in report.rejected] == [(2, "cccd", "citizen_id_taken")]
+    report = await run(conn, write_csv(tmp_path / "e.csv", [stranger]))
+    assert [(r.line, r.column, r.reason) for r in report.rejected] == [(2, "ma_bhyt", "insurance_differs")]
+    assert (await residents(conn))["Nguyễn Văn An"]["insurance_code"] == ROWS[0][3]
+
+
+async def test_fingerprint_matches_the_database(conn, tmp_path):
+    await run(conn, write_csv(tmp_path / "ds.csv", ROWS))
+    rows = await conn.fetch("SELECT * FROM residents ORDER BY id")
+    for r in rows:
+        record = (0, r["ward"], r["quarter"], r["group_name"], r["full_name"], r["birth_date"], r["birth_year"],
+                  r["sex"], r["insurance_code"], r["citizen_id"], r["phone"], r["address"])
+        assert fingerprint(record) == r["fingerprint"]
+
+
+async def test_bulk_path_rebuilds_every_index(conn, tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "BULK_MIN_ROWS", 1)
+    indexes = "SELECT indexname FROM pg_indexes WHERE tablename = 'residents' ORDER BY 1"
+    before = [r[0] for r in await conn.fetch(indexes)]
+    report = await run(conn, write_csv(tmp_path / "ds.csv", ROWS))
+    assert report.added == 3
+    assert [r[0] for r in await conn.fetch(indexes)] == before
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await conn.execute("UPDATE residents SET code = (SELECT min(code) FROM residents)")
+
+
+async def test_import_writes_one_audit_row_without_names(conn, tmp_path):
+    await run(conn, write_csv(tmp_path / "ds.csv", ROWS), actor="canbo")
+    [row] = await conn.fetch("SELECT * FROM audit_log WHERE action = 'import'")
+    assert (row["actor_kind"], row["actor_id"]) == ("cli", "canbo")
+    assert "Nguyễn" not in row["details"] and '"added": 3' in row["details"]
+
+
+# ---------------------------------------------------------------- look-up and reissue
+
+
+async def test_find_by_code_and_reissue(conn, sessions, tmp_path):
+    await run(conn, write_csv(tmp_path / "ds.csv", ROWS))
+    async with sessions() as s:
+        an = next(r for r in [await registry.find(s, str(i)) for i in range(1, 4)] if r.full_name == "Nguyễn Văn An")
+        typed = codes.display(an.code).lower().replace("0", "o")
+        assert await registry.find_by_code(s, typed) == an
+        assert (await registry.find(s, codes.display(an.code))).id == an.id
+    async with sessions.begin() as s:
+        new = await registry.reissue(s, an.id, actor="canbo")
+    assert new != an.code and codes.check(new) == (new, None)
+    async with sessions() as s:
+        assert await registry.find_by_code(s, an.code) is None
+        assert (await registry.find_by_code(s, new)).id == an.id
+        audit = (await s.execute(select(AuditEntry).where(AuditEntry.action == "reissue"))).scalar_one()
+    assert (audit.actor_kind, audit.resident_id, audit.details) == ("cli", an.id, {})
+
+
+async def test_iter_residents_and_resolve_ward(conn, sessions, tmp_path):
+    await run(conn, write_csv(tmp_path / "ds.csv", ROWS))
+    async with sessions() as s:
+        assert await registry.resolve_ward(s, "phuong 27") == "Phường 27"
+        assert await registry.resolve_ward(s, "Phường 9") is None
+        names = [r.full_name async for r in registry.iter_residents(s, ward="Phường 27", quarter="khu phố 1")]
+        everyone = [r async for r in registry.iter_residents(s, ward="Phường 27")]
+    assert names == ["Nguyễn Văn An", "Trần Thị Bình"]
+    assert len(everyone) == 3 and isinstance(everyone[0], registry.ResidentRow)
+
+
+def test_header_folding():
+    assert fold_header("Số điện thoại (*)") == "so_dien_thoai"
+    assert fold_header(" Họ và  Tên ") == "ho_va_ten"
+    assert fold_header("ĐỊA CHỈ") == "dia_chi"
+
+
+# ---------------------------------------------------------------- the commands
+
+
+@pytest.fixture
+def rt(database_url, sessions):
+    return cli_residents.runtime(Settings(default_locale="vi", _env_file=None), database_url, sessions)
+
+
+async def test_cli_import_show_list_reissue(rt, conn, tmp_path, capsys):
+    path = write_csv(tmp_path / "ds.csv", ROWS + [["Sai", "32/13/2000", "", "", "", "", "", "", "", "Phường 27"]])
+    args = cli_residents.argparse.Namespace(file=path, ward=None, strict=False)
+    assert await cli_residents.run_import(args, rt) == 1
+    out = capsys.readouterr().out
+    assert "thêm 3, cập nhật 0, không đổi 0, bị loại 1" in out
+    assert "dòng 5, cột ngay_sinh: không có ngày này trên lịch" in out
+
+    code = await conn.fetchval("SELECT code FROM residents WHERE full_name = 'Nguyễn Văn An'")
+    show = cli_residents.argparse.Namespace(key=codes.display(code), reveal=False)
+    assert await cli_residents.run_show(show, rt) == 0
+    out = capsys.readouterr().out
+    assert codes.mask(code) in out and code not in out and "0912 345 678" in out
+    show.reveal = True
+    await cli_residents.run_show(show, rt)
+    assert code in capsys.readouterr().out
+
+    assert await cli_residents.run_list(cli_residents.argparse.Namespace(ward="phuong 27", quarter=None), rt) == 0
+    out = capsys.readouterr().out
+    assert "Tổng cộng: 3 cư dân." in out and code not in out and codes.mask(code) in out
+
+    assert await cli_residents.run_reissue(cli_residents.argparse.Namespace(key=code, reveal=False), rt) == 0
+    assert "Đã cấp mã mới" in capsys.readouterr().out
+    assert await conn.fetchval("SELECT count(*) FROM residents WHERE code = $1", code) == 0
+
+
+async def test_cli_bad_input_is_one_line_and_exit_2(rt, tmp_path, capsys):
+    for path in (tmp_path / "none.csv", tmp_path / "x.ods"):
+        path.parent.mkdir(exist_ok=True)
+        if path.suffix == ".ods":
+            path.write_text("x")
+        args = cli_residents.argparse.Namespace(file=path, ward=None, strict=False)
+        assert await cli_residents.run_import(args, rt) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("healthbot: ") and "Traceback" not in err
+    args = cli_residents.argparse.Namespace(file=write_csv(tmp_path / "x.csv", [["A"]], header=["ho_ten"]),
+                                            ward=None, strict=False)
+    assert await cli_residents.run_import(args, rt) == 2
+    assert "ngay_sinh" in capsys.readouterr().err
+
+
+async def test_cli_strict_reports_and_imports_nothing(rt, conn, tmp_path, capsys):
+    bad = list(ROWS[1])
+    bad[2] = "x"
+    path = write_csv(tmp_path / "ds.csv", [ROWS[0], bad])
+    args = cli_residents.argparse.Namespace(file=path, ward=None, strict=True)
+    assert await cli_residents.run_import(args, rt) == 1
+    assert "Không nhập gì cả (--strict)" in capsys.readouterr().out
+    assert await conn.fetchval("SELECT count(*) FROM residents") == 0
+
+
+async def test_show_unknown_resident(rt, conn, capsys):
+    args = cli_residents.argparse.Namespace(key=codes.new_code(), reveal=False)
+    assert await cli_residents.run_show(args, rt) == 1
+    assert "•" in capsys.readouterr().err  # the typed code is echoed masked
+
+
+def test_models_resident_is_what_the_import_writes():
+    assert {c.name for c in Resident.__table__.columns} >= set(registry.STAGING_COLUMNS) - {"line"}
