@@ -16,20 +16,13 @@ import sys
 
 import uvloop
 
-from bot.config import ConfigError, Settings, load_settings, require
+from bot.config import ConfigError, Settings, load_settings, require, terminal_locale
+from locales import t
 
 log = logging.getLogger("healthbot")
 
 # Modules that add their own commands with `register(subparsers)`.
 COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_privacy")
-
-
-class UsageError(SystemExit):
-    """One line to stderr, exit code 2 (like argparse)."""
-
-    def __init__(self, line: str):
-        print(f"healthbot: {line}", file=sys.stderr)
-        super().__init__(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +82,7 @@ async def cmd_db_upgrade(args, settings: Settings) -> int:
 
     db_url, _ = resolve(settings.model_copy(update={"redis_url": settings.redis_url or "redis://unused"}))
     await migrate.upgrade_async(db_url)
-    print("healthbot: database is up to date")
+    print(t(settings.default_locale, "cli.db_current"))
     return 0
 
 
@@ -138,14 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "needs_token", False):
             require(settings, "BOT_TOKEN")
         code = uvloop.run(_main(args, settings))
-    except (ConfigError, UsageError) as e:
+    except ConfigError as e:
         return e.code
     except KeyboardInterrupt:
         return 130
     except UNREACHABLE as e:
         # Unreachable database/Redis: one line, no traceback (it would quote the URL).
-        print(f"healthbot: cannot reach a server ({type(e).__name__}); check DATABASE_URL and REDIS_URL", file=sys.stderr)
-        log.debug("startup failed", exc_info=True)
+        print(t(terminal_locale(), "cli.unreachable", error=type(e).__name__), file=sys.stderr)
         return 1
     sys.exit(code or 0)
 

@@ -11,6 +11,7 @@ import sys
 from datetime import datetime
 
 from bot.config import TIME_ZONE
+from locales import t
 from storage import registry
 from storage.people import transaction
 
@@ -26,11 +27,12 @@ def add_unlink(residents_subparsers) -> None:
 async def run_unlink(args, rt) -> int:
     async with transaction(rt.sessions) as s:
         row = await registry.find(s, args.resident)
+    loc = rt.settings.default_locale
     if row is None:
-        print("healthbot: no resident has that card code or id", file=sys.stderr)
+        print(t(loc, "cli.unlink_unknown"), file=sys.stderr)
         return 1
     ended = await rt.services.people.unlink_all(row.id, datetime.now(TIME_ZONE), "cli", _operator())
-    print(f"healthbot: ended {ended} link(s) of resident {row.id}")
+    print(t(loc, "cli.unlink_done", count=ended, id=row.id))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,20 +13,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 TIME_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 LOCALES = ("vi", "en")
 
-# What each setting expects, in words, for the one-line error.
-EXPECTS = {
-    "BOT_TOKEN": "a Bot API token like 123456:ABC-DEF (from @BotFather)",
-    "DATABASE_URL": "a PostgreSQL URL like postgresql://user:pass@host:5432/db",
-    "REDIS_URL": "a Redis URL like redis://host:6379/0",
-    "TELEGRAM_API_URL": "an http(s) URL of the Bot API, like https://api.telegram.org",
-    "WEBHOOK_URL": "a public https URL that Telegram will post updates to",
-    "WEBHOOK_SECRET": "1-256 characters of A-Z a-z 0-9 _ -",
-    "WEBHOOK_PORT": "a TCP port number (1-65535)",
-    "DEFAULT_LOCALE": "one of: " + ", ".join(LOCALES),
-    "STATE_TTL_DAYS": "a whole number of days, at least 1",
-    "MAX_CONCURRENT_UPDATES": "a whole number, at least 1",
-    "BROADCAST_RATE": "messages per second, above 0 and at most 30",
-}
+# Settings whose expected form is described in locales/*/cli.toml (cli.expects.<NAME>).
+DESCRIBED = (
+    "BOT_TOKEN", "DATABASE_URL", "REDIS_URL", "TELEGRAM_API_URL", "WEBHOOK_URL", "WEBHOOK_SECRET",
+    "WEBHOOK_PORT", "DEFAULT_LOCALE", "STATE_TTL_DAYS", "MAX_CONCURRENT_UPDATES", "BROADCAST_RATE",
+)
+
+
+def terminal_locale() -> str:
+    """The language of terminal messages, even when the settings themselves are broken."""
+    loc = os.environ.get("DEFAULT_LOCALE", "vi")
+    return loc if loc in LOCALES else "vi"
+
+
+def expects(name: str) -> str:
+    from locales import t  # noqa: PLC0415
+
+    msg = f"cli.expects.{name}" if name in DESCRIBED else "cli.expects.other"
+    return t(terminal_locale(), msg, locales=", ".join(LOCALES))
 
 
 class Settings(BaseSettings):
@@ -130,8 +135,10 @@ class Settings(BaseSettings):
 class ConfigError(SystemExit):
     """Exit code 2 with one line; raised instead of a traceback."""
 
-    def __init__(self, line: str):
-        print(f"healthbot: configuration error: {line}", file=sys.stderr)
+    def __init__(self, msg: str, name: str):
+        from locales import t  # noqa: PLC0415
+
+        print(t(terminal_locale(), msg, name=name, expects=expects(name)), file=sys.stderr)
         super().__init__(2)
 
 
@@ -140,13 +147,12 @@ def load_settings(**overrides) -> Settings:
         return Settings(**overrides)
     except ValidationError as e:
         err = e.errors()[0]
-        name = str(err["loc"][0]).upper() if err["loc"] else "setting"
-        value_hint = EXPECTS.get(name, "a valid value")
-        raise ConfigError(f"{name} is invalid; expected {value_hint}") from None
+        name = str(err["loc"][0]).upper() if err["loc"] else "?"
+        raise ConfigError("cli.config_invalid", name) from None
 
 
 def require(settings: Settings, *names: str) -> None:
     """Stop with one clear line when a setting needed by this command is missing."""
     for name in names:
         if not getattr(settings, name.lower()):
-            raise ConfigError(f"{name} is not set; expected {EXPECTS.get(name, 'a value')}")
+            raise ConfigError("cli.config_missing", name)
