@@ -16,7 +16,8 @@ from typing import Any
 from dialogs import codes, family
 from dialogs.core import NAV, Ctx, Msg, Reply, command, node
 from dialogs.draft import DRAFT
-from dialogs.link import RELATION_LABEL, contact, leave, named
+from dialogs.home import menu_item
+from dialogs.link import RELATION_LABEL, contact, has_links, leave, named
 from dialogs.ports import Person
 from dialogs.questionnaire import BY_KEY, QUESTIONS, show
 from locales import catalog, t
@@ -31,24 +32,50 @@ WITHDRAW, WITHDRAW_ERASE, ERASE, KEEP = (
 
 @command("dulieucuatoi", "mydata")
 async def my_data(ctx: Ctx) -> None:
-    await begin(ctx, "data")
+    await begin(ctx, "data", ctx.inp.text)
 
 
 @command("rutdongy", "withdraw")
 async def withdraw_command(ctx: Ctx) -> None:
-    await begin(ctx, "withdraw")
+    await begin(ctx, "withdraw", ctx.inp.text)
 
 
 @command("xoadulieu", "erase")
 async def erase_command(ctx: Ctx) -> None:
-    await begin(ctx, "erase")
+    await begin(ctx, "erase", ctx.inp.text)
 
 
-async def begin(ctx: Ctx, action: str) -> None:
+# The same three rights from the main menu, for people who do not type commands.
+MENU_OPTIONS = {"privacy.opt_data": "data", "privacy.opt_withdraw": "withdraw", "privacy.opt_erase": "erase"}
+
+
+@menu_item("privacy.btn_menu", order=70, show=has_links)
+async def rights_menu(ctx: Ctx) -> None:
+    ctx.reset()
+    await ctx.go("rights.menu", remember=False)
+
+
+@node("rights.menu")
+class RightsMenu:
+    @staticmethod
+    async def enter(ctx: Ctx) -> None:
+        ctx.say("privacy.menu", keyboard=[[o] for o in MENU_OPTIONS] + NAV)
+
+    @staticmethod
+    async def handle(ctx: Ctx) -> None:
+        chosen_option = ctx.choice(list(MENU_OPTIONS))
+        if chosen_option is None:
+            ctx.say("common.not_understood")
+            await RightsMenu.enter(ctx)
+            return
+        await begin(ctx, MENU_OPTIONS[chosen_option])
+
+
+async def begin(ctx: Ctx, action: str, code_text: str = "") -> None:
     ctx.reset()
     ctx.data["privacy"] = action
-    if ctx.inp.text.strip():
-        await _by_code(ctx, ctx.inp.text)
+    if code_text.strip():
+        await _by_code(ctx, code_text)
         return
     people = await ctx.people()
     if not people:

@@ -462,3 +462,15 @@ def test_the_real_command_line_has_no_traceback(database_url, redis_url, redis_p
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "dd/mm/yyyy" in done.stderr
+
+
+async def test_rights_reachable_from_the_main_menu(chat_factory, sessions):
+    """People who never type commands find their rights behind a menu button."""
+    r = await resident(sessions)
+    chat = chat_factory(7301)
+    await link(chat, r)
+    await chat.press("Để sau")
+    await chat.press("Dữ liệu của tôi")
+    assert chat.has_button("Xem dữ liệu")
+    await chat.press("Xem dữ liệu")
+    assert any(c.method == "sendDocument" for c in chat.last)
