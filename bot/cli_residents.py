@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 import asyncpg
 
+from bot import cli_links
 from dialogs import codes
 from locales import t
 from storage import registry
@@ -53,6 +54,8 @@ def register(subparsers, common: argparse.ArgumentParser | None = None) -> None:
     p.add_argument("key", metavar="CODE_OR_ID")
     p.add_argument("--reveal", action="store_true", help="print the new code in full")
     p.set_defaults(func=run_reissue)
+
+    cli_links.add_unlink(sub)  # `residents unlink`: ends every Telegram link (linking area)
 
     p = subparsers.add_parser("cards", parents=parents, help="print residents' cards (PDF, or PNG/SVG files)")
     p.add_argument("--ward", required=True)

@@ -56,3 +56,14 @@ def test_db_upgrade(database_url):
     r = healthbot("db", "upgrade", DATABASE_URL=database_url, DEFAULT_LOCALE="en")
     assert r.returncode == 0, r.stderr
     assert "up to date" in r.stdout
+
+
+def test_every_staff_command_is_wired():
+    from bot.cli import build_parser  # noqa: PLC0415
+
+    parser = build_parser()
+    for argv in (["residents", "unlink", "X"], ["residents", "import", "f.csv"], ["cards", "--ward", "W", "--out", "c.pdf"],
+                 ["staff", "list"], ["stats"], ["export", "--ward", "W", "--format", "csv", "--out", "f"],
+                 ["privacy", "requests"], ["audit", "--staff", "1"]):
+        args = parser.parse_args(argv)
+        assert callable(args.func), argv
