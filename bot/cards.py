@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -37,7 +37,6 @@ TEXT_X = QR_X + QR_MM + 3.0
 TEXT_W = CARD_W - TEXT_X - 4.0
 PT = 72 / 25.4  # points per millimetre
 CARD_LOCALE = "vi"  # the cards are for residents: always Vietnamese
-QR_ERROR = "m"  # survives a smudge or a fold on a printed card
 SMALL_RUN = 64  # fewer cards than this are made in-process: a pool costs more than it saves
 PNG_DPI = 300
 
@@ -54,14 +53,14 @@ class Line:
 
 
 LAYOUT = (
-    Line("title", QR_X, 6.0, 8, CARD_W - 8, bold=True, grey=True),
-    Line("code", TEXT_X, 17.0, 14, TEXT_W, bold=True),
-    Line("name", TEXT_X, 27.0, 11, TEXT_W, bold=True),
-    Line("born", TEXT_X, 33.0, 9, TEXT_W),
-    Line("place", TEXT_X, 39.0, 9, TEXT_W),
     Line("step1", QR_X, 52.5, 8, CARD_W - 8),
     Line("step2", QR_X, 57.1, 8, CARD_W - 8),
     Line("step3", QR_X, 61.7, 8, CARD_W - 8),
+    Line("born", TEXT_X, 33.0, 9, TEXT_W),
+    Line("place", TEXT_X, 39.0, 9, TEXT_W),
+    Line("title", QR_X, 6.0, 8, CARD_W - 8, bold=True, grey=True),
+    Line("name", TEXT_X, 27.0, 11, TEXT_W, bold=True),
+    Line("code", TEXT_X, 17.0, 14, TEXT_W, bold=True),
 )
 GREY = 90
 
@@ -118,8 +117,10 @@ _DARK_RUNS = re.compile(b"\x01+")
 
 
 def qr_matrix(link: str) -> tuple[bytes, ...]:
-    """Rows of the symbol (no quiet zone), 1 = dark."""
-    return tuple(bytes(row) for row in segno.make(link, error=QR_ERROR, micro=False).matrix)
+    """Rows of the symbol (no quiet zone), 1 = dark. segno takes the smallest version and
+    then the strongest error correction that still fits it (3-L or better for our links):
+    a larger symbol would print smaller modules in the same 36 mm."""
+    return tuple(bytes(row) for row in segno.make(link, micro=False).matrix)
 
 
 def dark_runs(rows: tuple[bytes, ...]) -> list[tuple[int, int, int]]:
@@ -195,18 +196,12 @@ class Sheets:
         self.pdf._out(f"q 0 g {m:.4f} 0 0 {-m:.4f} {x * PT:.2f} {(PAGE_H - y) * PT:.2f} cm {path} Q")
 
     def _text(self, x: float, y: float, lines: dict) -> None:
-        for line in LAYOUT:
-            self.pdf.set_text_color(GREY if line.grey else 0)
-            self._fit(x + line.x, y + line.y, lines[line.key], line.size, line.width, "B" if line.bold else "")
-
-    def _fit(self, x: float, y: float, text: str, size: float, width: float, style: str = "") -> None:
-        """Write text at baseline y, shrinking it (to 5.5 pt at least) to fit the width."""
         pdf = self.pdf
-        pdf.set_font("card", style, size)
-        while size > 5.5 and pdf.get_string_width(text) > width:
-            size -= 0.5
-            pdf.set_font_size(size)
-        pdf.text(x, y, text)
+        for line in LAYOUT:  # ordered so that consecutive lines mostly share a font
+            text = lines[line.key]
+            pdf.set_text_color(GREY if line.grey else 0)
+            pdf.set_font("card", "B" if line.bold else "", line_size(line, text))
+            pdf.text(x + line.x, y + line.y, text)
 
     def _cut_marks(self) -> None:
         pdf = self.pdf
@@ -236,7 +231,7 @@ def card_svg(card: Card) -> str:
 
     def text(line: Line) -> str:
         s = lines[line.key]
-        size = fitted_size(s, line.size, line.width, line.bold)
+        size = line_size(line, s)
         weight = ' font-weight="bold"' if line.bold else ""
         fill = f' fill="#{GREY:02x}{GREY:02x}{GREY:02x}"' if line.grey else ""
         return f'<text x="{line.x:.2f}" y="{line.y:.2f}" font-size="{size / PT:.3f}"{weight}{fill}>{escape(s)}</text>'
@@ -252,6 +247,13 @@ def card_svg(card: Card) -> str:
     ])
 
 
+def line_size(line: Line, text: str) -> float:
+    if line.key == "code":  # every code has the same shape: size it once, for the widest
+        return fitted_size(display_code("W" * 14), line.size, line.width, line.bold)
+    return fitted_size(text, line.size, line.width, line.bold)
+
+
+@lru_cache(maxsize=4096)  # the same instructions, years and places recur on every card
 def fitted_size(text: str, size_pt: float, width_mm: float, bold: bool = False) -> float:
     """The largest size (at most size_pt, at least 5.5 pt, in half points) at which the
     text fits the width, measured with the card font."""
@@ -284,7 +286,7 @@ def card_png(card: Card, dpi: int = PNG_DPI):
 
     for line in LAYOUT:
         s = lines[line.key]
-        font = _png_font(round(fitted_size(s, line.size, line.width, line.bold) * px / PT), line.bold)
+        font = _png_font(round(line_size(line, s) * px / PT), line.bold)
         draw.text((line.x * px, line.y * px), s, font=font, fill=GREY if line.grey else 0, anchor="ls")
     return image
 

@@ -36,19 +36,6 @@ def _now():
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
-# residents.fingerprint: fields in import order, \x1f between them, \x1e for NULL, the birth
-# date as days since 1900. storage.registry_rows.fingerprint computes the same bytes.
-_FINGERPRINT_FIELDS = (
-    "ward", "quarter", "group_name", "full_name", "(birth_date - DATE '1900-01-01')::text",
-    "birth_year::text", "sex", "insurance_code", "citizen_id", "phone", "address",
-)
-_RESIDENT_FINGERPRINT = (
-    "substr(decode(md5("
-    + " || E'\\x1f' || ".join(f"coalesce({e}, E'\\x1e')" for e in _FINGERPRINT_FIELDS)
-    + "), 'hex'), 1, 8)"
-)
-
-
 class Resident(Base):
     """One person in the ward's registry; `code` is printed on their card and never changes
     except through an explicit reissue."""
@@ -75,8 +62,9 @@ class Resident(Base):
     insurance_key: Mapped[str | None] = mapped_column(
         Text, Computed("right(insurance_code, 10)", persisted=True)
     )
-    # What the row holds, hashed: a re-import sets aside rows that are already identical.
-    fingerprint: Mapped[bytes] = mapped_column(LargeBinary, Computed(_RESIDENT_FINGERPRINT, persisted=True))
+    # Hash of the file row (and its header) that last set this row: a re-import skips rows
+    # it has seen. A trigger clears it when anything else changes what the row holds.
+    import_source: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (
         Index("ix_residents_ward_quarter", "ward", "quarter"),

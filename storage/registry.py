@@ -1,9 +1,9 @@
 """The resident registry: import from CSV/XLSX, look-up, listing and code reissue.
 
-An import is one transaction. Rows are checked and normalised in Python (storage.
-registry_rows), rows identical to what the registry already holds are set aside by
-fingerprint, and the rest is bulk-loaded with COPY into a temporary table and merged
-with a few set-based statements. A resident is matched by social-insurance number,
+An import is one transaction. File rows the registry has already applied (same source
+hash, row not changed since) are set aside unread; the others are checked and
+normalised in Python (storage.registry_rows), bulk-loaded with COPY into a temporary
+table and merged with a few set-based statements. A resident is matched by social-insurance number,
 else citizen id, else (ward, name, birth year, compatible birth date); a matched row is
 updated in place and keeps its code, because that code is already printed on a card.
 """
@@ -11,7 +11,7 @@ updated in place and keeps its code, because that code is already printed on a c
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,13 +26,14 @@ from sqlalchemy.schema import CreateIndex
 from dialogs import codes
 from storage.models import AuditEntry, Resident
 from storage.registry_rows import (
+    Checker,
     ImportReport,
     Layout,
     RegistryFileError,
     Rejection,
-    check_file,
-    fingerprints,
     fold_header,
+    no_gc_pauses,
+    parse_file,
 )
 
 __all__ = [
@@ -51,7 +52,7 @@ __all__ = [
 # ---------------------------------------------------------------- staging and merging
 
 STAGING_COLUMNS = ("line", "ward", "quarter", "group_name", "full_name", "birth_date", "birth_year",
-                   "sex", "insurance_code", "citizen_id", "phone", "address")
+                   "sex", "insurance_code", "citizen_id", "phone", "address", "import_source", "code")
 _STAGING = """
 CREATE TEMP TABLE import_rows (
     line integer NOT NULL,
@@ -66,6 +67,8 @@ CREATE TEMP TABLE import_rows (
     citizen_id text,
     phone text,
     address text,
+    import_source bytea NOT NULL,
+    code text NOT NULL,  -- drawn for every staged row: used only if the row is someone new
     -- residents.insurance_key's expression, so the keys compare equal
     insurance_key text GENERATED ALWAYS AS (right(insurance_code, 10)) STORED
 ) ON COMMIT DROP
@@ -138,6 +141,7 @@ WITH changed AS (
     UPDATE residents r
     SET (ward, quarter, group_name, full_name, birth_date, birth_year, sex, insurance_code,
          citizen_id, phone, address) = ({_NEW_VALUES}),
+        import_source = s.import_source,
         updated_at = now()
     FROM import_match m JOIN import_rows s USING (line)
     WHERE r.id = m.resident_id AND m.problem IS NULL
@@ -148,17 +152,30 @@ WITH changed AS (
 )
 SELECT count(*) FROM changed
 """
+# Unchanged rows remember the file row that confirmed them, so the next run can skip it.
+_REMEMBER_SOURCES = """
+UPDATE residents r SET import_source = s.import_source
+FROM import_match m JOIN import_rows s USING (line)
+WHERE r.id = m.resident_id AND m.problem IS NULL
+  AND r.import_source IS DISTINCT FROM s.import_source
+"""
+_APPLIED_BEFORE = """
+SELECT m.line, r.import_source FROM import_match m JOIN residents r ON r.id = m.resident_id
+WHERE m.problem IS NULL AND r.import_source IS NOT NULL
+"""
 _INSERT = """
 INSERT INTO residents (code, ward, quarter, group_name, full_name, birth_date, birth_year, sex,
-                       insurance_code, citizen_id, phone, address)
-SELECT c.code, s.ward, s.quarter, s.group_name, s.full_name, s.birth_date, s.birth_year, s.sex,
-       s.insurance_code, s.citizen_id, s.phone, s.address
-FROM (SELECT s.*, row_number() OVER (ORDER BY s.line) AS n
-      FROM import_rows s JOIN import_match m USING (line)
-      WHERE m.resident_id IS NULL AND m.problem IS NULL) s
-JOIN unnest($1::text[]) WITH ORDINALITY AS c(code, n) USING (n)
+                       insurance_code, citizen_id, phone, address, import_source)
+SELECT s.code, s.ward, s.quarter, s.group_name, s.full_name, s.birth_date, s.birth_year, s.sex,
+       s.insurance_code, s.citizen_id, s.phone, s.address, s.import_source
+FROM import_rows s JOIN import_match m USING (line)
+WHERE m.resident_id IS NULL AND m.problem IS NULL
 """
-_IMPORT_LOCK = "SELECT pg_advisory_xact_lock(hashtext('healthbot.registry.import'))"
+_REDRAW = """
+UPDATE import_rows s SET code = n.code
+FROM unnest($1::integer[], $2::text[]) AS n(line, code)
+WHERE s.line = n.line
+"""
 CODE_ATTEMPTS = 3  # a clash of 65-bit random codes is ~1e-8 per million: retry, never loop
 # Adding at least this many rows, and at least as many as the registry holds, rebuilds the
 # secondary indexes after the insert instead of updating them row by row (several times
@@ -175,16 +192,26 @@ async def import_file(conn: asyncpg.Connection, path: Path | str, ward: str | No
                       today: date | None = None) -> ImportReport:
     """Check, load and merge one file in one transaction. Raises RegistryFileError when the
     file cannot be read at all; rows that are wrong are reported, never raised."""
-    checked = check_file(Path(path), ward, today or date.today())
-    report = ImportReport(ignored_columns=checked.layout.ignored, rejected=checked.rejected)
+    parsed = parse_file(Path(path), ward)
+    checker = Checker(parsed.layout, ward, today or date.today())
+    report = ImportReport(ignored_columns=parsed.layout.ignored)
     try:
         async with conn.transaction():
-            await conn.execute(_IMPORT_LOCK)
+            # one import at a time, and no other writer meanwhile; readers are not blocked
+            await conn.execute("LOCK TABLE residents IN SHARE ROW EXCLUSIVE MODE")
             await conn.execute("SET LOCAL work_mem = '256MB'")
             await conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
-            records = await _drop_unchanged(conn, checked.records, report)
-            if records:
-                await _merge(conn, records, report, checked.layout)
+            empty = not await conn.fetchval("SELECT EXISTS (SELECT FROM residents)")
+            known = set() if empty else await _known_sources(conn)
+            positions, applied, repeats = parsed.split(known)
+            report.unchanged = len(applied)
+            with no_gc_pauses():
+                records, rejected = parsed.check(checker, positions)
+            report.rejected = repeats + rejected
+            if empty:
+                report.added = await _first_load(conn, records)
+            elif records:
+                await _merge(conn, records, report, parsed.layout, applied)
             if strict and report.rejected:
                 raise _Rollback
             await _audit(conn, report, strict, actor)
@@ -195,47 +222,56 @@ async def import_file(conn: asyncpg.Connection, path: Path | str, ward: str | No
     return report
 
 
-async def _drop_unchanged(conn: asyncpg.Connection, records: list[tuple], report: ImportReport) -> list[tuple]:
-    """Rows whose content the registry already holds need no matching: set them aside by
-    their fingerprint (a generated column, so edits made any other way are seen too)."""
-    if not records:
-        return records
-    wards = sorted({r[1] for r in records})
-    # one value instead of a million rows: the 8-byte fingerprints end to end
+async def _known_sources(conn: asyncpg.Connection) -> set[bytes]:
+    """The file rows that set or last confirmed each resident, as 16-byte hashes: fetched as
+    one value, not a million rows (a city of five million is an 80 MB read)."""
     blob = await conn.fetchval(
-        "SELECT string_agg(fingerprint, ''::bytea) FROM residents WHERE ward = any($1::text[])", wards)
-    if not blob:
-        return records
-    known = {blob[i : i + 8] for i in range(0, len(blob), 8)}
-    keep = [r for r, fp in zip(records, fingerprints(records), strict=True) if fp not in known]
-    report.unchanged += len(records) - len(keep)
-    return keep
+        "SELECT string_agg(import_source, ''::bytea) FROM residents WHERE import_source IS NOT NULL")
+    return {blob[i : i + 16] for i in range(0, len(blob), 16)} if blob else set()
 
 
-async def _merge(conn: asyncpg.Connection, records: list[tuple], report: ImportReport, layout: Layout) -> None:
+async def _first_load(conn: asyncpg.Connection, records: list[tuple]) -> int:
+    """An empty registry has no one to match: COPY straight into residents."""
+    drawn = codes.new_codes(len(records))
+    while len(set(drawn)) < len(drawn):  # ~1e-8 for a million: the unique index comes later
+        drawn = codes.new_codes(len(records))
+    rows = (r[1:] + (code,) for r, code in zip(records, drawn, strict=True))
+    load = conn.copy_records_to_table("residents", records=rows, columns=STAGING_COLUMNS[1:])
+    await (_without_indexes(conn, load) if len(records) >= BULK_MIN_ROWS else load)
+    return len(records)
+
+
+async def _merge(conn: asyncpg.Connection, records: list[tuple], report: ImportReport, layout: Layout,
+                 applied: dict[bytes, int]) -> None:
     await conn.execute(_STAGING)
-    await conn.copy_records_to_table("import_rows", records=records, columns=STAGING_COLUMNS)
+    with_codes = (r + (c,) for r, c in zip(records, codes.new_codes(len(records)), strict=True))
+    await conn.copy_records_to_table("import_rows", records=with_codes, columns=STAGING_COLUMNS)
     await conn.execute("ANALYZE import_rows")
     await conn.execute(_MATCH_BY_ID)
-    if await conn.fetchval(_ANY_UNMATCHED):  # e.g. not on a first import: nobody to match
+    if await conn.fetchval(_ANY_UNMATCHED):
         await conn.execute(_MATCH_BY_NATURAL_KEY)
-    await _reject_conflicts(conn, report, layout)
+    await _reject_conflicts(conn, report, layout, applied)
     matched = await conn.fetchval(
         "SELECT count(*) FROM import_match WHERE resident_id IS NOT NULL AND problem IS NULL")
     report.updated = await conn.fetchval(_UPDATE)
     report.unchanged += matched - report.updated
+    await conn.execute(_REMEMBER_SOURCES)
     report.added = await _insert_new(conn)
 
 
-async def _reject_conflicts(conn: asyncpg.Connection, report: ImportReport, layout: Layout) -> None:
+async def _reject_conflicts(conn: asyncpg.Connection, report: ImportReport, layout: Layout,
+                            applied: dict[bytes, int]) -> None:
     columns = {"citizen_id_taken": layout.name("citizen_id"), "insurance_differs": layout.name("insurance_code")}
-    rows = await conn.fetch(_PROBLEMS)
-    for line, problem, candidates, other in rows:
-        vars = {"count": candidates} if candidates else {"other": other} if other else {}
-        report.rejected.append(Rejection(line, columns.get(problem, ""), problem, vars))
-    if rows:
+    found = [Rejection(line, columns.get(problem, ""), problem,
+                       {"count": candidates} if candidates else {"other": other} if other else {})
+             for line, problem, candidates, other in await conn.fetch(_PROBLEMS)]
+    if applied:  # a row for someone whom a row set aside as already applied stands for
+        found += [Rejection(line, "", "matched_twice", {"other": applied[source]})
+                  for line, source in await conn.fetch(_APPLIED_BEFORE) if source in applied]
+    if found:
+        report.rejected += found
         await conn.execute("UPDATE import_match SET problem = 'matched_twice' "
-                           "WHERE line = any($1::int[]) AND problem IS NULL", [r[0] for r in rows])
+                           "WHERE line = any($1::int[]) AND problem IS NULL", [r.line for r in found])
 
 
 async def _insert_new(conn: asyncpg.Connection) -> int:
@@ -248,14 +284,14 @@ async def _insert_new(conn: asyncpg.Connection) -> int:
     for attempt in range(CODE_ATTEMPTS):
         try:
             async with conn.transaction():  # a savepoint: a code clash retries this step only
-                if bulk:
-                    await _without_indexes(conn, _INSERT, codes.new_codes(count))
-                else:
-                    await conn.execute(_INSERT, codes.new_codes(count))
+                insert = conn.execute(_INSERT)
+                await (_without_indexes(conn, insert) if bulk else insert)
             return count
         except asyncpg.UniqueViolationError as e:
             if e.constraint_name != "residents_code_key" or attempt == CODE_ATTEMPTS - 1:
                 raise
+            lines = [r[0] for r in await conn.fetch("SELECT line FROM import_rows")]
+            await conn.execute(_REDRAW, lines, codes.new_codes(len(lines)))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -271,12 +307,12 @@ def _secondary_indexes() -> tuple[list[str], list[str]]:
     return drop, create
 
 
-async def _without_indexes(conn: asyncpg.Connection, sql: str, *args) -> None:
+async def _without_indexes(conn: asyncpg.Connection, load: Awaitable) -> None:
     drop, create = _secondary_indexes()
     await conn.execute("LOCK TABLE residents IN ACCESS EXCLUSIVE MODE")
     for statement in drop:
         await conn.execute(statement)
-    await conn.execute(sql, *args)
+    await load
     for statement in create:
         await conn.execute(statement)
 

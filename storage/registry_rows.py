@@ -15,12 +15,13 @@ import re
 import unicodedata
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from itertools import repeat
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -98,19 +99,39 @@ class Layout:
         return self.names.get(field_) or COLUMN_NAMES[field_]
 
 
-@dataclass
-class Checked:
-    records: list[tuple]  # staging rows, see registry.STAGING_COLUMNS
-    rejected: list[Rejection]
-    layout: Layout
-
-
 # ---------------------------------------------------------------- reading files
 
 Rows = tuple[list[int], list[list[Any]]]  # line numbers, cells
 
 
-def _read_csv(path: Path) -> Rows:
+@dataclass
+class PlainCsv:
+    """CSV text without a single quote character: every line is split on the delimiter
+    alone, and when all lines have the same number of cells the whole body is split in
+    one call and cut into columns by slicing, with no per-row work in Python at all."""
+
+    lines: list[str]
+    delimiter: str
+
+    def rows(self, start: int = 0, stop: int | None = None) -> Rows:
+        lines = self.lines[start:stop]
+        return list(range(start + 1, start + len(lines) + 1)), [line.split(self.delimiter) for line in lines]
+
+    def regular(self, start: int, width: int) -> bool:
+        """Whether every line from start on has exactly `width` cells (and is not blank)."""
+        body, d = self.lines[start:], self.delimiter
+        counts = list(map(methodcaller("count", d), body))
+        blank = {"", d * (width - 1)}
+        return bool(body) and min(counts) == max(counts) == width - 1 and blank.isdisjoint(body)
+
+
+def split_columns(lines: list[str], delimiter: str, width: int) -> list[list[str]]:
+    """Regular lines cut into columns: one join, one split, and slicing, all at C speed."""
+    cells = delimiter.join(lines).split(delimiter)
+    return [cells[i::width] for i in range(width)]
+
+
+def _read_csv(path: Path) -> Rows | PlainCsv:
     """Unquoted lines are split directly; a line with quotes (a comma inside an address, a
     line break inside a cell) goes through the csv module, joined with its continuation
     lines while a quote is open."""
@@ -118,13 +139,14 @@ def _read_csv(path: Path) -> Rows:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         raise RegistryFileError("registry.error.not_utf8", file=path.name) from None
-    lines = text.removeprefix("\ufeff").replace("\r\n", "\n").split("\n")
+    text = text.removeprefix("\ufeff")
+    lines = (text.replace("\r\n", "\n") if "\r" in text else text).split("\n")
     while lines and not lines[-1].strip():
         lines.pop()  # the file's final line break
     head = next((line for line in lines if line.strip()), "")
     delimiter = ";" if head.count(";") > head.count(",") else ","
     if '"' not in text:
-        return list(range(1, len(lines) + 1)), [line.split(delimiter) for line in lines]
+        return PlainCsv(lines, delimiter)
     numbers: list[int] = []
     rows: list[list[str]] = []
     i = 0
@@ -159,12 +181,12 @@ def _read_xlsx(path: Path) -> Rows:
     return list(range(1, len(rows) + 1)), rows
 
 
-READERS: dict[str, Callable[[Path], Rows]] = {
+READERS: dict[str, Callable[[Path], Rows | PlainCsv]] = {
     ".csv": _read_csv, ".txt": _read_csv, ".xlsx": _read_xlsx, ".xlsm": _read_xlsx,
 }
 
 
-def read_table(path: Path) -> Rows:
+def read_table(path: Path) -> Rows | PlainCsv:
     """Every row of the file, header included, with its line number."""
     if not path.is_file():
         raise RegistryFileError("registry.error.no_file", file=str(path))
@@ -409,24 +431,33 @@ class _Memo(dict):
         return out
 
 
-def _nfc(text: str) -> bool:
-    return text.isascii() or unicodedata.is_normalized("NFC", text)
+_NFC = partial(unicodedata.is_normalized, "NFC")
 
 
-def _identifier_column(cells: tuple, usual: re.Pattern, parse: Callable[[str], Any]) -> list:
+def _all_usual(cells: list, usual: re.Pattern) -> bool:
+    """Whether every non-empty cell already has the usual spelling: one pass at C speed,
+    so the common clean file never pays for a Python-level loop."""
+    return all(map(usual.fullmatch, filter(None, cells)))
+
+
+def _identifier_column(cells: list, usual: re.Pattern, parse: Callable[[str], Any]) -> list:
+    if _all_usual(cells, usual):
+        return [c or None for c in cells]
     match = usual.fullmatch
     return [c if match(c) else _careful(parse, c) for c in cells]
 
 
-def _phone_column(cells: tuple) -> list:
+def _phone_column(cells: list) -> list:
+    if _all_usual(cells, _MOBILE):
+        return ["+84" + c[1:] if c else None for c in cells]
     match = _MOBILE.fullmatch
     return ["+84" + c[1:] if match(c) else _careful(parse_phone, c) for c in cells]
 
 
-def _text_column(cells: tuple) -> list:
-    match = _PLAIN_TEXT.fullmatch
-    return [c if match(c) and len(c) <= MAX_TEXT and _nfc(c) else _careful(optional_text, c) or None
-            for c in cells]
+def _text_column(cells: list) -> list:
+    if _all_usual(cells, _PLAIN_TEXT) and all(map(_NFC, cells)) and max(map(len, cells), default=0) <= MAX_TEXT:
+        return [c or None for c in cells]
+    return [_careful(optional_text, c) for c in cells]
 
 
 # ---------------------------------------------------------------- a whole file
@@ -462,34 +493,19 @@ class Checker:
             return self.default_ward
         return ward
 
-    def _column(self, rows: list[list[Any]], name: str) -> list:
-        i = self.layout.index.get(name)
-        return list(map(itemgetter(i), rows)) if i is not None else [""] * len(rows)
-
-    def _usable(self, numbers: list[int], rows: list[list[Any]]) -> tuple[list[int], list[list[Any]]]:
-        """Drop blank rows and pad short ones (a spreadsheet's trailing empty cells)."""
-        width = max(self.layout.index.values()) + 1
-        name_at = self.layout.index["full_name"]
-        if min(map(len, rows), default=width) >= width and all(map(itemgetter(name_at), rows)):
-            return numbers, rows  # the usual case, checked at C speed
-        keep = [i for i, r in enumerate(rows) if len(r) > name_at and r[name_at] or not _blank(r)]
-        return [numbers[i] for i in keep], [_pad(rows[i], width) for i in keep]
-
-    def check(self, numbers: list[int], rows: list[list[Any]]) -> tuple[list[tuple], list[Rejection]]:
-        lines, rows = self._usable(numbers, rows)
-        col = self._column
-        births = self.births.column(col(rows, "birth_date"))
+    def check_columns(self, lines: list[int], column: Callable[[str], list]) -> tuple[list[tuple], list[Rejection]]:
+        births = self.births.column(column("birth_date"))
         values = {
-            "full_name": self.names.column(col(rows, "full_name")),
+            "full_name": self.names.column(column("full_name")),
             "birth_date": [b[0] if type(b) is tuple else b for b in births],
-            "ward": self.wards.column(col(rows, "ward")),
-            "quarter": self.groups.column(col(rows, "quarter")),
-            "group_name": self.groups.column(col(rows, "group_name")),
-            "sex": self.sexes.column(col(rows, "sex")),
-            "insurance_code": _identifier_column(col(rows, "insurance_code"), _INSURANCE, parse_insurance),
-            "citizen_id": _identifier_column(col(rows, "citizen_id"), _CITIZEN, parse_citizen_id),
-            "phone": _phone_column(col(rows, "phone")),
-            "address": _text_column(col(rows, "address")),
+            "ward": self.wards.column(column("ward")),
+            "quarter": self.groups.column(column("quarter")),
+            "group_name": self.groups.column(column("group_name")),
+            "sex": self.sexes.column(column("sex")),
+            "insurance_code": _identifier_column(column("insurance_code"), _INSURANCE, parse_insurance),
+            "citizen_id": _identifier_column(column("citizen_id"), _CITIZEN, parse_citizen_id),
+            "phone": _phone_column(column("phone")),
+            "address": _text_column(column("address")),
         }
         years = [b[1] if type(b) is tuple else b for b in births]
         rejected = self._bad_cells(lines, values)
@@ -497,7 +513,7 @@ class Checker:
         records = zip(lines, values["ward"], values["quarter"], values["group_name"],
                       values["full_name"], values["birth_date"], years, values["sex"],
                       values["insurance_code"], values["citizen_id"], values["phone"],
-                      values["address"], strict=True)
+                      values["address"], column("import_source"), strict=True)
         if rejected:
             bad_lines = {r.line for r in rejected}
             return [r for r in records if r[0] not in bad_lines], rejected
@@ -516,23 +532,35 @@ class Checker:
 
     def _repeats(self, lines: list[int], values: dict[str, list], years: list, bad: set[int]) -> list[Rejection]:
         """Second and later rows for one person: the same insurance number or citizen id, or
-        the same ward, name and birth year with nothing that tells them apart. Only rows
-        that share a key with another row are looked at one by one."""
+        the same ward, name and birth year with nothing that tells them apart. Two rows
+        that both carry both identifiers are told apart by them, so the name is compared
+        only for rows sharing a name with a row that lacks one; only rows that share some
+        key are then looked at one by one."""
         codes, citizens, born = values["insurance_code"], values["citizen_id"], values["birth_date"]
         keys = [c[-10:] if type(c) is str else None for c in codes]
-        names = [n.lower() if type(n) is str else n for n in values["full_name"]]
-        people = list(zip(values["ward"], names, years, strict=True))
-        suspects = _shared(keys) | _shared(citizens) | _shared(list(zip(people, born, strict=True)))
-        undated = {p for p, b in zip(people, born, strict=True) if b is None}
-        if undated:  # a bare year can be anyone's birthday that year
-            suspects |= _shared([p if p in undated else None for p in people])
+        suspects = _shared(keys) | _shared(citizens)
+        weak = [i for i, (k, c) in enumerate(zip(keys, citizens, strict=True)) if k is None or c is None]
+        people: list[tuple] = []
+        if weak:
+            names = values["full_name"]
+            lowered = map(str.lower, names) if Bad not in map(type, names) else map(_lower, names)
+            people = list(zip(values["ward"], lowered, years, strict=True))
+            # a bare year matches any day of that year: those rows compare without the day
+            undated = {people[i] for i, b in enumerate(born) if b is None}
+            dated = [(p, b) if p not in undated else p for p, b in zip(people, born, strict=True)]
+            loose = {dated[i] for i in weak}
+            suspects |= _shared([d if d in loose else None for d in dated])
         if not suspects:
             return []
+        return self._one_by_one(sorted(suspects), lines, keys, citizens, born, people, bad)
+
+    def _one_by_one(self, rows: list[int], lines: list[int], keys: list, citizens: list, born: list,
+                    people: list[tuple], bad: set[int]) -> list[Rejection]:
         by_key: dict[str, int] = {}
         by_citizen: dict[str, int] = {}
         by_person: dict[tuple, list[tuple]] = {}
         found = []
-        for i in sorted(suspects):
+        for i in rows:
             line, key, citizen = lines[i], keys[i], citizens[i]
             if line in bad:
                 continue
@@ -544,7 +572,7 @@ class Checker:
                 found.append(Rejection(line, self.layout.name("citizen_id"), "duplicate",
                                        {"other": by_citizen[citizen]}))
                 continue
-            earlier = by_person.setdefault(people[i], [])
+            earlier = by_person.setdefault(people[i], []) if people else []
             same = next((o for o in earlier if _compatible(born[i], o[0]) and _compatible(key, o[1])
                          and _compatible(citizen, o[2])), None)
             if same:
@@ -556,6 +584,20 @@ class Checker:
             if citizen:
                 by_citizen[citizen] = line
         return found
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if type(value) is str else value
+
+
+def _usable(layout: Layout, numbers: list[int], rows: list[list[Any]]) -> tuple[list[int], list[list[Any]]]:
+    """Drop blank rows and pad short ones (a spreadsheet's trailing empty cells)."""
+    width = max(layout.index.values()) + 1
+    name_at = layout.index["full_name"]
+    if min(map(len, rows), default=width) >= width and all(map(itemgetter(name_at), rows)):
+        return numbers, rows  # the usual case, checked at C speed
+    keep = [i for i, r in enumerate(rows) if len(r) > name_at and r[name_at] or not _blank(r)]
+    return [numbers[i] for i in keep], [_pad(rows[i], width) for i in keep]
 
 
 def _pad(row: list[Any], width: int) -> list[Any]:
@@ -574,7 +616,7 @@ def _shared(values: list) -> set[int]:
 
 
 @contextmanager
-def _no_gc_pauses() -> Iterator[None]:
+def no_gc_pauses() -> Iterator[None]:
     """A million rows are millions of lists and tuples, none of them in a cycle: without
     this, Python's cycle collector re-scans them all again and again (quadratic time)."""
     was_enabled = gc.isenabled()
@@ -586,37 +628,109 @@ def _no_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
-def check_file(path: Path, default_ward: str | None, today: date) -> Checked:
-    """Read and check the whole file (RegistryFileError if it cannot be read at all)."""
-    with _no_gc_pauses():
-        return _check_file(path, default_ward, today)
+SOURCE_VERSION = b"1"  # bump when checking rules change, so no earlier import is trusted
+
+Cells = Callable[[list[int] | None], tuple[list[int], Callable[[str], list]]]
 
 
-def _check_file(path: Path, default_ward: str | None, today: date) -> Checked:
-    numbers, rows = read_table(path)
-    header, layout = find_layout(rows, ward_given=bool(default_ward))
-    numbers, rows = numbers[header + 1 :], rows[header + 1 :]
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        rows = _spreadsheet_cells(rows, layout)
-    records, rejected = Checker(layout, default_ward, today).check(numbers, rows)
-    return Checked(records, rejected, layout)
+@dataclass
+class Parsed:
+    """A file read and its header found. Each body row has a line number and a source: a
+    16-byte hash of the row's cells with the header and the --ward given, so a re-import
+    can tell the rows it has already applied without checking them again."""
+
+    layout: Layout
+    lines: list[int]
+    sources: list[bytes]
+    cells: Cells  # (positions or None for all) → (line numbers, field → column of cells)
+
+    def split(self, known: set[bytes]) -> tuple[list[int] | None, dict[bytes, int], list[Rejection]]:
+        """(positions still to check, None for all; {source: line} of the rows already
+        applied; later copies of those rows)."""
+        if not known or known.isdisjoint(self.sources):
+            return None, {}, []
+        check = [i for i, source in enumerate(self.sources) if source not in known]
+        applied: dict[bytes, int] = {}
+        repeats = []
+        for source, line in zip(self.sources, self.lines, strict=True):
+            if source in known:
+                if source in applied:
+                    repeats.append(Rejection(line, "", "duplicate", {"other": applied[source]}))
+                else:
+                    applied[source] = line
+        return check, applied, repeats
+
+    def check(self, checker: Checker, positions: list[int] | None = None) -> tuple[list[tuple], list[Rejection]]:
+        """Staging records (with the source last) and rejections for those rows."""
+        return checker.check_columns(*self.cells(positions))
 
 
-# ---------------------------------------------------------------- fingerprints
-
-# Must stay byte-for-byte the residents.fingerprint expression (migration 0002): fields in
-# staging order, '\x1f' between them, '\x1e' for NULL, the birth date as days since 1900.
-_NULL, _SEP = "\x1e", "\x1f"
-_DAY_ZERO = date(1900, 1, 1).toordinal()
-
-
-def fingerprint(record: tuple) -> bytes:
-    _, ward, quarter, group_name, name, born, year, sex, code, citizen, phone, address = record
-    days = str(born.toordinal() - _DAY_ZERO) if born else _NULL
-    text = _SEP.join((ward, quarter or _NULL, group_name or _NULL, name, days, str(year),
-                      sex or _NULL, code or _NULL, citizen or _NULL, phone or _NULL, address or _NULL))
-    return hashlib.md5(text.encode(), usedforsecurity=False).digest()[:8]
+def _hasher(signature: bytes) -> Callable[[Iterable[bytes]], list[bytes]]:
+    """MD5 of (signature digest + row) for each row, through map() so it stays at C speed.
+    Not for secrecy: a 128-bit name for a row, so a changed row is never mistaken for one
+    already applied."""
+    prefix = hashlib.sha256(signature).digest()
+    return lambda rows: list(map(methodcaller("digest"), map(hashlib.md5, map(prefix.__add__, rows))))
 
 
-def fingerprints(records: list[tuple]) -> Iterator[bytes]:
-    return map(fingerprint, records)
+def parse_file(path: Path, default_ward: str | None) -> Parsed:
+    """Read the file and find its header (RegistryFileError when it cannot be used)."""
+    with no_gc_pauses():
+        return _parse(path, default_ward)
+
+
+def _parse(path: Path, default_ward: str | None) -> Parsed:
+    source = read_table(path)
+    ward = (default_ward or "").encode()
+    if isinstance(source, PlainCsv):
+        numbers, rows = source.rows(stop=HEADER_SEARCH_ROWS * 10)
+        header, layout = find_layout(rows, ward_given=bool(default_ward))
+        signature = b"\x1e".join((SOURCE_VERSION, source.lines[header].encode(), ward))
+        if source.regular(header + 1, len(rows[header])):
+            body = source.lines[header + 1 :]
+            lines = list(range(header + 2, header + 2 + len(body)))
+            sources = _hasher(signature)(map(str.encode, body))
+            return Parsed(layout, lines, sources, _line_cells(lines, sources, body, source.delimiter, layout))
+        numbers, rows = source.rows(header + 1)
+    else:
+        numbers, rows = source
+        header, layout = find_layout(rows, ward_given=bool(default_ward))
+        signature = b"\x1e".join((SOURCE_VERSION, repr(rows[header]).encode(), ward))
+        numbers, rows = numbers[header + 1 :], rows[header + 1 :]
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            rows = _spreadsheet_cells(rows, layout)
+    numbers, rows = _usable(layout, numbers, rows)
+    sources = _hasher(signature)(repr(r).encode() for r in rows)
+    return Parsed(layout, numbers, sources, _row_cells(numbers, sources, rows, layout))
+
+
+def _line_cells(lines: list[int], sources: list[bytes], body: list[str], delimiter: str, layout: Layout) -> Cells:
+    """Cells of regular CSV lines, cut into columns only when (and for what) is checked."""
+    width = body[0].count(delimiter) + 1 if body else 0
+
+    def cells(positions: list[int] | None) -> tuple[list[int], Callable[[str], list]]:
+        pick = (lambda c: c) if positions is None else (lambda c: [c[i] for i in positions])
+        chosen = pick(lines)
+        columns = split_columns(pick(body), delimiter, width) if chosen else [[] for _ in range(width)]
+        empty = [""] * len(chosen)
+
+        def column(name: str) -> list:
+            if name == "import_source":
+                return pick(sources)
+            return columns[layout.index[name]] if name in layout.index else empty
+        return chosen, column
+    return cells
+
+
+def _row_cells(lines: list[int], sources: list[bytes], rows: list[list[Any]], layout: Layout) -> Cells:
+    def cells(positions: list[int] | None) -> tuple[list[int], Callable[[str], list]]:
+        pick = (lambda c: c) if positions is None else (lambda c: [c[i] for i in positions])
+        chosen = pick(rows)
+
+        def column(name: str) -> list:
+            if name == "import_source":
+                return pick(sources)
+            i = layout.index.get(name)
+            return list(map(itemgetter(i), chosen)) if i is not None else [""] * len(chosen)
+        return pick(lines), column
+    return cells

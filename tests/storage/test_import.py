@@ -16,7 +16,7 @@ from bot.config import Settings
 from dialogs import codes
 from storage import registry
 from storage.models import AuditEntry, Resident
-from storage.registry_rows import fingerprint, fold_header
+from storage.registry_rows import fold_header
 
 TODAY = date(2026, 11, 30)
 HEADER = ["ho_ten", "ngay_sinh", "gioi_tinh", "ma_bhyt", "cccd", "so_dien_thoai", "dia_chi",
@@ -289,24 +289,86 @@ async def test_ambiguous_and_conflicting_rows_are_rejected(conn, tmp_path):
     assert (await residents(conn))["Nguyễn Văn An"]["insurance_code"] == ROWS[0][3]
 
 
-async def test_fingerprint_matches_the_database(conn, tmp_path):
-    await run(conn, write_csv(tmp_path / "ds.csv", ROWS))
-    rows = await conn.fetch("SELECT * FROM residents ORDER BY id")
-    for r in rows:
-        record = (0, r["ward"], r["quarter"], r["group_name"], r["full_name"], r["birth_date"], r["birth_year"],
-                  r["sex"], r["insurance_code"], r["citizen_id"], r["phone"], r["address"])
-        assert fingerprint(record) == r["fingerprint"]
+async def test_reimport_skips_applied_rows_until_someone_edits_them(conn, tmp_path):
+    path = write_csv(tmp_path / "ds.csv", ROWS)
+    await run(conn, path)
+    assert await conn.fetchval("SELECT count(*) FROM residents WHERE import_source IS NULL") == 0
+    # changed by something other than an import: the trigger forgets the row's source
+    await conn.execute("UPDATE residents SET phone = '+84900000000' WHERE full_name = 'Nguyễn Văn An'")
+    assert await conn.fetchval("SELECT count(*) FROM residents WHERE import_source IS NULL") == 1
+    await conn.execute("UPDATE residents SET code = code")  # a reissue-like write keeps it
+    assert await conn.fetchval("SELECT count(*) FROM residents WHERE import_source IS NULL") == 1
+    report = await run(conn, path)
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 2)
+    assert (await residents(conn))["Nguyễn Văn An"]["phone"] == "+84912345678"
+    again = await run(conn, path)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 3)
 
 
-async def test_bulk_path_rebuilds_every_index(conn, tmp_path, monkeypatch):
+async def test_another_layout_is_checked_again_then_remembered(conn, tmp_path):
+    await run(conn, write_csv(tmp_path / "a.csv", ROWS))
+    semicolons = write_csv(tmp_path / "b.csv", ROWS, delimiter=";")
+    assert (await run(conn, semicolons)).unchanged == 3
+    sources = {r["import_source"] for r in await conn.fetch("SELECT import_source FROM residents")}
+    assert (await run(conn, semicolons)).unchanged == 3
+    assert {r["import_source"] for r in await conn.fetch("SELECT import_source FROM residents")} == sources
+
+
+async def test_a_rejected_copy_stays_rejected_on_reimport(conn, tmp_path):
+    copy = list(ROWS[0])
+    copy[5] = "0987 000 111"  # same card, other phone: the second row is a duplicate
+    path = write_csv(tmp_path / "ds.csv", [ROWS[0], ROWS[1], copy, list(ROWS[1])])
+    first = await run(conn, path)
+    assert [(r.line, r.reason) for r in first.rejected] == [(4, "duplicate"), (5, "duplicate_person")]
+    again = await run(conn, path)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
+    assert [(r.line, r.reason, r.vars) for r in again.rejected] == [
+        (4, "matched_twice", {"other": 2}), (5, "duplicate", {"other": 3})]
+    assert (await residents(conn))["Nguyễn Văn An"]["phone"] == "+84912345678"
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["empty registry", "merge"])
+async def test_bulk_path_rebuilds_every_index(conn, tmp_path, monkeypatch, first):
+    if not first:
+        await run(conn, write_csv(tmp_path / "one.csv", [ROWS[0]]))
     monkeypatch.setattr(registry, "BULK_MIN_ROWS", 1)
-    indexes = "SELECT indexname FROM pg_indexes WHERE tablename = 'residents' ORDER BY 1"
-    before = [r[0] for r in await conn.fetch(indexes)]
+    indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'residents' ORDER BY 1"
+    before = await conn.fetch(indexes)
     report = await run(conn, write_csv(tmp_path / "ds.csv", ROWS))
-    assert report.added == 3
-    assert [r[0] for r in await conn.fetch(indexes)] == before
+    assert report.added == (3 if first else 2)
+    assert await conn.fetch(indexes) == before
     with pytest.raises(asyncpg.UniqueViolationError):
         await conn.execute("UPDATE residents SET code = (SELECT min(code) FROM residents)")
+
+
+async def test_first_load_never_repeats_a_code(conn, tmp_path, monkeypatch):
+    real = codes.new_codes
+    draws = []
+
+    def repeating(n):
+        draws.append(n)
+        return [real(1)[0]] * n if len(draws) == 1 else real(n)
+
+    monkeypatch.setattr(registry.codes, "new_codes", repeating)
+    report = await run(conn, write_csv(tmp_path / "ds.csv", ROWS))
+    assert report.added == 3 and draws == [3, 3]
+    assert await conn.fetchval("SELECT count(DISTINCT code) FROM residents") == 3
+
+
+async def test_a_code_clash_draws_new_codes(conn, tmp_path, monkeypatch):
+    await run(conn, write_csv(tmp_path / "a.csv", [ROWS[0]]))
+    taken = await conn.fetchval("SELECT code FROM residents")
+    real = codes.new_codes
+    draws = []
+
+    def clashing(n):
+        draws.append(n)
+        return [taken] * n if len(draws) == 1 else real(n)
+
+    monkeypatch.setattr(registry.codes, "new_codes", clashing)
+    report = await run(conn, write_csv(tmp_path / "b.csv", [ROWS[1], ROWS[2]]))
+    assert report.added == 2 and draws == [2, 2]
+    assert await conn.fetchval("SELECT count(DISTINCT code) FROM residents") == 3
 
 
 async def test_import_writes_one_audit_row_without_names(conn, tmp_path):

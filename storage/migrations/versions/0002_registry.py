@@ -5,9 +5,10 @@ Revises: 0001
 Create Date: 2026-11-30 16:00:00
 
 Imports match a resident by social-insurance number, else citizen id, else
-(ward, name, birth year), and set aside rows whose content (fingerprint) the registry
-already holds. Generated columns keep those keys in step with the data whoever writes it;
-the unique partial indexes make the identifiers one-per-person. The natural key has
+(ward, name, birth year). insurance_key is generated, so it stays in step whoever writes
+the row; the unique partial indexes make the identifiers one-per-person. import_source
+lets a re-import skip the file rows it has already applied; a trigger forgets it as soon
+as the row's content is changed by anything that does not set it. The natural key has
 neither a stored lower-case name nor an index: imports match it with a hash join on
 lower(full_name), and on a million rows keeping either costs more than it saves.
 """
@@ -21,16 +22,23 @@ branch_labels = None
 depends_on = None
 
 
-# A snapshot of storage.models._RESIDENT_FINGERPRINT at this revision.
-FINGERPRINT = (
-    "substr(decode(md5("
-    "coalesce(ward, E'\\x1e') || E'\\x1f' || coalesce(quarter, E'\\x1e') || E'\\x1f' || "
-    "coalesce(group_name, E'\\x1e') || E'\\x1f' || coalesce(full_name, E'\\x1e') || E'\\x1f' || "
-    "coalesce((birth_date - DATE '1900-01-01')::text, E'\\x1e') || E'\\x1f' || "
-    "coalesce(birth_year::text, E'\\x1e') || E'\\x1f' || coalesce(sex, E'\\x1e') || E'\\x1f' || "
-    "coalesce(insurance_code, E'\\x1e') || E'\\x1f' || coalesce(citizen_id, E'\\x1e') || E'\\x1f' || "
-    "coalesce(phone, E'\\x1e') || E'\\x1f' || coalesce(address, E'\\x1e')), 'hex'), 1, 8)"
-)
+FORGET_FUNCTION = """
+CREATE FUNCTION residents_forget_import_source() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.import_source := NULL;
+    RETURN NEW;
+END $$
+"""
+FORGET_TRIGGER = """
+CREATE TRIGGER residents_import_source_stale BEFORE UPDATE ON residents FOR EACH ROW
+WHEN (NEW.import_source IS NOT DISTINCT FROM OLD.import_source
+      AND (NEW.ward, NEW.quarter, NEW.group_name, NEW.full_name, NEW.birth_date, NEW.birth_year,
+           NEW.sex, NEW.insurance_code, NEW.citizen_id, NEW.phone, NEW.address)
+          IS DISTINCT FROM
+          (OLD.ward, OLD.quarter, OLD.group_name, OLD.full_name, OLD.birth_date, OLD.birth_year,
+           OLD.sex, OLD.insurance_code, OLD.citizen_id, OLD.phone, OLD.address))
+EXECUTE FUNCTION residents_forget_import_source()
+"""
 
 
 def upgrade() -> None:
@@ -38,10 +46,9 @@ def upgrade() -> None:
         "residents",
         sa.Column("insurance_key", sa.Text(), sa.Computed("right(insurance_code, 10)", persisted=True)),
     )
-    op.add_column(
-        "residents",
-        sa.Column("fingerprint", sa.LargeBinary(), sa.Computed(FINGERPRINT, persisted=True)),
-    )
+    op.add_column("residents", sa.Column("import_source", sa.LargeBinary()))
+    op.execute(FORGET_FUNCTION)
+    op.execute(FORGET_TRIGGER)
     op.create_index(
         "uq_residents_insurance_key",
         "residents",
@@ -61,5 +68,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("uq_residents_citizen_id", table_name="residents")
     op.drop_index("uq_residents_insurance_key", table_name="residents")
-    op.drop_column("residents", "fingerprint")
+    op.execute("DROP TRIGGER residents_import_source_stale ON residents")
+    op.execute("DROP FUNCTION residents_forget_import_source()")
+    op.drop_column("residents", "import_source")
     op.drop_column("residents", "insurance_key")
