@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape
 import segno
 
 from locales import t
+from storage.registry_rows import MessageError
 
 # Page and card geometry, millimetres. 95 × 68 mm cards fill A4 with 10/12.5 mm margins.
 PAGE_W, PAGE_H = 210.0, 297.0
@@ -67,11 +68,8 @@ GREY = 90
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 
 
-class CardsError(Exception):
-    def __init__(self, msg_id: str, **vars):
-        super().__init__(msg_id)
-        self.msg_id = msg_id
-        self.vars = vars
+class CardsError(MessageError):
+    """No font, or no bot username: cards cannot be made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,9 +246,26 @@ def card_svg(card: Card) -> str:
 
 
 def line_size(line: Line, text: str) -> float:
-    if line.key == "code":  # every code has the same shape: size it once, for the widest
-        return fitted_size(display_code("W" * 14), line.size, line.width, line.bold)
+    if line.key == "code":  # unique on every card: measured from cached letter widths
+        return _code_size(text, line.size, line.width)
     return fitted_size(text, line.size, line.width, line.bold)
+
+
+@cache
+def _letter_widths() -> dict[str, float]:
+    """mm per pt of each character a grouped code can hold, in the bold card font."""
+    from dialogs.codes import ALPHABET  # noqa: PLC0415
+
+    font = _png_font(100, True)
+    return {c: font.getlength(c) / 100 / PT for c in ALPHABET + "-"}
+
+
+def _code_size(code: str, size_pt: float, width_mm: float) -> float:
+    widths = _letter_widths()
+    per_pt = sum(widths[c] for c in code)
+    while size_pt > 5.5 and per_pt * size_pt > width_mm:
+        size_pt -= 0.5
+    return size_pt
 
 
 @lru_cache(maxsize=4096)  # the same instructions, years and places recur on every card
@@ -271,23 +286,45 @@ def _png_font(size_px: int, bold: bool):
     return ImageFont.truetype(str(heavy if bold else regular), size_px)
 
 
-def card_png(card: Card, dpi: int = PNG_DPI):
-    """The card as a greyscale PIL image, laid out like the PDF."""
-    from PIL import Image, ImageDraw  # noqa: PLC0415
+STATIC = frozenset({"title", "step1", "step2", "step3"})  # the same on every card
+
+
+def _draw_lines(image, lines: dict[str, str], keys: Iterable[str], dpi: int) -> None:
+    from PIL import ImageDraw  # noqa: PLC0415
+
+    px = dpi / 25.4
+    draw = ImageDraw.Draw(image)
+    for line in LAYOUT:
+        if line.key in keys:
+            s = lines[line.key]
+            font = _png_font(round(line_size(line, s) * px / PT), line.bold)
+            draw.text((line.x * px, line.y * px), s, font=font, fill=GREY if line.grey else 0, anchor="ls")
+
+
+@cache
+def _png_blank(dpi: int):
+    """A white card with the lines every card shares: drawing text is most of a PNG card's
+    cost, so those are drawn once per process."""
+    from PIL import Image  # noqa: PLC0415
 
     px = dpi / 25.4
     image = Image.new("L", (round(CARD_W * px), round(CARD_H * px)), 255)
+    sample = Card(0, "0" * 14, "", 0, "", None, None, "")
+    _draw_lines(image, card_lines(sample), STATIC, dpi)
+    return image
+
+
+def card_png(card: Card, dpi: int = PNG_DPI):
+    """The card as a greyscale PIL image, laid out like the PDF."""
+    from PIL import Image  # noqa: PLC0415
+
+    px = dpi / 25.4
+    image = _png_blank(dpi).copy()
     rows = qr_matrix(card.link)
     symbol = Image.frombytes("L", (len(rows), len(rows)), b"".join(rows).translate(_INK))
     side = round(QR_MM * px)
     image.paste(symbol.resize((side, side), Image.NEAREST), (round(QR_X * px), round(QR_Y * px)))
-    draw = ImageDraw.Draw(image)
-    lines = card_lines(card)
-
-    for line in LAYOUT:
-        s = lines[line.key]
-        font = _png_font(round(line_size(line, s) * px / PT), line.bold)
-        draw.text((line.x * px, line.y * px), s, font=font, fill=GREY if line.grey else 0, anchor="ls")
+    _draw_lines(image, card_lines(card), {line.key for line in LAYOUT} - STATIC, dpi)
     return image
 
 

@@ -19,6 +19,7 @@ import asyncpg
 
 from bot import cli_links
 from dialogs import codes
+from dialogs.parsers import show_phone
 from locales import t
 from storage import registry
 from storage.db import plain_url
@@ -126,14 +127,6 @@ def _actor() -> str | None:
 # ---------------------------------------------------------------- list, show, reissue
 
 
-def format_phone(phone: str | None) -> str | None:
-    """+84912345678 → 0912 345 678; +842838990000 → 028 3899 0000."""
-    if not phone or not phone.startswith("+84"):
-        return phone
-    n = "0" + phone[3:]
-    return f"{n[:4]} {n[4:7]} {n[7:]}" if len(n) == 10 else f"{n[:3]} {n[3:7]} {n[7:]}"
-
-
 def format_birth(row: registry.ResidentRow) -> str:
     return row.birth_date.strftime("%d/%m/%Y") if row.birth_date else str(row.birth_year)
 
@@ -171,7 +164,7 @@ async def run_show(args, rt) -> int:
         ("quarter", row.quarter),
         ("group", row.group_name),
         ("address", row.address),
-        ("phone", format_phone(row.phone)),
+        ("phone", show_phone(row.phone) if row.phone else None),
         ("insurance", row.insurance_code),
         ("citizen_id", row.citizen_id),
     ]

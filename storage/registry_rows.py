@@ -25,6 +25,8 @@ from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any
 
+from dialogs import parsers as answers
+
 # ---------------------------------------------------------------- columns and headers
 
 # Vietnamese header names (as the ward's spreadsheets write them) and English aliases,
@@ -60,13 +62,18 @@ def fold_header(text: str) -> str:
     return "_".join(re.findall(r"[a-z0-9]+", text))
 
 
-class RegistryFileError(Exception):
-    """A file that cannot be imported at all; `msg_id` and `vars` make the one-line message."""
+class MessageError(Exception):
+    """Stops a command with one line for the person at the terminal: a message id and its
+    placeholders, rendered in their language by the caller."""
 
     def __init__(self, msg_id: str, **vars: Any):
         super().__init__(msg_id)
         self.msg_id = msg_id
         self.vars = vars
+
+
+class RegistryFileError(MessageError):
+    """A file that cannot be imported at all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,15 +365,6 @@ _MOBILE = re.compile(r"0[35789]\d{8}")
 _PLAIN_TEXT = re.compile(r"\S+(?: \S+)*")  # already trimmed, single spaces
 
 
-def parse_insurance(value: str) -> str | None:
-    value = _SEPARATORS.sub("", value).upper()
-    if not value:
-        return None
-    if not _INSURANCE.fullmatch(value):
-        raise Bad("insurance")
-    return value
-
-
 def parse_citizen_id(value: str) -> str | None:
     value = _SEPARATORS.sub("", value)
     if not value:
@@ -378,24 +376,23 @@ def parse_citizen_id(value: str) -> str | None:
     return value
 
 
-def parse_phone(value: str) -> str | None:
-    """Vietnamese numbers in any usual spelling → +84 and the 9- or 10-digit national number."""
-    digits = _SEPARATORS.sub("", value)
-    if not digits:
-        return None
-    if digits.startswith("+84"):
-        national = digits[3:]
-    elif digits.startswith("84") and len(digits) in (11, 12):
-        national = digits[2:]
-    elif digits.startswith("0"):
-        national = digits[1:]
-    else:
-        national = digits  # Excel dropped the leading 0
-    mobile = len(national) == 9 and national[0] in "35789"
-    landline = len(national) == 10 and national[0] == "2"
-    if not national.isdigit() or not (mobile or landline):
-        raise Bad("phone")
-    return "+84" + national
+def _from_answer(parse: Callable[[str], str], reason: str) -> Callable[[str], str | None]:
+    """The dialog's own parser for the same answer (one rule for bot and registry), with
+    its complaint turned into this file's reason."""
+
+    def parse_cell(value: str) -> str | None:
+        if not value.strip():
+            return None
+        try:
+            return parse(value)
+        except answers.Invalid:
+            raise Bad(reason) from None
+
+    return parse_cell
+
+
+parse_insurance = _from_answer(answers.insurance, "insurance")
+parse_phone = _from_answer(answers.phone, "phone")  # any usual spelling → +84…
 
 
 # ---------------------------------------------------------------- one column
