@@ -307,8 +307,8 @@ def main(argv: list[str] | None = None) -> None:
     for chats, rate in rows:
         print(f"{chats:,} chats at {rate:g}/s …", file=sys.stderr)
         r = asyncio.run(measure(args, server, redis_url, chats, rate))
-        print(f"  statuses {r.statuses}", file=sys.stderr)
         results.append(r)
+        print(f"  statuses {r.statuses}\n{table([r]).splitlines()[-1]}", file=sys.stderr)
     out = table(results)
     print(f"\n{os.cpu_count()} cores, 429 (retry_after {RETRY_AFTER} s) every {args.refuse_every:,} sends, "
           f"403 for 1% of chats\n")

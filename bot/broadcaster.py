@@ -127,6 +127,13 @@ class Worker:
     # ------------------------------------------------------------ the loops
 
     async def run(self, stop: asyncio.Event) -> None:
+        await self.queue.open(self.rt.database_url, connections=4)
+        try:
+            await self._run(stop)
+        finally:
+            await self.queue.close()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         senders = [asyncio.create_task(self._sender()) for _ in range(self.n_senders)]
         helpers = [asyncio.create_task(fn(stop)) for fn in (self._feeder, self._heartbeat, self._housekeeping,
                                                             self._flusher)]

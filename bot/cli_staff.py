@@ -26,7 +26,9 @@ from locales import DEFAULT, available, t
 from storage import broadcasts, export, staff, stats
 from storage.audit import entry
 
-HELP_LOCALE = os.environ.get("DEFAULT_LOCALE", DEFAULT) if os.environ.get("DEFAULT_LOCALE") in available() else DEFAULT
+# Help is printed before settings load: the language of DEFAULT_LOCALE when it is set.
+_ENV_LOCALE = os.environ.get("DEFAULT_LOCALE", "")
+HELP_LOCALE = _ENV_LOCALE if _ENV_LOCALE in available() else DEFAULT
 
 
 def _h(key: str) -> str:
@@ -135,7 +137,7 @@ def command(fn):
 async def cmd_staff_add(args, rt) -> int:
     tid = _positive(rt, args.telegram_id, "bad_id")
     if args.role not in staff.ROLES:
-        raise Bad(_say(rt, "help_role"))
+        raise Bad(_say(rt, "bad_role"))
     if args.role == "staff" and not args.ward:
         raise Bad(_say(rt, "ward_needed"))
     ward = await _ward(rt, args.ward) if args.ward else None
@@ -244,7 +246,8 @@ def _when(args, rt) -> datetime | None:
     now = datetime.now(TIME_ZONE)
     at = parse_when(args.at, now)
     if at is None:
-        raise Bad(_say(rt, "bad_at", example=now.replace(minute=0).strftime("%d/%m/%Y %H:%M")))
+        tomorrow = (now + timedelta(days=1)).replace(hour=8, minute=0)
+        raise Bad(_say(rt, "bad_at", example=tomorrow.strftime("%d/%m/%Y %H:%M")))
     return at
 
 

@@ -260,7 +260,8 @@ def _typed(ctx: Ctx, options: list[str]) -> str | None:
 
 
 async def _still_staff(ctx: Ctx) -> StaffMember | None:
-    """Each step checks again: someone removed from staff mid-way is simply stopped."""
+    """Checked again where it matters (choosing a ward, sending): someone removed from
+    staff mid-way is simply stopped."""
     member = await ctx.svc.staff.member(ctx.env.user_id)
     if member is None:
         ctx.reset()

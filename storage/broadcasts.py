@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from dialogs.ports import Audience, AudienceSize, StaffMember
 from storage import accounts
 from storage.audit import entry
+from storage.db import plain_url
 from storage.models import Account, Broadcast, Declaration, Delivery, Link, Resident
 
 OPEN = ("pending", "claimed", "sending")  # not yet settled
@@ -226,10 +228,11 @@ RETURNING d.id, d.broadcast_id, d.account_id, d.chat_id, d.locale
 
 # The durable "this send may go out" mark: only a row still claimed by this worker,
 # with its lease unexpired by the database's clock, may be sent.
-_BEGIN = text("""
-UPDATE deliveries SET status = 'sending', lease_until = now() + make_interval(secs => :lease)
-WHERE id = :id AND worker = :w AND status = 'claimed' AND lease_until > now()
-""")
+_BEGIN = """
+UPDATE deliveries SET status = 'sending', lease_until = now() + make_interval(secs => $3)
+WHERE id = $1 AND worker = $2 AND status = 'claimed' AND lease_until > now()
+"""
+_UNSEND = "UPDATE deliveries SET status = 'claimed' WHERE id = $1 AND worker = $2 AND status = 'sending'"
 
 # Outcomes, many at once. A row the sweep gave up on ('failed', 'uncertain') while its send
 # was still under way gets its real outcome.
@@ -263,10 +266,13 @@ class Queue:
     rows stay untouched; live workers renew theirs with `heartbeat()`."""
 
     def __init__(self, engine: AsyncEngine, worker: str, lease: float):
-        self.engine = engine
+        # Each step below is one statement (or statements that stand alone): autocommit
+        # saves the BEGIN and COMMIT round trips. start_due needs a transaction: `sessions`.
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.worker = worker
         self.lease = lease
+        self.pg: asyncpg.Pool | None = None
 
     async def start_due(self) -> list[Broadcast]:
         """Start broadcasts whose time has come: make their deliveries from the audience as
@@ -313,19 +319,22 @@ class Queue:
             rows = (await c.execute(_RECIPIENTS, {"ids": ids})).all()
         return [Recipient(*r) for r in rows]
 
+    # One statement per send, so these two go straight to asyncpg: through SQLAlchemy they
+    # took half of a worker's CPU per message (measured: 1.4 ms → 0.7 ms).
+    async def open(self, database_url: str, connections: int) -> None:
+        self.pg = await asyncpg.create_pool(plain_url(database_url), min_size=1, max_size=connections)
+
+    async def close(self) -> None:
+        if self.pg is not None:
+            await self.pg.close()
+
     async def begin_send(self, delivery_id: int) -> bool:
-        async with self.engine.begin() as c:
-            res = await c.execute(_BEGIN, {"id": delivery_id, "w": self.worker, "lease": self.lease})
-        return res.rowcount == 1
+        status = await self.pg.execute(_BEGIN, delivery_id, self.worker, self.lease)
+        return status == "UPDATE 1"
 
     async def unsend(self, delivery_id: int) -> None:
         """The send was refused before it went out (429): back to claimed, still ours."""
-        async with self.engine.begin() as c:
-            await c.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.worker == self.worker, Delivery.status == "sending")
-                .values(status="claimed")
-            )
+        await self.pg.execute(_UNSEND, delivery_id, self.worker)
 
     async def finish(self, outcomes: list[tuple[int, str, str | None]], blocked_accounts: list[int]) -> None:
         async with self.engine.begin() as c:

@@ -48,14 +48,26 @@ class SharedRate:
         self.redis = redis
         self.keys = [f"{prefix}:bcast:next", f"{prefix}:bcast:pause"]
         self.interval_us = round(1_000_000 / rate)
+        self.grace = max(2 / rate, 0.05)  # seconds late before a slot counts as missed
         self._slot = redis.register_script(_SLOT)
         self._pause = redis.register_script(_PAUSE)
 
     async def acquire(self) -> None:
-        """Wait for this sender's slot; returns when it may send."""
+        """Wait for this sender's slot; returns when it may send.
+
+        A sender that wakes well after its slot (a busy event loop) takes a new slot once
+        instead of sending at once: otherwise every late sender would fire together, a
+        burst above the rate."""
+        loop = asyncio.get_running_loop()
         wait = await self._call("reserve")
+        missed = False
         while wait > 0:
+            due = loop.time() + wait / 1_000_000
             await asyncio.sleep(wait / 1_000_000)
+            if not missed and loop.time() - due > self.grace:
+                missed = True
+                wait = await self._call("reserve")
+                continue
             wait = await self._call("confirm")
 
     async def _call(self, mode: str) -> int:
