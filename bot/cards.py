@@ -9,6 +9,7 @@ hand back ready-made PDF path operators; the parent lays out the pages meanwhile
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -377,6 +378,8 @@ def _pool(workers: int | None) -> ProcessPoolExecutor:
 
 
 def make_pdf(cards: list[Card], out: Path, workers: int | None = None, progress: Progress | None = None) -> None:
+    # fontTools logs every subset at INFO, listing the glyphs the residents' names use
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     sheets = Sheets()
     links = [c.link for c in cards]
     if len(cards) < SMALL_RUN:
