@@ -2,7 +2,7 @@
 
 An import is one transaction. File rows the registry has already applied (same source
 hash, row not changed since) are set aside unread; the others are checked and
-normalised in Python (storage.registry_rows), bulk-loaded with COPY into a temporary
+normalised in Python (storage.registry_rows, storage.registry_check), bulk-loaded with COPY into a temporary
 table and merged with a few set-based statements. A resident is matched by social-insurance number,
 else citizen id, else (ward, name, birth year, compatible birth date); a matched row is
 updated in place and keeps its code, because that code is already printed on a card.
@@ -25,8 +25,8 @@ from sqlalchemy.schema import CreateIndex
 
 from dialogs import codes
 from storage.models import AuditEntry, Resident
+from storage.registry_check import Checker
 from storage.registry_rows import (
-    Checker,
     ImportReport,
     Layout,
     RegistryFileError,

@@ -1,9 +1,8 @@
-"""Reading and checking a registry file (CSV or XLSX) into staging records.
+"""Reading a registry file (CSV or XLSX): its header, its rows, and each row's source hash.
 
-Speed matters (a city's registry is millions of rows), so the checks run a column at a
-time: values that repeat (names, dates, wards, groups) go through a memo, values that
-do not (identifiers, phones, addresses) through one compiled pattern for the usual
-spelling, and only what misses both takes the slow, careful path that explains itself.
+A clean CSV (no quotes, every line with the header's number of cells) is never split row
+by row: its lines are hashed and, when checked, cut into columns at C speed. Anything
+else goes through the csv module or openpyxl. Checking the cells is storage.registry_check.
 """
 
 from __future__ import annotations
@@ -14,18 +13,16 @@ import hashlib
 import re
 import unicodedata
 import zipfile
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from functools import partial
-from itertools import repeat
+from datetime import date
 from operator import itemgetter, methodcaller
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dialogs import parsers as answers
+if TYPE_CHECKING:
+    from storage.registry_check import Checker
 
 # ---------------------------------------------------------------- columns and headers
 
@@ -267,326 +264,6 @@ def _spreadsheet_cells(rows: list[list[Any]], layout: Layout) -> list[list[Any]]
     return out
 
 
-# ---------------------------------------------------------------- one value
-
-
-class Bad(Exception):
-    """A cell that cannot be used: the reason's message id and its placeholders. Also kept
-    as a value in the column memos, so a bad spelling is explained once."""
-
-    def __init__(self, reason: str, **vars: Any):
-        super().__init__(reason)
-        self.reason = reason
-        self.vars = vars
-
-
-def clean(value: str) -> str:
-    """Trim, collapse inner whitespace, compose diacritics (NFC)."""
-    value = " ".join(value.split())
-    if not value.isascii():
-        value = unicodedata.normalize("NFC", value)
-    if len(value) > MAX_TEXT:
-        raise Bad("too_long", limit=MAX_TEXT)
-    return value
-
-
-def parse_name(value: str) -> str:
-    value = clean(value)
-    if not value:
-        raise Bad("required")
-    if any(c.isdigit() for c in value):
-        raise Bad("name_digits")
-    return value
-
-
-_DMY = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
-_YMD = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]0{1,2}:00(?::00)?)?")
-_NUMBER = re.compile(r"(\d{1,5})(?:\.0*)?")
-_EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 is 1900-01-01, after Excel's leap-year bug
-
-
-def parse_birth(value: Any, today: date) -> tuple[date | None, int]:
-    """(birth date, or None when only the year is known; birth year)."""
-    if isinstance(value, datetime):
-        value = value.date()
-    if isinstance(value, date):
-        born = value
-    elif isinstance(value, int | float):
-        born = _EXCEL_EPOCH + timedelta(days=int(value))
-    else:
-        text = value.strip()
-        if m := _DMY.fullmatch(text):
-            born = _date(int(m[3]), int(m[2]), int(m[1]))
-        elif m := _YMD.fullmatch(text):
-            born = _date(int(m[1]), int(m[2]), int(m[3]))
-        elif m := _NUMBER.fullmatch(text):
-            number = int(m[1])
-            if len(m[1]) == 4 and MIN_BIRTH_YEAR <= number <= today.year:
-                return None, number  # the year alone: elderly residents whose day is unknown
-            born = _EXCEL_EPOCH + timedelta(days=number)  # an Excel serial day number
-        elif not text:
-            raise Bad("required")
-        else:
-            raise Bad("date_format")
-    if born > today:
-        raise Bad("date_future")
-    if born.year < MIN_BIRTH_YEAR:
-        raise Bad("date_too_old", year=MIN_BIRTH_YEAR)
-    return born, born.year
-
-
-def _date(year: int, month: int, day: int) -> date:
-    try:
-        return date(year, month, day)
-    except ValueError:
-        raise Bad("date_invalid") from None
-
-
-SEXES = {"nam": "M", "m": "M", "male": "M", "nữ": "F", "nu": "F", "f": "F", "female": "F"}
-
-
-def parse_sex(value: str) -> str | None:
-    value = clean(value).lower()
-    if not value:
-        return None
-    if value not in SEXES:
-        raise Bad("sex")
-    return SEXES[value]
-
-
-def optional_text(value: str) -> str | None:
-    return clean(value) or None
-
-
-_SEPARATORS = re.compile(r"[\s.()\-]+")
-_INSURANCE = re.compile(r"[A-Z]{2}\d{13}|\d{10}")  # card code, or the bare BHXH number
-_CITIZEN = re.compile(r"\d{12}")
-_MOBILE = re.compile(r"0[35789]\d{8}")
-_PLAIN_TEXT = re.compile(r"\S+(?: \S+)*")  # already trimmed, single spaces
-
-
-def parse_citizen_id(value: str) -> str | None:
-    value = _SEPARATORS.sub("", value)
-    if not value:
-        return None
-    if len(value) == 11 and value.isdigit():
-        raise Bad("citizen_id_zero")  # Excel turned it into a number and dropped the 0
-    if not _CITIZEN.fullmatch(value):
-        raise Bad("citizen_id")
-    return value
-
-
-def _from_answer(parse: Callable[[str], str], reason: str) -> Callable[[str], str | None]:
-    """The dialog's own parser for the same answer (one rule for bot and registry), with
-    its complaint turned into this file's reason."""
-
-    def parse_cell(value: str) -> str | None:
-        if not value.strip():
-            return None
-        try:
-            return parse(value)
-        except answers.Invalid:
-            raise Bad(reason) from None
-
-    return parse_cell
-
-
-parse_insurance = _from_answer(answers.insurance, "insurance")
-parse_phone = _from_answer(answers.phone, "phone")  # any usual spelling → +84…
-
-
-# ---------------------------------------------------------------- one column
-
-
-def _careful(parse: Callable[[Any], Any], value: Any) -> Any:
-    try:
-        return parse(value)
-    except Bad as bad:
-        return bad.with_traceback(None)  # kept in memos: do not keep the frames alive
-
-
-_MISSING = object()
-
-
-class _Memo(dict):
-    """raw cell → parsed value (or the Bad explaining it), parsed once per distinct cell."""
-
-    def __init__(self, parse: Callable[[Any], Any]):
-        super().__init__()
-        self.parse = parse
-
-    def __missing__(self, raw: Any) -> Any:
-        value = self[raw] = _careful(self.parse, raw)
-        return value
-
-    def column(self, cells: list) -> list:
-        out = list(map(self.get, cells, repeat(_MISSING, len(cells))))
-        if _MISSING in out:  # identity test first: parsed values may not compare
-            for i, v in enumerate(out):
-                if v is _MISSING:
-                    out[i] = self[cells[i]]
-        return out
-
-
-_NFC = partial(unicodedata.is_normalized, "NFC")
-
-
-def _all_usual(cells: list, usual: re.Pattern) -> bool:
-    """Whether every non-empty cell already has the usual spelling: one pass at C speed,
-    so the common clean file never pays for a Python-level loop."""
-    return all(map(usual.fullmatch, filter(None, cells)))
-
-
-def _identifier_column(cells: list, usual: re.Pattern, parse: Callable[[str], Any]) -> list:
-    if _all_usual(cells, usual):
-        return [c or None for c in cells]
-    match = usual.fullmatch
-    return [c if match(c) else _careful(parse, c) for c in cells]
-
-
-def _phone_column(cells: list) -> list:
-    if _all_usual(cells, _MOBILE):
-        return ["+84" + c[1:] if c else None for c in cells]
-    match = _MOBILE.fullmatch
-    return ["+84" + c[1:] if match(c) else _careful(parse_phone, c) for c in cells]
-
-
-def _text_column(cells: list) -> list:
-    if _all_usual(cells, _PLAIN_TEXT) and all(map(_NFC, cells)) and max(map(len, cells), default=0) <= MAX_TEXT:
-        return [c or None for c in cells]
-    return [_careful(optional_text, c) for c in cells]
-
-
-# ---------------------------------------------------------------- a whole file
-
-
-def _compatible(a: Any, b: Any) -> bool:
-    return a is None or b is None or a == b
-
-
-class Checker:
-    """Turns rows into staging records and rejections, a column at a time, and remembers
-    each person's keys so that a second row for the same person is reported."""
-
-    def __init__(self, layout: Layout, default_ward: str | None, today: date):
-        self.layout = layout
-        self.today = today
-        self.default_ward = clean(default_ward) if default_ward else None
-        self.names = _Memo(parse_name)
-        self.births = _Memo(lambda v: parse_birth(v, today))
-        self.wards = _Memo(self._parse_ward)
-        self.sexes = _Memo(parse_sex)
-        self.groups = _Memo(optional_text)  # quarter and group share it: few distinct values
-
-    def _parse_ward(self, value: str) -> str:
-        ward = clean(value)
-        if not ward:
-            if self.default_ward:
-                return self.default_ward
-            raise Bad("required")
-        if self.default_ward:
-            if ward.casefold() != self.default_ward.casefold():
-                raise Bad("ward_mismatch", ward=self.default_ward)
-            return self.default_ward
-        return ward
-
-    def check_columns(self, lines: list[int], column: Callable[[str], list]) -> tuple[list[tuple], list[Rejection]]:
-        births = self.births.column(column("birth_date"))
-        values = {
-            "full_name": self.names.column(column("full_name")),
-            "birth_date": [b[0] if type(b) is tuple else b for b in births],
-            "ward": self.wards.column(column("ward")),
-            "quarter": self.groups.column(column("quarter")),
-            "group_name": self.groups.column(column("group_name")),
-            "sex": self.sexes.column(column("sex")),
-            "insurance_code": _identifier_column(column("insurance_code"), _INSURANCE, parse_insurance),
-            "citizen_id": _identifier_column(column("citizen_id"), _CITIZEN, parse_citizen_id),
-            "phone": _phone_column(column("phone")),
-            "address": _text_column(column("address")),
-        }
-        years = [b[1] if type(b) is tuple else b for b in births]
-        rejected = self._bad_cells(lines, values)
-        rejected += self._repeats(lines, values, years, {r.line for r in rejected})
-        records = zip(lines, values["ward"], values["quarter"], values["group_name"],
-                      values["full_name"], values["birth_date"], years, values["sex"],
-                      values["insurance_code"], values["citizen_id"], values["phone"],
-                      values["address"], column("import_source"), strict=True)
-        if rejected:
-            bad_lines = {r.line for r in rejected}
-            return [r for r in records if r[0] not in bad_lines], rejected
-        return list(records), rejected
-
-    def _bad_cells(self, lines: list[int], values: dict[str, list]) -> list[Rejection]:
-        """The first bad cell of each row, in column order."""
-        found: dict[int, Rejection] = {}
-        for name, column in values.items():
-            if Bad not in map(type, column):
-                continue
-            for line, v in zip(lines, column, strict=True):
-                if type(v) is Bad and line not in found:
-                    found[line] = Rejection(line, self.layout.name(name), v.reason, v.vars)
-        return list(found.values())
-
-    def _repeats(self, lines: list[int], values: dict[str, list], years: list, bad: set[int]) -> list[Rejection]:
-        """Second and later rows for one person: the same insurance number or citizen id, or
-        the same ward, name and birth year with nothing that tells them apart. Two rows
-        that both carry both identifiers are told apart by them, so the name is compared
-        only for rows sharing a name with a row that lacks one; only rows that share some
-        key are then looked at one by one."""
-        codes, citizens, born = values["insurance_code"], values["citizen_id"], values["birth_date"]
-        keys = [c[-10:] if type(c) is str else None for c in codes]
-        suspects = _shared(keys) | _shared(citizens)
-        weak = [i for i, (k, c) in enumerate(zip(keys, citizens, strict=True)) if k is None or c is None]
-        people: list[tuple] = []
-        if weak:
-            names = values["full_name"]
-            lowered = map(str.lower, names) if Bad not in map(type, names) else map(_lower, names)
-            people = list(zip(values["ward"], lowered, years, strict=True))
-            # a bare year matches any day of that year: those rows compare without the day
-            undated = {people[i] for i, b in enumerate(born) if b is None}
-            dated = [(p, b) if p not in undated else p for p, b in zip(people, born, strict=True)]
-            loose = {dated[i] for i in weak}
-            suspects |= _shared([d if d in loose else None for d in dated])
-        if not suspects:
-            return []
-        return self._one_by_one(sorted(suspects), lines, keys, citizens, born, people, bad)
-
-    def _one_by_one(self, rows: list[int], lines: list[int], keys: list, citizens: list, born: list,
-                    people: list[tuple], bad: set[int]) -> list[Rejection]:
-        by_key: dict[str, int] = {}
-        by_citizen: dict[str, int] = {}
-        by_person: dict[tuple, list[tuple]] = {}
-        found = []
-        for i in rows:
-            line, key, citizen = lines[i], keys[i], citizens[i]
-            if line in bad:
-                continue
-            if key and key in by_key:
-                found.append(Rejection(line, self.layout.name("insurance_code"), "duplicate",
-                                       {"other": by_key[key]}))
-                continue
-            if citizen and citizen in by_citizen:
-                found.append(Rejection(line, self.layout.name("citizen_id"), "duplicate",
-                                       {"other": by_citizen[citizen]}))
-                continue
-            earlier = by_person.setdefault(people[i], []) if people else []
-            same = next((o for o in earlier if _compatible(born[i], o[0]) and _compatible(key, o[1])
-                         and _compatible(citizen, o[2])), None)
-            if same:
-                found.append(Rejection(line, "", "duplicate_person", {"other": same[3]}))
-                continue
-            earlier.append((born[i], key, citizen, line))
-            if key:
-                by_key[key] = line
-            if citizen:
-                by_citizen[citizen] = line
-        return found
-
-
-def _lower(value: Any) -> Any:
-    return value.lower() if type(value) is str else value
-
-
 def _usable(layout: Layout, numbers: list[int], rows: list[list[Any]]) -> tuple[list[int], list[list[Any]]]:
     """Drop blank rows and pad short ones (a spreadsheet's trailing empty cells)."""
     width = max(layout.index.values()) + 1
@@ -599,17 +276,6 @@ def _usable(layout: Layout, numbers: list[int], rows: list[list[Any]]) -> tuple[
 
 def _pad(row: list[Any], width: int) -> list[Any]:
     return row if len(row) >= width else row + [""] * (width - len(row))
-
-
-def _shared(values: list) -> set[int]:
-    """Positions of the values that occur more than once (None and Bad never count)."""
-    distinct = set(values)
-    nones = values.count(None)
-    if len(distinct) == len(values) - nones + (nones > 0):
-        return set()  # the usual case: one set, no counting
-    counts = Counter(values)
-    shared = {v for v, n in counts.items() if n > 1 and v is not None and type(v) is not Bad}
-    return {i for i, v in enumerate(values) if v in shared} if shared else set()
 
 
 @contextmanager
