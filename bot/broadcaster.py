@@ -145,34 +145,48 @@ class Worker:
             for task in helpers + senders:
                 task.cancel()
             await asyncio.gather(*helpers, *senders, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await self._flush()
-                await self.queue.release()
+            await _logged(self._flush())
+            await _logged(self.queue.release())
 
     async def _feeder(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             room = self.buffer - self.jobs.qsize()
-            got = await self.queue.claim(room) if room >= self.buffer // 2 else []
-            if got:
-                people = await self.queue.recipients([d.id for d in got])
-                by_delivery: dict[int, Job] = {d.id: Job(d) for d in got}
-                for p in people:
-                    by_delivery[p.delivery_id].people.append(p)
-                for job in by_delivery.values():
-                    if job.people:
-                        self.jobs.put_nowait(job)
-                    else:  # nobody left to remind in this chat
-                        self._record(job.delivery.id, "skipped", None)
-                continue
-            await _sleep_or_stop(stop, self.tuning.poll if not self.jobs.qsize() else 0.05)
+            try:
+                got = await self._fill(room) if room >= self.buffer // 2 else 0
+            except Exception as e:  # the database is away: hand our rows back, try again
+                log.warning("broadcast worker: claiming failed: %s", type(e).__name__)
+                await _logged(self.queue.release())
+                got = 0
+            if not got:
+                await _sleep_or_stop(stop, self.tuning.poll if not self.jobs.qsize() else 0.05)
+
+    async def _fill(self, room: int) -> int:
+        got = await self.queue.claim(room)
+        if got:
+            jobs = {d.id: Job(d) for d in got}
+            for p in await self.queue.recipients(list(jobs)):
+                jobs[p.delivery_id].people.append(p)
+            for job in jobs.values():
+                if job.people:
+                    self.jobs.put_nowait(job)
+                else:  # nobody left to remind in this chat
+                    self._record(job.delivery.id, "skipped", None)
+        return len(got)
 
     async def _sender(self) -> None:
         while True:
             job = await self.jobs.get()
-            await self.rate.acquire()
-            # Once the send is under way it is finished and recorded even if we are being
-            # cancelled: an abandoned request would leave its outcome unknown.
-            await _completed(self._deliver(job))
+            try:
+                await self.rate.acquire()
+                # Once the send is under way it is finished and recorded even if we are being
+                # cancelled: an abandoned request would leave its outcome unknown.
+                await _completed(self._deliver(job))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # Redis or the database away: this job again, a bit later
+                log.warning("broadcast worker: a send failed: %s", type(e).__name__)
+                await asyncio.sleep(1)
+                self.jobs.put_nowait(job)
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -358,11 +372,10 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
 
 
 async def _logged(aw) -> None:
-    """A housekeeping step that failed (database restarting, …) is tried again next round."""
+    """A step that failed (database restarting, …) is tried again next round."""
     try:
         await aw
     except asyncio.CancelledError:
         raise
     except Exception as e:
-        log.warning("broadcast worker: %s failed: %s", aw.__qualname__ if hasattr(aw, "__qualname__") else "step",
-                    type(e).__name__)
+        log.warning("broadcast worker: %s failed: %s", getattr(aw, "__qualname__", "step"), type(e).__name__)

@@ -455,3 +455,29 @@ async def test_every_broadcast_is_audited_with_resident_ids(runtime, api, town):
     actions = {r.action: r for r in rows}
     assert actions["broadcast_create"].details["broadcast_id"] == bid
     assert actions["broadcast_start"].details["resident_ids"] == sorted(members)
+
+
+async def test_a_worker_survives_failing_steps_and_nobody_gets_two(runtime, api, town, monkeypatch):
+    """The database or Redis away for a moment: the step is retried, not the message."""
+    rt = runtime
+    families = [(await town.family(1))[0] for _ in range(20)]
+    failures = {"recipients": 1, "acquire": 3}
+
+    def failing_once(name, real):
+        async def step(*args, **kwargs):
+            if failures[name]:
+                failures[name] -= 1
+                raise ConnectionError(name)
+            return await real(*args, **kwargs)
+        return step
+
+    monkeypatch.setattr(Queue, "recipients", failing_once("recipients", Queue.recipients))
+    from storage.pacing import SharedRate
+
+    monkeypatch.setattr(SharedRate, "acquire", failing_once("acquire", SharedRate.acquire))
+    faults = Faults(api)
+    bid = await create(rt)
+    await send_all(rt, api, town, bid, rate=100)
+    assert failures == {"recipients": 0, "acquire": 0}
+    assert Counter(int(c.params["chat_id"]) for c in faults.accepted()) == Counter(families)
+    assert await statuses(rt.sessions, bid) == Counter(sent=20)
