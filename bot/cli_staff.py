@@ -90,6 +90,12 @@ def _fail(line: str) -> int:
     return 2
 
 
+def _decimal(rt, x: float) -> str:
+    """One decimal, with the decimal comma in Vietnamese."""
+    text = f"{x:.1f}"
+    return text.replace(".", ",") if rt.settings.default_locale == "vi" else text
+
+
 def _operator() -> str:
     try:
         return getpass.getuser()
@@ -186,7 +192,7 @@ def stats_rows(rt, report: StatsReport) -> tuple[list[str], list[list]]:
     rows = []
     for r in report.rows:
         label = _say(rt, "stats_total") if r.label is None else (r.label or _say(rt, "stats_none"))
-        rate = f"{100 * r.recent / r.residents:.1f}%".replace(".", "," if loc == "vi" else ".") if r.residents else "-"
+        rate = _decimal(rt, 100 * r.recent / r.residents) + "%" if r.residents else "-"
         rows.append([label, r.residents, r.linked, r.declared, r.recent, rate])
     for msg, value in report.extras:
         rows.append([t(loc, msg), value, "", "", "", ""])
@@ -355,7 +361,7 @@ class ProgressBar:
         eta = (total - done) / speed if speed > 0 else 0
         filled = self.WIDTH * done // total
         line = _say(self.rt, "bar", bar="█" * filled + "░" * (self.WIDTH - filled), pct=100 * done // total,
-                    done=done, total=total, rate=f"{speed:.1f}", eta=str(timedelta(seconds=int(eta))), **tally(counts))
+                    done=done, total=total, rate=_decimal(self.rt, speed), eta=str(timedelta(seconds=int(eta))), **tally(counts))
         if self.tty:
             self.stream.write("\r\033[K" + line)
             self.drawn = True

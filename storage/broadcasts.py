@@ -35,6 +35,7 @@ FINAL = ("sent", "blocked", "failed", "skipped", "cancelled")
 def audience_select(a: Audience, now: datetime):
     """One row per chat: (account_id, chat_id, locale, resident_ids) of the linked residents
     the audience names. Accounts that turned reminders off or blocked the bot are never in it."""
+    check(a)
     last = (
         select(Declaration.resident_id, func.max(Declaration.submitted_at).label("at"))
         .group_by(Declaration.resident_id)
@@ -64,10 +65,13 @@ def audience_select(a: Audience, now: datetime):
             conds.append(last.c.at.is_(None))
         if a.older_than_days is not None:
             conds.append(last.c.at < now - timedelta(days=a.older_than_days))
-        if not conds:
-            raise ValueError("an audience needs undeclared, older_than_days or everyone")
         q = q.where(or_(*conds))
     return q
+
+
+def check(a: Audience) -> None:
+    if not (a.everyone or a.undeclared or a.older_than_days is not None):
+        raise ValueError("an audience needs undeclared, older_than_days or everyone")
 
 
 def audience_of(b: Broadcast) -> Audience:
@@ -88,7 +92,7 @@ async def create(
     actor_kind: str, actor_id: str | int | None, notify_chat_id: int | None = None, locale: str = "vi",
 ) -> int:
     """A scheduled broadcast (due now when `at` is None); workers start it when due."""
-    audience_select(a, datetime.now())  # rejects an empty audience before anything is stored
+    check(a)
     b = Broadcast(
         ward=a.ward, quarter=a.quarter, audience=a.as_dict(), message=message or None, status="scheduled",
         created_by_kind=actor_kind, created_by=None if actor_id is None else str(actor_id),
