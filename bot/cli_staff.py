@@ -354,6 +354,7 @@ class ProgressBar:
 
     def show(self, total: int, counts: dict[str, int]) -> None:
         if not total:
+            self.started = time.monotonic()  # the rate counts from the start of sending
             return
         done = sum(counts.get(s, 0) for s in broadcasts.FINAL)
         elapsed = max(time.monotonic() - self.started, 1e-6)
