@@ -43,7 +43,9 @@ class Resident(Base):
     __tablename__ = "residents"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    code: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
+    # Identifiers are ASCII: byte order ("C") sorts them several times faster when an import
+    # rebuilds their unique indexes, and equality means the same.
+    code: Mapped[str] = mapped_column(String(16, collation="C"), unique=True, nullable=False)
     ward: Mapped[str] = mapped_column(Text, nullable=False)
     quarter: Mapped[str | None] = mapped_column(Text)
     group_name: Mapped[str | None] = mapped_column(Text)
@@ -52,7 +54,7 @@ class Resident(Base):
     birth_year: Mapped[int] = mapped_column(SmallInteger, nullable=False)
     sex: Mapped[str | None] = mapped_column(String(1))  # 'M' | 'F'
     insurance_code: Mapped[str | None] = mapped_column(Text)  # 15-char card code or 10-digit number
-    citizen_id: Mapped[str | None] = mapped_column(Text)
+    citizen_id: Mapped[str | None] = mapped_column(Text(collation="C"))
     phone: Mapped[str | None] = mapped_column(Text)  # +84…
     address: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
@@ -60,7 +62,7 @@ class Resident(Base):
     # The social-insurance number: the last 10 characters of either form of ma_bhyt. It stays
     # the same when the card's category prefix changes, so imports match on it.
     insurance_key: Mapped[str | None] = mapped_column(
-        Text, Computed("right(insurance_code, 10)", persisted=True)
+        Text(collation="C"), Computed("right(insurance_code, 10)", persisted=True)
     )
     # Hash of the file row (and its header) that last set this row: a re-import skips rows
     # it has seen. A trigger clears it when anything else changes what the row holds.

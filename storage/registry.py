@@ -64,13 +64,13 @@ CREATE TEMP TABLE import_rows (
     birth_year smallint NOT NULL,
     sex text,
     insurance_code text,
-    citizen_id text,
+    citizen_id text COLLATE "C",
     phone text,
     address text,
     import_source bytea NOT NULL,
     code text NOT NULL,  -- drawn for every staged row: used only if the row is someone new
-    -- residents.insurance_key's expression, so the keys compare equal
-    insurance_key text GENERATED ALWAYS AS (right(insurance_code, 10)) STORED
+    -- residents.insurance_key's expression and collation, so the keys compare equal
+    insurance_key text COLLATE "C" GENERATED ALWAYS AS (right(insurance_code, 10)) STORED
 ) ON COMMIT DROP
 """
 # One row per staged line: whom it is for (NULL: someone new), or why it cannot load.
