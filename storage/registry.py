@@ -227,7 +227,9 @@ async def _known_sources(conn: asyncpg.Connection) -> set[bytes]:
     one value, not a million rows (a city of five million is an 80 MB read)."""
     blob = await conn.fetchval(
         "SELECT string_agg(import_source, ''::bytea) FROM residents WHERE import_source IS NOT NULL")
-    return {blob[i : i + 16] for i in range(0, len(blob), 16)} if blob else set()
+    if not blob:
+        return set()
+    return set(map(blob.__getitem__, map(slice, range(0, len(blob), 16), range(16, len(blob) + 16, 16))))
 
 
 async def _first_load(conn: asyncpg.Connection, records: list[tuple]) -> int:

@@ -110,47 +110,58 @@ Rows = tuple[list[int], list[list[Any]]]  # line numbers, cells
 
 @dataclass
 class PlainCsv:
-    """CSV text without a single quote character: every line is split on the delimiter
-    alone, and when all lines have the same number of cells the whole body is split in
-    one call and cut into columns by slicing, with no per-row work in Python at all."""
+    """CSV without a single quote character: a line is a row and the delimiter splits it.
+    Lines stay bytes until they are checked, so a re-import hashes them as read and
+    decodes only the rows it still has to check."""
 
-    lines: list[str]
+    raw: list[bytes]  # lines, without line breaks
     delimiter: str
 
     def rows(self, start: int = 0, stop: int | None = None) -> Rows:
-        lines = self.lines[start:stop]
+        lines = [line.decode() for line in self.raw[start:stop]]
         return list(range(start + 1, start + len(lines) + 1)), [line.split(self.delimiter) for line in lines]
 
-    def regular(self, start: int, width: int) -> bool:
-        """Whether every line from start on has exactly `width` cells (and is not blank)."""
-        body, d = self.lines[start:], self.delimiter
-        counts = list(map(methodcaller("count", d), body))
-        blank = {"", d * (width - 1)}
-        return bool(body) and min(counts) == max(counts) == width - 1 and blank.isdisjoint(body)
+    def has_blank(self, start: int, width: int) -> bool:
+        """Whether some line from start on is empty or holds only delimiters."""
+        body = self.raw[start:]
+        return not body or b"" in body or (self.delimiter * (width - 1)).encode() in body
 
 
 def split_columns(lines: list[str], delimiter: str, width: int) -> list[list[str]]:
-    """Regular lines cut into columns: one join, one split, and slicing, all at C speed."""
-    cells = delimiter.join(lines).split(delimiter)
-    return [cells[i::width] for i in range(width)]
+    """Lines cut into `width` columns. When every line has exactly that many cells (the
+    usual export) it is one join, one split and slicing, all at C speed; otherwise each
+    line is padded or cut to the header's width."""
+    counts = list(map(methodcaller("count", delimiter), lines))
+    if not lines:
+        return [[] for _ in range(width)]
+    if min(counts) == max(counts) == width - 1:
+        cells = delimiter.join(lines).split(delimiter)
+        return [cells[i::width] for i in range(width)]
+    rows = [(line.split(delimiter) + [""] * width)[:width] for line in lines]
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _read_csv(path: Path) -> Rows | PlainCsv:
     """Unquoted lines are split directly; a line with quotes (a comma inside an address, a
     line break inside a cell) goes through the csv module, joined with its continuation
     lines while a quote is open."""
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise RegistryFileError("registry.error.not_utf8", file=path.name) from None
-    text = text.removeprefix("\ufeff")
+    head = next((line for line in text[:65536].splitlines() if line.strip()), "")
+    delimiter = ";" if head.count(";") > head.count(",") else ","
+    if b'"' not in data:
+        raw = data.split(b"\n")
+        if b"\r" in data:
+            raw = list(map(methodcaller("rstrip", b"\r"), raw))
+        while raw and not raw[-1].strip():
+            raw.pop()  # the file's final line break
+        return PlainCsv(raw, delimiter)
     lines = (text.replace("\r\n", "\n") if "\r" in text else text).split("\n")
     while lines and not lines[-1].strip():
-        lines.pop()  # the file's final line break
-    head = next((line for line in lines if line.strip()), "")
-    delimiter = ";" if head.count(";") > head.count(",") else ","
-    if '"' not in text:
-        return PlainCsv(lines, delimiter)
+        lines.pop()
     numbers: list[int] = []
     rows: list[list[str]] = []
     i = 0
@@ -310,12 +321,16 @@ class Parsed:
     def split(self, known: set[bytes]) -> tuple[list[int] | None, dict[bytes, int], list[Rejection]]:
         """(positions still to check, None for all; {source: line} of the rows already
         applied; later copies of those rows)."""
-        if not known or known.isdisjoint(self.sources):
+        sources = self.sources
+        if not known or known.isdisjoint(sources):
             return None, {}, []
-        check = [i for i, source in enumerate(self.sources) if source not in known]
+        check = [] if known.issuperset(sources) else [i for i, s in enumerate(sources) if s not in known]
+        if len(set(sources)) == len(sources):  # the usual case: no row twice, all at C speed
+            pairs = zip(sources, self.lines, strict=True)
+            return check, dict(pairs) if not check else {s: n for s, n in pairs if s in known}, []
         applied: dict[bytes, int] = {}
         repeats = []
-        for source, line in zip(self.sources, self.lines, strict=True):
+        for source, line in zip(sources, self.lines, strict=True):
             if source in known:
                 if source in applied:
                     repeats.append(Rejection(line, "", "duplicate", {"other": applied[source]}))
@@ -348,12 +363,13 @@ def _parse(path: Path, default_ward: str | None) -> Parsed:
     if isinstance(source, PlainCsv):
         numbers, rows = source.rows(stop=HEADER_SEARCH_ROWS * 10)
         header, layout = find_layout(rows, ward_given=bool(default_ward))
-        signature = b"\x1e".join((SOURCE_VERSION, source.lines[header].encode(), ward))
-        if source.regular(header + 1, len(rows[header])):
-            body = source.lines[header + 1 :]
+        width = len(rows[header])
+        signature = b"\x1e".join((SOURCE_VERSION, source.raw[header], ward))
+        if not source.has_blank(header + 1, width):
+            body = source.raw[header + 1 :]
             lines = list(range(header + 2, header + 2 + len(body)))
-            sources = _hasher(signature)(map(str.encode, body))
-            return Parsed(layout, lines, sources, _line_cells(lines, sources, body, source.delimiter, layout))
+            sources = _hasher(signature)(body)
+            return Parsed(layout, lines, sources, _line_cells(lines, sources, body, source.delimiter, width, layout))
         numbers, rows = source.rows(header + 1)
     else:
         numbers, rows = source
@@ -367,14 +383,14 @@ def _parse(path: Path, default_ward: str | None) -> Parsed:
     return Parsed(layout, numbers, sources, _row_cells(numbers, sources, rows, layout))
 
 
-def _line_cells(lines: list[int], sources: list[bytes], body: list[str], delimiter: str, layout: Layout) -> Cells:
-    """Cells of regular CSV lines, cut into columns only when (and for what) is checked."""
-    width = body[0].count(delimiter) + 1 if body else 0
+def _line_cells(lines: list[int], sources: list[bytes], body: list[bytes], delimiter: str, width: int,
+                layout: Layout) -> Cells:
+    """Cells of plain CSV lines, decoded and cut into columns only for the rows checked."""
 
     def cells(positions: list[int] | None) -> tuple[list[int], Callable[[str], list]]:
         pick = (lambda c: c) if positions is None else (lambda c: [c[i] for i in positions])
         chosen = pick(lines)
-        columns = split_columns(pick(body), delimiter, width) if chosen else [[] for _ in range(width)]
+        columns = split_columns(list(map(bytes.decode, pick(body))), delimiter, width)
         empty = [""] * len(chosen)
 
         def column(name: str) -> list:

@@ -86,6 +86,16 @@ async def test_semicolons_blank_lines_and_line_numbers(conn, tmp_path):
     assert (bad.line, bad.column, bad.reason) == (5, "ngay_sinh", "date_invalid")
 
 
+async def test_rows_shorter_or_longer_than_the_header(conn, tmp_path):
+    path = tmp_path / "ds.csv"
+    short = ",".join(ROWS[0][:3])  # no cells after gioi_tinh, and so no phuong
+    long = ",".join(ROWS[2]) + ",thừa"
+    path.write_text(",".join(HEADER) + "\n" + short + "\n" + long + "\n", encoding="utf-8")
+    report = await run(conn, path, ward="Phường 27")
+    assert report.added == 2 and not report.rejected
+    assert (await residents(conn))["Nguyễn Văn An"]["ward"] == "Phường 27"
+
+
 async def test_quoted_cells_with_commas_and_line_breaks(conn, tmp_path):
     path = tmp_path / "ds.csv"
     row = list(ROWS[0])
