@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import partial
-from itertools import repeat
 from typing import Any
 
 from dialogs import parsers as answers
@@ -158,9 +157,6 @@ def _careful(parse: Callable[[Any], Any], value: Any) -> Any:
         return bad.with_traceback(None)  # kept in memos: do not keep the frames alive
 
 
-_MISSING = object()
-
-
 class _Memo(dict):
     """raw cell → parsed value (or the Bad explaining it), parsed once per distinct cell."""
 
@@ -168,17 +164,10 @@ class _Memo(dict):
         super().__init__()
         self.parse = parse
 
-    def __missing__(self, raw: Any) -> Any:
-        value = self[raw] = _careful(self.parse, raw)
-        return value
-
     def column(self, cells: list) -> list:
-        out = list(map(self.get, cells, repeat(_MISSING, len(cells))))
-        if _MISSING in out:  # identity test first: parsed values may not compare
-            for i, v in enumerate(out):
-                if v is _MISSING:
-                    out[i] = self[cells[i]]
-        return out
+        for raw in set(cells).difference(self):  # each new spelling parsed once
+            self[raw] = _careful(self.parse, raw)
+        return list(map(self.__getitem__, cells))
 
 
 _NFC = partial(unicodedata.is_normalized, "NFC")
@@ -290,22 +279,25 @@ class Checker:
         keys = [c[-10:] if type(c) is str else None for c in codes]
         suspects = _shared(keys) | _shared(citizens)
         weak = [i for i, (k, c) in enumerate(zip(keys, citizens, strict=True)) if k is None or c is None]
-        people: list[tuple] = []
+        people: dict[int, tuple] = {}
         if weak:
-            names = values["full_name"]
-            lowered = map(str.lower, names) if Bad not in map(type, names) else map(_lower, names)
-            people = list(zip(values["ward"], lowered, years, strict=True))
+            # only a row born the same year as a weak row can be its person again
+            weak_years = {years[i] for i in weak}
+            near = [i for i, y in enumerate(years) if y in weak_years]
+            names, wards = values["full_name"], values["ward"]
+            people = {i: (wards[i], _lower(names[i]), years[i]) for i in near}
             # a bare year matches any day of that year: those rows compare without the day
-            undated = {people[i] for i, b in enumerate(born) if b is None}
-            dated = [(p, b) if p not in undated else p for p, b in zip(people, born, strict=True)]
-            loose = {dated[i] for i in weak}
-            suspects |= _shared([d if d in loose else None for d in dated])
+            undated = {people[i] for i in near if born[i] is None}
+            dated = [people[i] if people[i] in undated else (people[i], born[i]) for i in near]
+            position = {i: j for j, i in enumerate(near)}
+            loose = {dated[position[i]] for i in weak}
+            suspects |= {near[j] for j in _shared([d if d in loose else None for d in dated])}
         if not suspects:
             return []
         return self._one_by_one(sorted(suspects), lines, keys, citizens, born, people, bad)
 
     def _one_by_one(self, rows: list[int], lines: list[int], keys: list, citizens: list, born: list,
-                    people: list[tuple], bad: set[int]) -> list[Rejection]:
+                    people: dict[int, tuple], bad: set[int]) -> list[Rejection]:
         by_key: dict[str, int] = {}
         by_citizen: dict[str, int] = {}
         by_person: dict[tuple, list[tuple]] = {}
@@ -322,7 +314,8 @@ class Checker:
                 found.append(Rejection(line, self.layout.name("citizen_id"), "duplicate",
                                        {"other": by_citizen[citizen]}))
                 continue
-            earlier = by_person.setdefault(people[i], []) if people else []
+            person = people.get(i)
+            earlier = by_person.setdefault(person, []) if person else []
             same = next((o for o in earlier if _compatible(born[i], o[0]) and _compatible(key, o[1])
                          and _compatible(citizen, o[2])), None)
             if same:
