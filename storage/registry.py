@@ -1,17 +1,18 @@
 """The resident registry: import from CSV/XLSX, look-up, listing and code reissue.
 
 An import is one transaction. File rows the registry has already applied (same source
-hash, row not changed since) are set aside unread; the others are checked and
-normalised in Python (storage.registry_rows, storage.registry_check), bulk-loaded with COPY into a temporary
-table and merged with a few set-based statements. A resident is matched by social-insurance number,
-else citizen id, else (ward, name, birth year, compatible birth date); a matched row is
-updated in place and keeps its code, because that code is already printed on a card.
+hash, row not changed since) are set aside unread; the others are checked and normalised
+in Python (storage.registry_rows, storage.registry_check), bulk-loaded with COPY into a
+temporary table and merged with a few set-based statements. A resident is matched by
+social-insurance number, else citizen id, else (ward, name, birth year, compatible birth
+date); a matched row is updated in place and keeps its code, because that code is
+already printed on a card.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -238,8 +239,11 @@ async def _first_load(conn: asyncpg.Connection, records: list[tuple]) -> int:
     while len(set(drawn)) < len(drawn):  # ~1e-8 for a million: the unique index comes later
         drawn = codes.new_codes(len(records))
     rows = (r[1:] + (code,) for r, code in zip(records, drawn, strict=True))
-    load = conn.copy_records_to_table("residents", records=rows, columns=STAGING_COLUMNS[1:])
-    await (_without_indexes(conn, load) if len(records) >= BULK_MIN_ROWS else load)
+
+    def load() -> Awaitable:
+        return conn.copy_records_to_table("residents", records=rows, columns=STAGING_COLUMNS[1:])
+
+    await (_without_indexes(conn, load) if len(records) >= BULK_MIN_ROWS else load())
     return len(records)
 
 
@@ -286,8 +290,7 @@ async def _insert_new(conn: asyncpg.Connection) -> int:
     for attempt in range(CODE_ATTEMPTS):
         try:
             async with conn.transaction():  # a savepoint: a code clash retries this step only
-                insert = conn.execute(_INSERT)
-                await (_without_indexes(conn, insert) if bulk else insert)
+                await (_without_indexes(conn, lambda: conn.execute(_INSERT)) if bulk else conn.execute(_INSERT))
             return count
         except asyncpg.UniqueViolationError as e:
             if e.constraint_name != "residents_code_key" or attempt == CODE_ATTEMPTS - 1:
@@ -309,12 +312,12 @@ def _secondary_indexes() -> tuple[list[str], list[str]]:
     return drop, create
 
 
-async def _without_indexes(conn: asyncpg.Connection, load: Awaitable) -> None:
+async def _without_indexes(conn: asyncpg.Connection, load: Callable[[], Awaitable]) -> None:
     drop, create = _secondary_indexes()
     await conn.execute("LOCK TABLE residents IN ACCESS EXCLUSIVE MODE")
     for statement in drop:
         await conn.execute(statement)
-    await load
+    await load()
     for statement in create:
         await conn.execute(statement)
 
@@ -388,19 +391,22 @@ async def iter_residents(session: AsyncSession, ward: str | None = None, quarter
         yield ResidentRow(*row)
 
 
-async def reissue(session: AsyncSession, resident_id: int, actor: str | None = None) -> str:
-    """Give one resident a new code; the old one stops working when this commits."""
+async def reissue(session: AsyncSession, resident_id: int, actor: str | None = None) -> str | None:
+    """Give one resident a new code (None: no such resident); the old code stops working
+    when the session commits."""
     for attempt in range(CODE_ATTEMPTS):
         code = codes.new_code()
         try:
             async with session.begin_nested():
-                await session.execute(
+                found = await session.scalar(
                     update(Resident).where(Resident.id == resident_id)
-                    .values(code=code, updated_at=func.now()))
+                    .values(code=code, updated_at=func.now()).returning(Resident.id))
             break
         except IntegrityError:
             if attempt == CODE_ATTEMPTS - 1:
                 raise
+    if found is None:
+        return None
     await session.execute(insert(AuditEntry).values(
         actor_kind="cli", actor_id=actor, action="reissue", resident_id=resident_id, details={}))
     return code

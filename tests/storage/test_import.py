@@ -406,6 +406,8 @@ async def test_find_by_code_and_reissue(conn, sessions, tmp_path):
         assert (await registry.find_by_code(s, new)).id == an.id
         audit = (await s.execute(select(AuditEntry).where(AuditEntry.action == "reissue"))).scalar_one()
     assert (audit.actor_kind, audit.resident_id, audit.details) == ("cli", an.id, {})
+    async with sessions.begin() as s:
+        assert await registry.reissue(s, 999_999) is None
 
 
 async def test_iter_residents_and_resolve_ward(conn, sessions, tmp_path):
