@@ -119,13 +119,15 @@ async def one_run(label: str, cmd: list[str], env: dict, users: int, rtt: float,
     api = Measured(delay=rtt)
     runner, url = await serve(api)
     env = {**env, "TELEGRAM_API_URL": url}
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,  # noqa: ASYNC220
+    (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
+    log = open(ROOT / "var" / "bench" / "bot.log", "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while not any(c.method == "deleteWebhook" for c in api.calls):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{label}: bot did not start: {proc.stderr.read().decode()[-2000:]}")
+                raise SystemExit(f"{label}: bot did not start; see var/bench/bot.log")
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
         ps = psutil.Process(proc.pid)
@@ -160,6 +162,7 @@ async def one_run(label: str, cmd: list[str], env: dict, users: int, rtt: float,
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         await runner.cleanup()
+        log.close()
 
 
 async def main() -> None:
