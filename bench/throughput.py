@@ -28,6 +28,7 @@ from pathlib import Path
 
 import asyncpg
 import psutil
+import uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -120,7 +121,7 @@ async def one_run(label: str, cmd: list[str], env: dict, users: int, rtt: float,
     runner, url = await serve(api)
     env = {**env, "TELEGRAM_API_URL": url}
     (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
-    log = open(ROOT / "var" / "bench" / "bot.log", "w")  # noqa: SIM115 - closed with the process
+    log = open(ROOT / "var" / "bench" / "bot.log", "w")  # closed with the process
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
                             start_new_session=True)
     try:
@@ -218,4 +219,4 @@ def report(runs: list[dict], args) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())
