@@ -20,4 +20,12 @@ async def idle_reminders(rt: Runtime, app: Application, stop: asyncio.Event) -> 
     await idle_loop(rt, app.bot, stop)
 
 
-JOBS = [idle_reminders]
+async def broadcasts(rt: Runtime, app: Application, stop: asyncio.Event) -> None:
+    """Deliver queued reminders at the shared rate, with its own Bot: a 429 on broadcast
+    traffic never slows the replies to residents."""
+    from bot.broadcaster import worker_loop  # noqa: PLC0415
+
+    await worker_loop(rt, stop)
+
+
+JOBS = [idle_reminders, broadcasts]

@@ -158,3 +158,37 @@ def _keyboard(api, uid) -> list[str]:
         if rows:
             return [b["text"] if isinstance(b, dict) else b for row in rows for b in row]
     return []
+
+
+async def test_running_bot_delivers_a_reminder_queued_at_the_terminal(bot_process, bot_env, standin, sessions):
+    """`healthbot broadcast --no-wait` queues; the worker inside `healthbot run` sends."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from dialogs.codes import new_code  # noqa: PLC0415
+    from storage.models import Account, Link, Resident  # noqa: PLC0415
+    from tests.e2e.conftest import ROOT  # noqa: PLC0415
+
+    api, _ = standin
+    async with sessions.begin() as s:
+        people = [Resident(code=new_code(), ward="Phường 27", quarter="KP1", full_name=f"Trần Văn {n}",
+                           birth_year=1980 + i) for i, n in enumerate("ABC")]
+        s.add_all(people)
+        s.add(Account(telegram_id=5020, chat_id=5020, locale="vi"))
+        await s.flush()
+        now = datetime.now(UTC)
+        s.add_all([Link(account_id=5020, resident_id=p.id, relation="child", consent_version="2026-01",
+                        consented_at=now) for p in people])
+    bot_process()
+    await wait_until(lambda: any(c.method == "deleteWebhook" for c in api.calls))
+    r = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "bot.cli", "broadcast", "--ward", "Phường 27", "--undeclared",
+                         "--no-wait", "--yes"], env=bot_env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    await wait_until(lambda: api.sent(5020))
+    await asyncio.sleep(1.0)  # nothing more should come
+    sent = api.sent(5020)
+    assert len(sent) == 1, "one message per chat, even for three people"
+    buttons = [b for row in sent[0].params["reply_markup"]["inline_keyboard"] for b in row]
+    assert sorted(b["callback_data"] for b in buttons) == sorted(f"declare:{p.id}" for p in people)
