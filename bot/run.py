@@ -14,10 +14,12 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import text
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot import metrics
 from bot.runtime import Runtime
+from locales import t
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +33,24 @@ def stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+# The commands Telegram lists under the "Menu" button, in the order residents need them.
+MENU_COMMANDS = ("start", "khaibao", "hoso", "nguoithan", "dulieucuatoi", "trogiup", "ngonngu")
+
+
+async def announce_commands(app: Application, locale: str) -> None:
+    """Best effort: a Bot API hiccup here must not stop the bot from starting."""
+    commands = [(name, t(locale, f"menu.{name}")) for name in MENU_COMMANDS]
+    try:
+        await app.bot.set_my_commands(commands)
+        await app.bot.set_my_commands([(n, t("en", f"menu.{n}")) for n in MENU_COMMANDS], language_code="en")
+    except TelegramError as e:
+        log.warning("could not set the command menu: %s", type(e).__name__)
+
+
 async def run_polling(rt: Runtime, app: Application, background: list[Background], stop: asyncio.Event) -> None:
     async with app:
         await app.start()
+        await announce_commands(app, rt.settings.default_locale)
         # Pending updates are kept: a resident's message sent while we were down is answered.
         await app.updater.start_polling(
             allowed_updates=Update.ALL_TYPES, drop_pending_updates=False, timeout=25, poll_interval=0
@@ -52,6 +69,7 @@ async def run_webhook(rt: Runtime, app: Application, background: list[Background
     path = urlsplit(s.webhook_url).path or "/"
     async with app:
         await app.start()
+        await announce_commands(app, s.default_locale)
         runner = web.AppRunner(make_web_app(rt, app, path), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, s.webhook_host, s.webhook_port)

@@ -34,6 +34,9 @@ async def test_polling_answers_start_and_stops_cleanly(bot_process, standin, per
     first_reply = min(c.at for c in chat.last) - started
     assert first_reply < 1.0, first_reply
     assert chat.keyboard(), "the answer offers buttons"
+    menus = [c.params for c in api.calls if c.method == "setMyCommands"]
+    assert {m.get("language_code") for m in menus} == {None, "en"}
+    assert [c["command"] for c in menus[0]["commands"]][:2] == ["start", "khaibao"]
 
     seconds = await proc.stop(signal.SIGTERM)
     assert proc.proc.returncode == 0, proc.output()
