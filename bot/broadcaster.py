@@ -362,7 +362,12 @@ async def _completed(coro) -> None:
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
-        await task
+        # The cancellation must go through even if the work itself then fails: letting its
+        # exception replace the CancelledError would leave the caller looping, never stopping.
+        try:
+            await task
+        except Exception as e:
+            log.warning("broadcast worker: a step failed while stopping: %s", type(e).__name__)
         raise
 
 
