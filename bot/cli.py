@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import signal
 import sys
 
 import uvloop
@@ -120,8 +121,17 @@ def _unreachable() -> tuple[type[BaseException], ...]:
 UNREACHABLE = _unreachable()
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # unwinds normally, so embedded servers are stopped at exit
+
+
 def main(argv: list[str] | None = None) -> int:
     from bot import logs  # noqa: PLC0415
+
+    # A closed terminal (SIGHUP) or `kill` must stop the embedded servers too; `run` installs
+    # its own graceful SIGTERM/SIGINT handlers inside the event loop.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -6,7 +6,9 @@ Buttons are shown numbered; type the number (or the label) to press one. Ctrl-D 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
+import threading
 
 import segno
 
@@ -89,11 +91,13 @@ async def run_demo(rt: Runtime) -> int:
     print(t(loc, "demo.how", code=residents[0].code))
     key = StateKey(DEMO_USER, DEMO_USER)
     buttons: list[str] = []
-    loop = asyncio.get_running_loop()
+    lines = _read_lines(asyncio.get_running_loop())
+    stop = asyncio.Event()  # Ctrl-C, a closed terminal or `kill`: leave as cleanly as Ctrl-D
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     while True:
-        try:
-            line = await loop.run_in_executor(None, _read, "\n> ")
-        except EOFError:
+        line = await _next_line(lines, stop)
+        if line is None:
             print()
             print(t(loc, "demo.bye"))
             return 0
@@ -104,5 +108,30 @@ async def run_demo(rt: Runtime) -> int:
         buttons = show(replies, locale) or buttons
 
 
-def _read(prompt: str) -> str:
-    return input(prompt)
+def _read_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue:
+    """Lines typed at the terminal; None at the end. A daemon thread, so that a blocked
+    input() never keeps the program (and its embedded servers) alive after a signal."""
+    queue: asyncio.Queue = asyncio.Queue()
+
+    def read() -> None:
+        while True:
+            try:
+                line = input("\n> ")
+            except (EOFError, OSError):
+                line = None
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+            if line is None:
+                return
+
+    threading.Thread(target=read, name="console-input", daemon=True).start()
+    return queue
+
+
+async def _next_line(lines: asyncio.Queue, stop: asyncio.Event) -> str | None:
+    get = asyncio.ensure_future(lines.get())
+    halt = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({get, halt}, return_when=asyncio.FIRST_COMPLETED)
+    for f in (get, halt):
+        if f not in done:
+            f.cancel()
+    return get.result() if get in done else None

@@ -46,3 +46,26 @@ async def test_demo_links_and_declares(bot_env, sessions, clean_db, redis):
     assert (decl.pregnancies, decl.children, decl.covid_doses) == (3, 3, 2)
     assert decl.answers["phone"] == "+84903123456"
     assert decl.answers["flu_shot"] == "yes"
+
+
+async def test_closing_the_terminal_stops_the_embedded_servers(bot_env, tmp_path):
+    import signal  # noqa: PLC0415
+
+    import psutil  # noqa: PLC0415
+
+    env = {k: v for k, v in bot_env.items() if k not in ("BOT_TOKEN", "DATABASE_URL", "REDIS_URL")}
+    env["DATA_DIR"] = str(tmp_path / "var")
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo"], env=env, cwd=ROOT, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    header = ""
+    while "Ctrl-D" not in header:
+        line = await asyncio.to_thread(proc.stdout.readline)
+        assert line, header
+        header += line
+    servers = [p for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+    assert servers, "the demo did not start embedded servers under DATA_DIR"
+    proc.send_signal(signal.SIGHUP)
+    await asyncio.to_thread(proc.wait, 15)
+    await asyncio.sleep(0.5)
+    alive = [p for p in servers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == []
