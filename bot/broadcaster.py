@@ -145,8 +145,9 @@ class Worker:
             for task in helpers + senders:
                 task.cancel()
             await asyncio.gather(*helpers, *senders, return_exceptions=True)
-            await _logged(self._flush())
-            await _logged(self.queue.release())
+            for last in (self._flush, self.queue.release):  # each on its own: one failing skips nothing
+                with contextlib.suppress(Exception):
+                    await last()
 
     async def _feeder(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -154,6 +155,7 @@ class Worker:
             try:
                 got = await self._fill(room) if room >= self.buffer // 2 else 0
             except Exception as e:  # the database is away: hand our rows back, try again
+                _reraise_cancel(e)
                 log.warning("broadcast worker: claiming failed: %s", type(e).__name__)
                 await _logged(self.queue.release())
                 got = 0
@@ -181,9 +183,8 @@ class Worker:
                 # Once the send is under way it is finished and recorded even if we are being
                 # cancelled: an abandoned request would leave its outcome unknown.
                 await _completed(self._deliver(job))
-            except asyncio.CancelledError:
-                raise
             except Exception as e:  # Redis or the database away: this job again, a bit later
+                _reraise_cancel(e)
                 log.warning("broadcast worker: a send failed: %s", type(e).__name__)
                 await asyncio.sleep(1)
                 self.jobs.put_nowait(job)
@@ -380,7 +381,15 @@ async def _logged(aw) -> None:
     """A step that failed (database restarting, …) is tried again next round."""
     try:
         await aw
-    except asyncio.CancelledError:
-        raise
     except Exception as e:
+        _reraise_cancel(e)
         log.warning("broadcast worker: %s failed: %s", getattr(aw, "__qualname__", "step"), type(e).__name__)
+
+
+def _reraise_cancel(e: Exception) -> None:
+    """A client may turn our cancellation into an error of its own (a connection pool's
+    timeout, a closed connection): a loop that retries on errors must still stop. Seen as a
+    hang at shutdown: a cancelled sender back at `jobs.get()`."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError() from e

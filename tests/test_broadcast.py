@@ -481,3 +481,33 @@ async def test_a_worker_survives_failing_steps_and_nobody_gets_two(runtime, api,
     assert failures == {"recipients": 0, "acquire": 0}
     assert Counter(int(c.params["chat_id"]) for c in faults.accepted()) == Counter(families)
     assert await statuses(rt.sessions, bid) == Counter(sent=20)
+
+
+async def test_stopping_works_even_when_a_client_turns_the_cancellation_into_an_error(runtime, api, town,
+                                                                                       monkeypatch):
+    """Seen in a full test run: a cancelled sender whose Redis call raised its own error went
+    back to waiting for work, and the worker never stopped."""
+    rt = runtime
+    for _ in range(5):
+        await town.family(1)
+    from storage.pacing import SharedRate
+
+    waiting = []
+
+    async def acquire(self):
+        waiting.append(1)
+        try:
+            await asyncio.sleep(3600)  # waiting for a slot when the stop comes
+        except asyncio.CancelledError:
+            raise ConnectionError("connection closed") from None
+
+    monkeypatch.setattr(SharedRate, "acquire", acquire)
+    await create(rt)
+    task, stop = start_worker(rt, api, rate=100)
+    await wait_for(lambda: waiting)
+    stop.set()
+    done, _ = await asyncio.wait({task}, timeout=20)  # a liveness bound: it hung forever before
+    assert task in done, "the worker did not stop"
+    async with rt.sessions() as s:
+        held = (await s.execute(select(func.count()).where(Delivery.status.in_(("claimed", "sending"))))).scalar_one()
+    assert held == 0  # everything claimed was handed back
