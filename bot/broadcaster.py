@@ -142,9 +142,7 @@ class Worker:
         finally:
             # Stop taking work, let sends under way finish (they record their outcome),
             # then hand back what was claimed but not started.
-            for task in helpers + senders:
-                task.cancel()
-            await asyncio.gather(*helpers, *senders, return_exceptions=True)
+            await _stop_all(helpers + senders)
             for last in (self._flush, self.queue.release):  # each on its own: one failing skips nothing
                 with contextlib.suppress(Exception):
                     await last()
@@ -384,6 +382,18 @@ async def _logged(aw) -> None:
     except Exception as e:
         _reraise_cancel(e)
         log.warning("broadcast worker: %s failed: %s", getattr(aw, "__qualname__", "step"), type(e).__name__)
+
+
+async def _stop_all(tasks: list[asyncio.Task], patience: float = 2.0) -> None:
+    """Cancel and wait; ask again whoever is still running after `patience` seconds. Some
+    client libraries swallow a cancellation that lands at the wrong moment (Python 3.11's
+    wait_for, a connection being returned to its pool), and one lost cancellation must not
+    hang the shutdown. A send under way is shielded (`_completed`) and finishes first."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=patience)
 
 
 def _reraise_cancel(e: Exception) -> None:

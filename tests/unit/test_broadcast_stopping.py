@@ -43,3 +43,19 @@ async def test_the_work_under_way_is_finished_before_stopping():
     with pytest.raises(asyncio.CancelledError):
         await task
     assert done == [True]
+
+
+async def test_a_swallowed_cancellation_is_asked_again():
+    from bot.broadcaster import _stop_all  # noqa: PLC0415
+
+    async def swallows_once():
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            pass  # what a library did to us at the wrong moment
+        await asyncio.Event().wait()  # back to waiting for work, forever
+
+    task = asyncio.create_task(swallows_once())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(_stop_all([task], patience=0.1), 3)
+    assert task.cancelled()
