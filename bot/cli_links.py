@@ -6,11 +6,11 @@ on it. Output and audit carry the resident's id only, never the name or the code
 
 from __future__ import annotations
 
-import getpass
 import sys
 from datetime import datetime
 
 from bot.config import TIME_ZONE
+from bot.terminal import who_ran
 from locales import t
 from storage import registry
 from storage.people import transaction
@@ -31,13 +31,6 @@ async def run_unlink(args, rt) -> int:
     if row is None:
         print(t(loc, "cli.unlink_unknown"), file=sys.stderr)
         return 1
-    ended = await rt.services.people.unlink_all(row.id, datetime.now(TIME_ZONE), "cli", _operator())
+    ended = await rt.services.people.unlink_all(row.id, datetime.now(TIME_ZONE), "cli", who_ran())
     print(t(loc, "cli.unlink_done", count=ended, id=row.id))
     return 0
-
-
-def _operator() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name (containers)
-        return None

@@ -9,7 +9,6 @@ nothing personal goes to the log.
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from types import SimpleNamespace
 import asyncpg
 
 from bot import cli_links
+from bot.terminal import who_ran
 from dialogs import codes
 from dialogs.parsers import show_phone
 from locales import t
@@ -84,7 +84,7 @@ async def run_import(args, rt) -> int:
     conn = await asyncpg.connect(plain_url(rt.database_url))
     try:
         report = await registry.import_file(conn, args.file, ward=args.ward, strict=args.strict,
-                                            actor=_actor())
+                                            actor=who_ran())
     except registry.RegistryFileError as e:
         return _fail(rt, e.msg_id, **e.vars)
     finally:
@@ -115,13 +115,6 @@ def print_report(locale: str, file: str, report: registry.ImportReport, out=None
             say("registry.import.rejected_row", line=r.line, reason=reason)
     if len(report.rejected) > MAX_REJECTIONS_SHOWN:
         say("registry.import.more", count=len(report.rejected) - MAX_REJECTIONS_SHOWN)
-
-
-def _actor() -> str | None:
-    try:
-        return getpass.getuser()  # the staff account that ran the command, for the audit log
-    except OSError:
-        return None
 
 
 # ---------------------------------------------------------------- list, show, reissue
@@ -179,7 +172,7 @@ async def run_reissue(args, rt) -> int:
         row = await registry.find(session, args.key)
         if row is None:
             return _fail(rt, "registry.error.not_found", code=1, key=_shown_key(args.key))
-        code = await registry.reissue(session, row.id, actor=_actor())
+        code = await registry.reissue(session, row.id, actor=who_ran())
     log.info("reissued the code of resident %d", row.id)
     _say(rt, "registry.reissue.done", id=row.id, code=code if args.reveal else codes.mask(code))
     return 0

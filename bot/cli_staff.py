@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import getpass
 import os
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from bot.broadcaster import duration, tally, worker_loop
 from bot.config import TIME_ZONE
 from bot.render import text_of
+from bot.terminal import who_ran
 from dialogs.core import Reply
 from dialogs.ports import Audience, StatsReport
 from dialogs.staff import MAX_DAYS, MESSAGE_LIMIT, describe, parse_when
@@ -97,10 +97,7 @@ def _decimal(rt, x: float) -> str:
 
 
 def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
+    return who_ran() or "cli"
 
 
 def _positive(rt, text: str | None, msg: str, **vars) -> int:
