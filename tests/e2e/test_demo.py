@@ -21,8 +21,8 @@ SCRIPT = [
 ]
 
 
-async def test_demo_links_and_declares(bot_env, sessions, clean_db, redis):
-    env = {k: v for k, v in bot_env.items() if k != "BOT_TOKEN"}
+async def start_demo(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """The demo process, once it has printed its card and instructions (returned)."""
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo"], env=env, cwd=ROOT, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     header = ""
@@ -30,6 +30,12 @@ async def test_demo_links_and_declares(bot_env, sessions, clean_db, redis):
         line = await asyncio.to_thread(proc.stdout.readline)
         assert line, header
         header += line
+    return proc, header
+
+
+async def test_demo_links_and_declares(bot_env, sessions, clean_db, redis):
+    env = {k: v for k, v in bot_env.items() if k != "BOT_TOKEN"}
+    proc, header = await start_demo(env)
     code = re.search(r"(?:Mã|Code): ([0-9A-Z-]+)", header).group(1)
     lines = [s.format(code_grouped_lower=code.lower()) for s in SCRIPT]
     out, _ = await asyncio.to_thread(proc.communicate, "\n".join(lines) + "\n", 60)
@@ -55,13 +61,7 @@ async def test_closing_the_terminal_stops_the_embedded_servers(bot_env, tmp_path
 
     env = {k: v for k, v in bot_env.items() if k not in ("BOT_TOKEN", "DATABASE_URL", "REDIS_URL")}
     env["DATA_DIR"] = str(tmp_path / "var")
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo"], env=env, cwd=ROOT, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    header = ""
-    while "Ctrl-D" not in header:
-        line = await asyncio.to_thread(proc.stdout.readline)
-        assert line, header
-        header += line
+    proc, header = await start_demo(env)
     servers = [p for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
     assert servers, "the demo did not start embedded servers under DATA_DIR"
     proc.send_signal(signal.SIGHUP)
