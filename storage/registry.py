@@ -11,11 +11,14 @@ already printed on a card.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 from sqlalchemy import func, insert, select, update
@@ -36,6 +39,7 @@ from storage.registry_rows import (
     no_gc_pauses,
     parse_file,
 )
+from storage.registry_workers import CHUNK_ROWS, COLUMNS, Checked, Setup, Workers, checked
 
 __all__ = [
     "ImportReport",
@@ -52,8 +56,6 @@ __all__ = [
 
 # ---------------------------------------------------------------- staging and merging
 
-STAGING_COLUMNS = ("line", "ward", "quarter", "group_name", "full_name", "birth_date", "birth_year",
-                   "sex", "insurance_code", "citizen_id", "phone", "address", "import_source", "code")
 _STAGING = """
 CREATE TEMP TABLE import_rows (
     line integer NOT NULL,
@@ -177,8 +179,21 @@ UPDATE import_rows s SET code = n.code
 FROM unnest($1::integer[], $2::text[]) AS n(line, code)
 WHERE s.line = n.line
 """
+T = TypeVar("T")
+# A chunk's payload goes to COPY in pieces of this size: handed over whole (megabytes), it
+# would sit in the transport's buffer, moved up after every partial socket write.
+COPY_PIECE = 1 << 18
+_REPEATED_CODES = """
+SELECT coalesce(array_agg(id), '{}') FROM (
+    SELECT id, row_number() OVER (PARTITION BY code ORDER BY id) AS n FROM residents
+    WHERE code IN (SELECT code FROM residents GROUP BY code HAVING count(*) > 1)) AS t
+WHERE n > 1
+"""
+_REDRAW_RESIDENTS = """
+UPDATE residents r SET code = n.code FROM unnest($1::bigint[], $2::text[]) AS n(id, code) WHERE r.id = n.id
+"""
 CODE_ATTEMPTS = 3  # a clash of 65-bit random codes is ~1e-8 per million: retry, never loop
-# Adding at least this many rows, and at least as many as the registry holds, rebuilds the
+# Adding at least this many rows to a registry that holds no more than that rebuilds the
 # secondary indexes after the insert instead of updating them row by row (several times
 # faster). The table is then locked for the rest of that one transaction.
 BULK_MIN_ROWS = 50_000
@@ -193,8 +208,24 @@ async def import_file(conn: asyncpg.Connection, path: Path | str, ward: str | No
                       today: date | None = None) -> ImportReport:
     """Check, load and merge one file in one transaction. Raises RegistryFileError when the
     file cannot be read at all; rows that are wrong are reported, never raised."""
-    parsed = parse_file(Path(path), ward)
-    checker = Checker(parsed.layout, ward, today or date.today())
+    path = Path(path)
+    workers = Workers.for_file(path)
+    if workers and await _looks_empty(conn):
+        workers.start()  # a first load checks every row: have them ready before the file is read
+    try:
+        with no_gc_pauses():
+            return await _import(conn, path, ward, strict, actor, today or date.today(), workers)
+    except UnicodeDecodeError:  # a plain CSV is decoded chunk by chunk, as it is checked
+        raise RegistryFileError("registry.error.not_utf8", file=path.name) from None
+    finally:
+        if workers:
+            workers.close()
+
+
+async def _import(conn: asyncpg.Connection, path: Path, ward: str | None, strict: bool, actor: str | None,
+                  today: date, workers: Workers | None) -> ImportReport:
+    parsed = parse_file(path, ward)
+    checker = Checker(parsed.layout, ward, today)
     report = ImportReport(ignored_columns=parsed.layout.ignored)
     try:
         async with conn.transaction():
@@ -202,17 +233,17 @@ async def import_file(conn: asyncpg.Connection, path: Path | str, ward: str | No
             await conn.execute("LOCK TABLE residents IN SHARE ROW EXCLUSIVE MODE")
             await conn.execute("SET LOCAL work_mem = '256MB'")
             await conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
-            empty = not await conn.fetchval("SELECT EXISTS (SELECT FROM residents)")
+            empty = await _looks_empty(conn)
             known = set() if empty else await _known_sources(conn)
             positions, applied, repeats = parsed.split(known)
             report.unchanged = len(applied)
-            with no_gc_pauses():
-                records, rejected = parsed.check(checker, positions)
-            report.rejected = repeats + rejected
+            report.rejected = repeats
+            chunks = parsed.chunks(positions, CHUNK_ROWS)
+            rows = checked(chunks, Setup(parsed.layout, ward, today, with_line=not empty), workers)
             if empty:
-                report.added = await _first_load(conn, records)
-            elif records:
-                await _merge(conn, records, report, parsed.layout, applied)
+                report.added = await _first_load(conn, rows, checker, report)
+            elif chunks:
+                await _merge(conn, rows, checker, report, parsed.layout, applied)
             if strict and report.rejected:
                 raise _Rollback
             await _audit(conn, report, strict, actor)
@@ -221,6 +252,10 @@ async def import_file(conn: asyncpg.Connection, path: Path | str, ward: str | No
         report.added = report.updated = report.unchanged = 0
     report.rejected.sort(key=lambda r: r.line)
     return report
+
+
+async def _looks_empty(conn: asyncpg.Connection) -> bool:
+    return not await conn.fetchval("SELECT EXISTS (SELECT FROM residents)")
 
 
 async def _known_sources(conn: asyncpg.Connection) -> set[bytes]:
@@ -233,25 +268,80 @@ async def _known_sources(conn: asyncpg.Connection) -> set[bytes]:
     return set(map(blob.__getitem__, map(slice, range(0, len(blob), 16), range(16, len(blob) + 16, 16))))
 
 
-async def _first_load(conn: asyncpg.Connection, records: list[tuple]) -> int:
-    """An empty registry has no one to match: COPY straight into residents."""
-    drawn = codes.new_codes(len(records))
-    while len(set(drawn)) < len(drawn):  # ~1e-8 for a million: the unique index comes later
-        drawn = codes.new_codes(len(records))
-    rows = (r[1:] + (code,) for r, code in zip(records, drawn, strict=True))
+@dataclass
+class _Loaded:
+    """What COPY took in: the good rows' lines and codes, in line order, and their
+    duplicate-check keys; the rows that repeat an earlier one are found afterwards."""
 
-    def load() -> Awaitable:
-        return conn.copy_records_to_table("residents", records=rows, columns=STAGING_COLUMNS[1:])
+    lines: list[int] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
+    keys: defaultdict[str, list] = field(default_factory=lambda: defaultdict(list))
 
-    await (_without_indexes(conn, load) if len(records) >= BULK_MIN_ROWS else load())
-    return len(records)
+    def repeated(self, checker: Checker, report: ImportReport) -> list[int]:
+        """Positions of the rows that repeat an earlier row of the file (reported)."""
+        found = checker.repeats(self.lines, self.keys)
+        report.rejected += found
+        if not found:
+            return []
+        at = {line: i for i, line in enumerate(self.lines)}
+        return [at[r.line] for r in found]
 
 
-async def _merge(conn: asyncpg.Connection, records: list[tuple], report: ImportReport, layout: Layout,
-                 applied: dict[bytes, int]) -> None:
+async def _copy_in(conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: AsyncIterator[Checked],
+                   report: ImportReport) -> _Loaded:
+    """Stream each checked chunk into COPY as soon as it is ready (the workers check the
+    next ones meanwhile)."""
+    loaded = _Loaded()
+
+    async def payloads() -> AsyncIterator[bytes]:
+        async for chunk in rows:
+            report.rejected += chunk.rejected
+            loaded.lines += chunk.lines
+            loaded.codes += chunk.codes
+            for name, values in chunk.keys.items():
+                loaded.keys[name] += values
+            for start in range(0, len(chunk.payload), COPY_PIECE):
+                yield chunk.payload[start : start + COPY_PIECE]
+
+    await conn.copy_to_table(table, source=payloads(), columns=columns, format="text")
+    return loaded
+
+
+async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker: Checker,
+                      report: ImportReport) -> int:
+    """An empty registry has no one to match: COPY straight into it, without its indexes
+    (a sorted build after is several times faster than a million inserts). The file-wide
+    duplicate check runs in a thread meanwhile PostgreSQL builds the indexes; a repeated
+    identifier stops a unique index, which is then built again once the repeats are out."""
+    indexes = _Indexes.of_residents()
+    await indexes.drop_all(conn)
+    loaded = await _copy_in(conn, "residents", COLUMNS[1:], rows, report)
+    finding = asyncio.ensure_future(asyncio.to_thread(loaded.repeated, checker, report))
+    try:
+        await _code_constraint(conn, indexes.code)
+        await indexes.build(conn, indexes.create)
+        try:
+            async with conn.transaction():
+                await indexes.build(conn, indexes.create_unique)
+            unique_built = True
+        except asyncpg.UniqueViolationError:
+            unique_built = False
+    finally:
+        repeated = await finding
+    if repeated:
+        await conn.execute("DELETE FROM residents WHERE code = any($1::text[])", [loaded.codes[i] for i in repeated])
+    if not unique_built:
+        await indexes.build(conn, indexes.create_unique)
+    return len(loaded.lines) - len(repeated)
+
+
+async def _merge(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker: Checker, report: ImportReport,
+                 layout: Layout, applied: dict[bytes, int]) -> None:
     await conn.execute(_STAGING)
-    with_codes = (r + (c,) for r, c in zip(records, codes.new_codes(len(records)), strict=True))
-    await conn.copy_records_to_table("import_rows", records=with_codes, columns=STAGING_COLUMNS)
+    loaded = await _copy_in(conn, "import_rows", COLUMNS, rows, report)
+    repeated = loaded.repeated(checker, report)
+    if repeated:
+        await conn.execute("DELETE FROM import_rows WHERE line = any($1::int[])", [loaded.lines[i] for i in repeated])
     await conn.execute("ANALYZE import_rows")
     await conn.execute(_MATCH_BY_ID)
     if await conn.fetchval(_ANY_UNMATCHED):
@@ -300,26 +390,59 @@ async def _insert_new(conn: asyncpg.Connection) -> int:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _secondary_indexes() -> tuple[list[str], list[str]]:
-    """(drop, create) statements for every index of residents except the primary key, from
-    the model, so this cannot drift from the schema."""
-    dialect = postgresql.dialect()
-    drop = ["ALTER TABLE residents DROP CONSTRAINT residents_code_key"]
-    create = ["ALTER TABLE residents ADD CONSTRAINT residents_code_key UNIQUE (code)"]
-    for index in sorted(Resident.__table__.indexes, key=lambda i: i.name):
-        drop.append(f"DROP INDEX {index.name}")
-        create.append(str(CreateIndex(index).compile(dialect=dialect)))
-    return drop, create
+@dataclass(frozen=True)
+class _Indexes:
+    """Statements to drop and rebuild every index of residents but the primary key, from
+    the model, so this cannot drift from the schema. Only the unique indexes on
+    identifiers can be broken by a row that repeats another; they are built last."""
+
+    drop: list[str]
+    code: str  # the unique constraint on codes
+    create: list[str]
+    create_unique: list[str]
+
+    @classmethod
+    def of_residents(cls) -> _Indexes:
+        dialect = postgresql.dialect()
+        drop = ["ALTER TABLE residents DROP CONSTRAINT residents_code_key"]
+        create, unique = [], []
+        for index in sorted(Resident.__table__.indexes, key=lambda i: i.name):
+            drop.append(f"DROP INDEX {index.name}")
+            (unique if index.unique else create).append(str(CreateIndex(index).compile(dialect=dialect)))
+        return cls(drop, "ALTER TABLE residents ADD CONSTRAINT residents_code_key UNIQUE (code)", create, unique)
+
+    async def drop_all(self, conn: asyncpg.Connection) -> None:
+        await conn.execute("LOCK TABLE residents IN ACCESS EXCLUSIVE MODE")
+        for statement in self.drop:
+            await conn.execute(statement)
+
+    @staticmethod
+    async def build(conn: asyncpg.Connection, statements: list[str]) -> None:
+        for statement in statements:
+            await conn.execute(statement)
 
 
-async def _without_indexes(conn: asyncpg.Connection, load: Callable[[], Awaitable]) -> None:
-    drop, create = _secondary_indexes()
-    await conn.execute("LOCK TABLE residents IN ACCESS EXCLUSIVE MODE")
-    for statement in drop:
-        await conn.execute(statement)
-    await load()
-    for statement in create:
-        await conn.execute(statement)
+async def _without_indexes(conn: asyncpg.Connection, load: Callable[[], Awaitable[T]]) -> T:
+    indexes = _Indexes.of_residents()
+    await indexes.drop_all(conn)
+    result = await load()
+    await indexes.build(conn, [indexes.code, *indexes.create, *indexes.create_unique])
+    return result
+
+
+async def _code_constraint(conn: asyncpg.Connection, statement: str) -> None:
+    """Add the unique constraint on codes; rows sharing a code (drawn by different
+    workers, ~1e-8 for a million) get new ones first."""
+    for attempt in range(CODE_ATTEMPTS):
+        try:
+            async with conn.transaction():
+                await conn.execute(statement)
+            return
+        except asyncpg.UniqueViolationError:
+            if attempt == CODE_ATTEMPTS - 1:
+                raise
+            ids = await conn.fetchval(_REPEATED_CODES)
+            await conn.execute(_REDRAW_RESIDENTS, ids, codes.new_codes(len(ids)))
 
 
 async def _audit(conn: asyncpg.Connection, report: ImportReport, strict: bool, actor: str | None) -> None:

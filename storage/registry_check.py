@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import partial
+from itertools import compress
 from typing import Any
 
 from dialogs import parsers as answers
@@ -232,7 +233,10 @@ class Checker:
             return self.default_ward
         return ward
 
-    def check_columns(self, lines: list[int], column: Callable[[str], list]) -> tuple[list[tuple], list[Rejection]]:
+    def check_columns(self, lines: list[int], column: Callable[[str], list]) -> tuple[list[int], dict[str, list], list[Rejection]]:
+        """(line numbers, field → normalised values, rejections) for these rows; the rows
+        with a bad cell are reported and left out of the first two. Whether a row repeats
+        another is a question for the whole file: see repeats()."""
         births = self.births.column(column("birth_date"))
         values = {
             "full_name": self.names.column(column("full_name")),
@@ -246,17 +250,15 @@ class Checker:
             "phone": _phone_column(column("phone")),
             "address": _text_column(column("address")),
         }
-        years = [b[1] if type(b) is tuple else b for b in births]
         rejected = self._bad_cells(lines, values)
-        rejected += self._repeats(lines, values, years, {r.line for r in rejected})
-        records = zip(lines, values["ward"], values["quarter"], values["group_name"],
-                      values["full_name"], values["birth_date"], years, values["sex"],
-                      values["insurance_code"], values["citizen_id"], values["phone"],
-                      values["address"], column("import_source"), strict=True)
+        values["birth_year"] = [b[1] if type(b) is tuple else b for b in births]
+        values["import_source"] = column("import_source")
         if rejected:
-            bad_lines = {r.line for r in rejected}
-            return [r for r in records if r[0] not in bad_lines], rejected
-        return list(records), rejected
+            bad = {r.line for r in rejected}
+            keep = [line not in bad for line in lines]
+            lines = list(compress(lines, keep))
+            values = {name: list(compress(column_, keep)) for name, column_ in values.items()}
+        return lines, values, rejected
 
     def _bad_cells(self, lines: list[int], values: dict[str, list]) -> list[Rejection]:
         """The first bad cell of each row, in column order."""
@@ -269,14 +271,15 @@ class Checker:
                     found[line] = Rejection(line, self.layout.name(name), v.reason, v.vars)
         return list(found.values())
 
-    def _repeats(self, lines: list[int], values: dict[str, list], years: list, bad: set[int]) -> list[Rejection]:
-        """Second and later rows for one person: the same insurance number or citizen id, or
-        the same ward, name and birth year with nothing that tells them apart. Two rows
-        that both carry both identifiers are told apart by them, so the name is compared
-        only for rows sharing a name with a row that lacks one; only rows that share some
-        key are then looked at one by one."""
-        codes, citizens, born = values["insurance_code"], values["citizen_id"], values["birth_date"]
-        keys = [c[-10:] if type(c) is str else None for c in codes]
+    def repeats(self, lines: list[int], values: dict[str, list]) -> list[Rejection]:
+        """Second and later rows for one person, over the whole file (rows in line order,
+        none with a bad cell; values as repeat_keys gives them): the same insurance number
+        or citizen id, or the same ward, name and birth year with nothing that tells them
+        apart. Two rows that both carry both identifiers are told apart by them, so the
+        name is compared only for rows sharing a name with a row that lacks one; only rows
+        that share some key are then looked at one by one."""
+        keys, citizens, born = values["insurance_key"], values["citizen_id"], values["birth_date"]
+        years = values["birth_year"]
         suspects = _shared(keys) | _shared(citizens)
         weak = [i for i, (k, c) in enumerate(zip(keys, citizens, strict=True)) if k is None or c is None]
         people: dict[int, tuple] = {}
@@ -294,18 +297,16 @@ class Checker:
             suspects |= {near[j] for j in _shared([d if d in loose else None for d in dated])}
         if not suspects:
             return []
-        return self._one_by_one(sorted(suspects), lines, keys, citizens, born, people, bad)
+        return self._one_by_one(sorted(suspects), lines, keys, citizens, born, people)
 
     def _one_by_one(self, rows: list[int], lines: list[int], keys: list, citizens: list, born: list,
-                    people: dict[int, tuple], bad: set[int]) -> list[Rejection]:
+                    people: dict[int, tuple]) -> list[Rejection]:
         by_key: dict[str, int] = {}
         by_citizen: dict[str, int] = {}
         by_person: dict[tuple, list[tuple]] = {}
         found = []
         for i in rows:
             line, key, citizen = lines[i], keys[i], citizens[i]
-            if line in bad:
-                continue
             if key and key in by_key:
                 found.append(Rejection(line, self.layout.name("insurance_code"), "duplicate",
                                        {"other": by_key[key]}))
@@ -327,6 +328,24 @@ class Checker:
             if citizen:
                 by_citizen[citizen] = line
         return found
+
+
+REPEAT_FIELDS = ("insurance_key", "citizen_id", "birth_date", "full_name", "ward", "birth_year")
+
+
+def repeat_keys(values: dict[str, list]) -> dict[str, list]:
+    """What Checker.repeats needs of checked rows, in values that are cheap to send
+    between processes (a date is text: pickling a million dates takes a second)."""
+    born = {d: d.isoformat() for d in set(values["birth_date"]) if d is not None}
+    born[None] = None
+    return {
+        "insurance_key": [c[-10:] if c else None for c in values["insurance_code"]],
+        "citizen_id": values["citizen_id"],
+        "birth_date": list(map(born.__getitem__, values["birth_date"])),
+        "full_name": values["full_name"],
+        "ward": values["ward"],
+        "birth_year": values["birth_year"],
+    }
 
 
 def _lower(value: Any) -> Any:

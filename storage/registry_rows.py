@@ -13,16 +13,14 @@ import hashlib
 import re
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from operator import itemgetter, methodcaller
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from storage.registry_check import Checker
+from typing import Any
 
 # ---------------------------------------------------------------- columns and headers
 
@@ -127,15 +125,16 @@ class PlainCsv:
         return not body or b"" in body or (self.delimiter * (width - 1)).encode() in body
 
 
-def split_columns(lines: list[str], delimiter: str, width: int) -> list[list[str]]:
-    """Lines cut into `width` columns. When every line has exactly that many cells (the
-    usual export) it is one join, one split and slicing, all at C speed; otherwise each
-    line is padded or cut to the header's width."""
-    counts = list(map(methodcaller("count", delimiter), lines))
-    if not lines:
+def split_columns(text: str, delimiter: str, width: int) -> list[list[str]]:
+    """Lines (joined with "\\n") cut into `width` columns. When every line has exactly that
+    many cells (the usual export) it is one replace, one split and slicing, all at C speed;
+    otherwise each line is padded or cut to the header's width."""
+    if not text:
         return [[] for _ in range(width)]
+    lines = text.split("\n")
+    counts = list(map(methodcaller("count", delimiter), lines))
     if min(counts) == max(counts) == width - 1:
-        cells = delimiter.join(lines).split(delimiter)
+        cells = text.replace("\n", delimiter).split(delimiter)
         return [cells[i::width] for i in range(width)]
     rows = [(line.split(delimiter) + [""] * width)[:width] for line in lines]
     return [list(column) for column in zip(*rows, strict=True)]
@@ -146,19 +145,19 @@ def _read_csv(path: Path) -> Rows | PlainCsv:
     line break inside a cell) goes through the csv module, joined with its continuation
     lines while a quote is open."""
     data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RegistryFileError("registry.error.not_utf8", file=path.name) from None
-    head = next((line for line in text[:65536].splitlines() if line.strip()), "")
-    delimiter = ";" if head.count(";") > head.count(",") else ","
-    if b'"' not in data:
+    head = next((line for line in data[:65536].splitlines() if line.strip()), b"")
+    delimiter = ";" if head.count(b";") > head.count(b",") else ","
+    if b'"' not in data:  # decoded chunk by chunk when checked (UnicodeDecodeError then)
         raw = data.split(b"\n")
         if b"\r" in data:
             raw = list(map(methodcaller("rstrip", b"\r"), raw))
         while raw and not raw[-1].strip():
             raw.pop()  # the file's final line break
         return PlainCsv(raw, delimiter)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RegistryFileError("registry.error.not_utf8", file=path.name) from None
     lines = (text.replace("\r\n", "\n") if "\r" in text else text).split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
@@ -304,7 +303,51 @@ def no_gc_pauses() -> Iterator[None]:
 
 SOURCE_VERSION = b"1"  # bump when checking rules change, so no earlier import is trusted
 
-Cells = Callable[[list[int] | None], tuple[list[int], Callable[[str], list]]]
+Column = Callable[[str], list]  # field name → that field's cells, one per row ("" if absent)
+
+
+@dataclass
+class LineChunk:
+    """Some lines of a plain CSV, still bytes: decoded, cut into columns and hashed where
+    they are checked (possibly another process), all at C speed."""
+
+    layout: Layout
+    lines: list[int]
+    body: bytes  # the rows' lines joined with b"\n"
+    delimiter: str
+    width: int
+    prefix: bytes  # see _hashes
+
+    def cells(self) -> Column:
+        columns = split_columns(self.body.decode(), self.delimiter, self.width)
+        empty = [""] * len(self.lines)
+
+        def column(name: str) -> list:
+            if name == "import_source":
+                return _hashes(self.prefix, self.body.split(b"\n"))
+            return columns[self.layout.index[name]] if name in self.layout.index else empty
+        return column
+
+
+@dataclass
+class RowChunk:
+    """Rows already split into cells (a spreadsheet, or a CSV with quotes), hashed."""
+
+    layout: Layout
+    lines: list[int]
+    rows: list[list[Any]]
+    sources: list[bytes]
+
+    def cells(self) -> Column:
+        def column(name: str) -> list:
+            if name == "import_source":
+                return self.sources
+            i = self.layout.index.get(name)
+            return list(map(itemgetter(i), self.rows)) if i is not None else [""] * len(self.rows)
+        return column
+
+
+Chunk = LineChunk | RowChunk
 
 
 @dataclass
@@ -315,14 +358,26 @@ class Parsed:
 
     layout: Layout
     lines: list[int]
-    sources: list[bytes]
-    cells: Cells  # (positions or None for all) → (line numbers, field → column of cells)
+    hash_all: Callable[[], list[bytes]]
+    chunk: Callable[[Sequence[int]], Chunk]  # positions → those rows, ready to check
+
+    @cached_property
+    def sources(self) -> list[bytes]:
+        """Computed only when the registry has rows to compare with."""
+        return self.hash_all()
+
+    def chunks(self, positions: Sequence[int] | None, size: int) -> list[Chunk]:
+        """The rows at these positions (None: all), in pieces of at most `size` rows."""
+        positions = range(len(self.lines)) if positions is None else positions
+        return [self.chunk(positions[i : i + size]) for i in range(0, len(positions), size)]
 
     def split(self, known: set[bytes]) -> tuple[list[int] | None, dict[bytes, int], list[Rejection]]:
         """(positions still to check, None for all; {source: line} of the rows already
         applied; later copies of those rows)."""
+        if not known:
+            return None, {}, []
         sources = self.sources
-        if not known or known.isdisjoint(sources):
+        if known.isdisjoint(sources):
             return None, {}, []
         check = [] if known.issuperset(sources) else [i for i, s in enumerate(sources) if s not in known]
         if len(set(sources)) == len(sources):  # the usual case: no row twice, all at C speed
@@ -338,17 +393,17 @@ class Parsed:
                     applied[source] = line
         return check, applied, repeats
 
-    def check(self, checker: Checker, positions: list[int] | None = None) -> tuple[list[tuple], list[Rejection]]:
-        """Staging records (with the source last) and rejections for those rows."""
-        return checker.check_columns(*self.cells(positions))
+
+def _hashes(prefix: bytes, rows: Iterable[bytes]) -> list[bytes]:
+    """MD5 of (prefix + row) for each row, through map() so it stays at C speed. Not for
+    secrecy: a 128-bit name for a row, so a changed row is never mistaken for one already
+    applied. The prefix is the SHA-256 of the file's signature (see _signature)."""
+    return list(map(methodcaller("digest"), map(hashlib.md5, map(prefix.__add__, rows))))
 
 
-def _hasher(signature: bytes) -> Callable[[Iterable[bytes]], list[bytes]]:
-    """MD5 of (signature digest + row) for each row, through map() so it stays at C speed.
-    Not for secrecy: a 128-bit name for a row, so a changed row is never mistaken for one
-    already applied."""
-    prefix = hashlib.sha256(signature).digest()
-    return lambda rows: list(map(methodcaller("digest"), map(hashlib.md5, map(prefix.__add__, rows))))
+def _signature(*parts: bytes) -> bytes:
+    """What makes two equal rows mean the same: checking rules, header, --ward."""
+    return hashlib.sha256(b"\x1e".join((SOURCE_VERSION, *parts))).digest()
 
 
 def parse_file(path: Path, default_ward: str | None) -> Parsed:
@@ -364,52 +419,34 @@ def _parse(path: Path, default_ward: str | None) -> Parsed:
         numbers, rows = source.rows(stop=HEADER_SEARCH_ROWS * 10)
         header, layout = find_layout(rows, ward_given=bool(default_ward))
         width = len(rows[header])
-        signature = b"\x1e".join((SOURCE_VERSION, source.raw[header], ward))
+        prefix = _signature(source.raw[header], ward)
         if not source.has_blank(header + 1, width):
             body = source.raw[header + 1 :]
-            lines = list(range(header + 2, header + 2 + len(body)))
-            sources = _hasher(signature)(body)
-            return Parsed(layout, lines, sources, _line_cells(lines, sources, body, source.delimiter, width, layout))
+            first = header + 2  # line numbers count from 1, and the header is one line
+
+            def line_chunk(positions: Sequence[int]) -> LineChunk:
+                if isinstance(positions, range):  # a slice of the file: no per-line work
+                    lines = list(range(first + positions.start, first + positions.stop))
+                    picked = b"\n".join(body[positions.start : positions.stop])
+                else:
+                    lines = [p + first for p in positions]
+                    picked = b"\n".join(map(body.__getitem__, positions))
+                return LineChunk(layout, lines, picked, source.delimiter, width, prefix)
+
+            return Parsed(layout, list(range(first, first + len(body))), lambda: _hashes(prefix, body), line_chunk)
         numbers, rows = source.rows(header + 1)
     else:
         numbers, rows = source
         header, layout = find_layout(rows, ward_given=bool(default_ward))
-        signature = b"\x1e".join((SOURCE_VERSION, repr(rows[header]).encode(), ward))
+        prefix = _signature(repr(rows[header]).encode(), ward)
         numbers, rows = numbers[header + 1 :], rows[header + 1 :]
         if path.suffix.lower() in (".xlsx", ".xlsm"):
             rows = _spreadsheet_cells(rows, layout)
     numbers, rows = _usable(layout, numbers, rows)
-    sources = _hasher(signature)(repr(r).encode() for r in rows)
-    return Parsed(layout, numbers, sources, _row_cells(numbers, sources, rows, layout))
+    hashes = _hashes(prefix, (repr(r).encode() for r in rows))
 
+    def row_chunk(positions: Sequence[int]) -> RowChunk:
+        return RowChunk(layout, [numbers[p] for p in positions], [rows[p] for p in positions],
+                        [hashes[p] for p in positions])
 
-def _line_cells(lines: list[int], sources: list[bytes], body: list[bytes], delimiter: str, width: int,
-                layout: Layout) -> Cells:
-    """Cells of plain CSV lines, decoded and cut into columns only for the rows checked."""
-
-    def cells(positions: list[int] | None) -> tuple[list[int], Callable[[str], list]]:
-        pick = (lambda c: c) if positions is None else (lambda c: [c[i] for i in positions])
-        chosen = pick(lines)
-        columns = split_columns(list(map(bytes.decode, pick(body))), delimiter, width)
-        empty = [""] * len(chosen)
-
-        def column(name: str) -> list:
-            if name == "import_source":
-                return pick(sources)
-            return columns[layout.index[name]] if name in layout.index else empty
-        return chosen, column
-    return cells
-
-
-def _row_cells(lines: list[int], sources: list[bytes], rows: list[list[Any]], layout: Layout) -> Cells:
-    def cells(positions: list[int] | None) -> tuple[list[int], Callable[[str], list]]:
-        pick = (lambda c: c) if positions is None else (lambda c: [c[i] for i in positions])
-        chosen = pick(rows)
-
-        def column(name: str) -> list:
-            if name == "import_source":
-                return pick(sources)
-            i = layout.index.get(name)
-            return list(map(itemgetter(i), chosen)) if i is not None else [""] * len(chosen)
-        return pick(lines), column
-    return cells
+    return Parsed(layout, numbers, lambda: hashes, row_chunk)

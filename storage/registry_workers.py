@@ -1,0 +1,144 @@
+"""Checking a registry file's rows, on every core when the file is large.
+
+Checking a city's million rows in Python is most of an import's time. The rows go out in
+chunks to one worker process per core; each checks its chunk and hands back what crosses
+between processes cheaply: a COPY payload (bytes) and the few keys that the whole-file
+duplicate check needs. Chunks come back in file order, so the parent streams them into
+COPY while the workers check the rest. A small file is checked in-process, the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import multiprocessing
+import os
+import signal
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from dialogs import codes
+from storage import copy_text
+from storage.registry_check import Checker, repeat_keys
+from storage.registry_rows import Chunk, Layout, Rejection
+
+# The payload's columns, in order; "line" only for the staging table.
+COLUMNS = ("line", "ward", "quarter", "group_name", "full_name", "birth_date", "birth_year",
+           "sex", "insurance_code", "citizen_id", "phone", "address", "import_source", "code")
+_FEW_VALUES = {"ward", "quarter", "group_name", "full_name", "birth_date", "birth_year", "sex"}
+CHUNK_ROWS = 12_500
+PARALLEL_MIN_BYTES = 3_000_000  # about 25,000 rows: below that, starting workers costs more
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a worker needs to check rows the way the parent would."""
+
+    layout: Layout
+    default_ward: str | None
+    today: date
+    with_line: bool  # rows for the staging table carry their line number
+
+
+@dataclass
+class Checked:
+    """One chunk checked: its good rows as a COPY payload, in line order."""
+
+    lines: list[int]
+    payload: bytes
+    rejected: list[Rejection]
+    keys: dict[str, list]  # registry_check.repeat_keys
+    codes: list[str]  # each row's code (used if the row turns out to be someone new)
+
+
+_checker: tuple[Setup, Checker] | None = None  # per process, so memos carry over between chunks
+
+
+def check(chunk: Chunk, setup: Setup) -> Checked:
+    global _checker
+    if _checker is None or _checker[0] != setup:
+        _checker = (setup, Checker(setup.layout, setup.default_ward, setup.today))
+    lines, values, rejected = _checker[1].check_columns(chunk.lines, chunk.cells())
+    # Codes are drawn here, chunk by chunk: two alike in one file (~1e-8 for a million
+    # 65-bit codes) are caught by the unique index, and those rows drawn again.
+    drawn = codes.new_codes(len(lines))
+    values |= {"line": lines, "code": drawn}
+    encoded = [copy_text.bytea_column(values[name]) if name == "import_source"
+               else copy_text.column(values[name], repeats=name in _FEW_VALUES)
+               for name in COLUMNS[0 if setup.with_line else 1 :]]
+    return Checked(lines, copy_text.rows(encoded), rejected, repeat_keys(values), drawn)
+
+
+def _worker_start() -> None:
+    # a fork of the importing process: signals are the parent's to handle
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN if sig == signal.SIGINT else signal.SIG_DFL)
+    gc.disable()  # a chunk is ~a million short-lived objects, none in a cycle
+
+
+def _ready() -> None:
+    """Sent once per worker so that it starts at once."""
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class Workers:
+    """One process per core. They are forks of this process (everything is imported
+    already, so they are ready at once; they only ever run check()), started before the
+    file is read so that the fork copies little."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.pool: ProcessPoolExecutor | None = None
+
+    @classmethod
+    def for_file(cls, path: Path) -> Workers | None:
+        """Workers when the file is large enough and there is more than one core."""
+        cores = _cores()
+        try:
+            large = path.stat().st_size >= PARALLEL_MIN_BYTES
+        except OSError:
+            return None  # reading it will say why
+        return cls(cores) if large and cores > 1 else None
+
+    def start(self) -> ProcessPoolExecutor:
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context("fork"),
+                                            initializer=_worker_start)
+            for _ in range(self.count):
+                self.pool.submit(_ready)
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def checked(chunks: Sequence[Chunk], setup: Setup, workers: Workers | None) -> AsyncIterator[Checked]:
+    """Each chunk checked, in order: by the workers when there are any and more than one
+    chunk, else here."""
+    if workers is None or len(chunks) < 2:
+        for chunk in chunks:
+            yield check(chunk, setup)
+        return
+    pool = workers.start()
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future] = []
+    try:
+        for chunk in chunks:  # the first chunks are being checked while later ones are sent
+            futures.append(loop.run_in_executor(pool, check, chunk, setup))
+            await asyncio.sleep(0)
+        for future in futures:
+            yield await future
+    finally:
+        for future in futures:
+            future.cancel()
