@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import partial
 from itertools import compress
+from operator import itemgetter
 from typing import Any
 
 from dialogs import parsers as answers
@@ -238,9 +239,10 @@ class Checker:
         with a bad cell are reported and left out of the first two. Whether a row repeats
         another is a question for the whole file: see repeats()."""
         births = self.births.column(column("birth_date"))
+        dated = Bad not in map(type, births)  # the usual case: split at C speed
         values = {
             "full_name": self.names.column(column("full_name")),
-            "birth_date": [b[0] if type(b) is tuple else b for b in births],
+            "birth_date": list(map(itemgetter(0), births)) if dated else [b[0] if type(b) is tuple else b for b in births],
             "ward": self.wards.column(column("ward")),
             "quarter": self.groups.column(column("quarter")),
             "group_name": self.groups.column(column("group_name")),
@@ -251,7 +253,7 @@ class Checker:
             "address": _text_column(column("address")),
         }
         rejected = self._bad_cells(lines, values)
-        values["birth_year"] = [b[1] if type(b) is tuple else b for b in births]
+        values["birth_year"] = list(map(itemgetter(1), births)) if dated else [b[1] if type(b) is tuple else b for b in births]
         values["import_source"] = column("import_source")
         if rejected:
             bad = {r.line for r in rejected}
@@ -330,18 +332,16 @@ class Checker:
         return found
 
 
-REPEAT_FIELDS = ("insurance_key", "citizen_id", "birth_date", "full_name", "ward", "birth_year")
-
-
-def repeat_keys(values: dict[str, list]) -> dict[str, list]:
+def repeat_keys(values: dict[str, list], born_text: dict) -> dict[str, list]:
     """What Checker.repeats needs of checked rows, in values that are cheap to send
-    between processes (a date is text: pickling a million dates takes a second)."""
-    born = {d: d.isoformat() for d in set(values["birth_date"]) if d is not None}
-    born[None] = None
+    between processes (a date is text: pickling a million dates takes a second).
+    born_text remembers each date's text from call to call (None → None)."""
+    born = values["birth_date"]
+    born_text.update((d, d.isoformat()) for d in set(born).difference(born_text))
     return {
         "insurance_key": [c[-10:] if c else None for c in values["insurance_code"]],
         "citizen_id": values["citizen_id"],
-        "birth_date": list(map(born.__getitem__, values["birth_date"])),
+        "birth_date": list(map(born_text.__getitem__, born)),
         "full_name": values["full_name"],
         "ward": values["ward"],
         "birth_year": values["birth_year"],

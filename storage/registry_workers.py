@@ -54,22 +54,33 @@ class Checked:
     codes: list[str]  # each row's code (used if the row turns out to be someone new)
 
 
-_checker: tuple[Setup, Checker] | None = None  # per process, so memos carry over between chunks
+class _State:
+    """A checker and the encoded form of repeating values, kept by a worker from chunk to
+    chunk (a name or a date seen in one chunk is not checked or encoded again)."""
+
+    def __init__(self, setup: Setup):
+        self.setup = setup
+        self.checker = Checker(setup.layout, setup.default_ward, setup.today)
+        self.memos: dict[str, dict] = {name: {} for name in _FEW_VALUES}
+        self.born_text: dict = {None: None}
+
+
+_state: _State | None = None
 
 
 def check(chunk: Chunk, setup: Setup) -> Checked:
-    global _checker
-    if _checker is None or _checker[0] != setup:
-        _checker = (setup, Checker(setup.layout, setup.default_ward, setup.today))
-    lines, values, rejected = _checker[1].check_columns(chunk.lines, chunk.cells())
+    global _state
+    if _state is None or _state.setup != setup:
+        _state = _State(setup)
+    lines, values, rejected = _state.checker.check_columns(chunk.lines, chunk.cells())
     # Codes are drawn here, chunk by chunk: two alike in one file (~1e-8 for a million
     # 65-bit codes) are caught by the unique index, and those rows drawn again.
     drawn = codes.new_codes(len(lines))
     values |= {"line": lines, "code": drawn}
     encoded = [copy_text.bytea_column(values[name]) if name == "import_source"
-               else copy_text.column(values[name], repeats=name in _FEW_VALUES)
+               else copy_text.column(values[name], _state.memos.get(name))
                for name in COLUMNS[0 if setup.with_line else 1 :]]
-    return Checked(lines, copy_text.rows(encoded), rejected, repeat_keys(values), drawn)
+    return Checked(lines, copy_text.rows(encoded), rejected, repeat_keys(values, _state.born_text), drawn)
 
 
 def _worker_start() -> None:
