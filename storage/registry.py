@@ -31,6 +31,7 @@ from dialogs import codes
 from storage.models import AuditEntry, Resident
 from storage.registry_check import Checker
 from storage.registry_rows import (
+    FileChangedError,
     ImportReport,
     Layout,
     RegistryFileError,
@@ -217,6 +218,8 @@ async def import_file(conn: asyncpg.Connection, path: Path | str, ward: str | No
             return await _import(conn, path, ward, strict, actor, today or date.today(), workers)
     except UnicodeDecodeError:  # a plain CSV is decoded chunk by chunk, as it is checked
         raise RegistryFileError("registry.error.not_utf8", file=path.name) from None
+    except FileChangedError:  # and read again by the workers
+        raise RegistryFileError("registry.error.changed", file=path.name) from None
     finally:
         if workers:
             workers.close()
@@ -274,12 +277,25 @@ class _Loaded:
     duplicate-check keys; the rows that repeat an earlier one are found afterwards."""
 
     lines: list[int] = field(default_factory=list)
-    codes: list[str] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)  # the chunks' codes, each a run of codes
     keys: defaultdict[str, list] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, chunk: Checked) -> None:
+        self.lines += chunk.lines
+        self.codes.append(chunk.codes)
+        for name, values in chunk.keys(len(chunk.lines)).items():
+            self.keys[name] += values
+
+    def codes_at(self, positions: list[int]) -> list[str]:
+        text = "".join(self.codes)
+        return [text[p * codes.LENGTH : (p + 1) * codes.LENGTH] for p in positions]
 
     def repeated(self, checker: Checker, report: ImportReport) -> list[int]:
         """Positions of the rows that repeat an earlier row of the file (reported)."""
-        found = checker.repeats(self.lines, self.keys)
+        keys = dict(self.keys)
+        for name in ("insurance_key", "citizen_id", "birth_date"):  # "" stood for None
+            keys[name] = [v or None for v in keys[name]]
+        found = checker.repeats(self.lines, keys)
         report.rejected += found
         if not found:
             return []
@@ -296,10 +312,7 @@ async def _copy_in(conn: asyncpg.Connection, table: str, columns: Sequence[str],
     async def payloads() -> AsyncIterator[bytes]:
         async for chunk in rows:
             report.rejected += chunk.rejected
-            loaded.lines += chunk.lines
-            loaded.codes += chunk.codes
-            for name, values in chunk.keys.items():
-                loaded.keys[name] += values
+            loaded.add(chunk)
             for start in range(0, len(chunk.payload), COPY_PIECE):
                 yield chunk.payload[start : start + COPY_PIECE]
 
@@ -329,7 +342,7 @@ async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], ch
     finally:
         repeated = await finding
     if repeated:
-        await conn.execute("DELETE FROM residents WHERE code = any($1::text[])", [loaded.codes[i] for i in repeated])
+        await conn.execute("DELETE FROM residents WHERE code = any($1::text[])", loaded.codes_at(repeated))
     if not unique_built:
         await indexes.build(conn, indexes.create_unique)
     return len(loaded.lines) - len(repeated)

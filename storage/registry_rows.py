@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gc
 import hashlib
+import os
 import re
 import unicodedata
 import zipfile
@@ -17,7 +18,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
+from functools import cache, cached_property
+from itertools import compress
 from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any
@@ -109,20 +111,28 @@ Rows = tuple[list[int], list[list[Any]]]  # line numbers, cells
 @dataclass
 class PlainCsv:
     """CSV without a single quote character: a line is a row and the delimiter splits it.
-    Lines stay bytes until they are checked, so a re-import hashes them as read and
-    decodes only the rows it still has to check."""
+    The file stays bytes: here only its header is found and its body cut into spans of
+    whole lines; each span is read, decoded, hashed and split where it is checked."""
 
-    raw: list[bytes]  # lines, without line breaks
+    path: Path
+    stamp: tuple[int, int]  # size and modification time when read: the file must not change
+    data: bytes
     delimiter: str
+    start: int  # where the text starts (after a byte-order mark)
 
-    def rows(self, start: int = 0, stop: int | None = None) -> Rows:
-        lines = [line.decode() for line in self.raw[start:stop]]
-        return list(range(start + 1, start + len(lines) + 1)), [line.split(self.delimiter) for line in lines]
+    def head(self, count: int) -> list[bytes]:
+        """The first `count` lines (fewer if the file is shorter)."""
+        end = self.start
+        for _ in range(count):
+            end = self.data.find(b"\n", end) + 1
+            if not end:
+                end = len(self.data)
+                break
+        return [line.rstrip(b"\r") for line in self.data[self.start : end].split(b"\n")[:count]]
 
-    def has_blank(self, start: int, width: int) -> bool:
-        """Whether some line from start on is empty or holds only delimiters."""
-        body = self.raw[start:]
-        return not body or b"" in body or (self.delimiter * (width - 1)).encode() in body
+
+class FileChangedError(Exception):
+    """The file's lines moved between reading it and checking a part of it."""
 
 
 def split_columns(text: str, delimiter: str, width: int) -> list[list[str]]:
@@ -144,16 +154,14 @@ def _read_csv(path: Path) -> Rows | PlainCsv:
     """Unquoted lines are split directly; a line with quotes (a comma inside an address, a
     line break inside a cell) goes through the csv module, joined with its continuation
     lines while a quote is open."""
-    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
-    head = next((line for line in data[:65536].splitlines() if line.strip()), b"")
+    stat = path.stat()
+    data = path.read_bytes()
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    head = next((line for line in data[start : start + 65536].splitlines() if line.strip()), b"")
     delimiter = ";" if head.count(b";") > head.count(b",") else ","
-    if b'"' not in data:  # decoded chunk by chunk when checked (UnicodeDecodeError then)
-        raw = data.split(b"\n")
-        if b"\r" in data:
-            raw = list(map(methodcaller("rstrip", b"\r"), raw))
-        while raw and not raw[-1].strip():
-            raw.pop()  # the file's final line break
-        return PlainCsv(raw, delimiter)
+    if b'"' not in data:  # decoded span by span when checked (UnicodeDecodeError then)
+        return PlainCsv(path, (stat.st_size, stat.st_mtime_ns), data, delimiter, start)
+    data = data[start:]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -308,25 +316,45 @@ Column = Callable[[str], list]  # field name → that field's cells, one per row
 
 @dataclass
 class LineChunk:
-    """Some lines of a plain CSV, still bytes: decoded, cut into columns and hashed where
-    they are checked (possibly another process), all at C speed."""
+    """Some lines of a plain CSV, still bytes: read (when given as a span of the file),
+    decoded, cut into columns and hashed where they are checked, possibly in another
+    process, all at C speed. Blank lines (empty, or only delimiters) are left out."""
 
     layout: Layout
-    lines: list[int]
-    body: bytes  # the rows' lines joined with b"\n"
+    lines: Sequence[int]
     delimiter: str
     width: int
     prefix: bytes  # see _hashes
+    body: bytes | None = None  # the lines joined with b"\n", or
+    span: tuple[str, tuple[int, int], int, int] | None = None  # (path, stamp, start, end) in the file
 
-    def cells(self) -> Column:
-        columns = split_columns(self.body.decode(), self.delimiter, self.width)
-        empty = [""] * len(self.lines)
+    def cells(self) -> tuple[Sequence[int], Column]:
+        body = self.body if self.body is not None else self._read()
+        raw = body.split(b"\n")
+        lines = self.lines
+        if b"" in raw or (self.delimiter * (self.width - 1)).encode() in raw:
+            blank = b" \t" + self.delimiter.encode()
+            keep = [bool(line.strip(blank)) for line in raw]
+            lines, raw = list(compress(lines, keep)), list(compress(raw, keep))
+            body = b"\n".join(raw)
+        columns = split_columns(body.decode(), self.delimiter, self.width)
+        empty = [""] * len(lines)
 
         def column(name: str) -> list:
             if name == "import_source":
-                return _hashes(self.prefix, self.body.split(b"\n"))
+                return _hashes(self.prefix, raw)
             return columns[self.layout.index[name]] if name in self.layout.index else empty
-        return column
+        return lines, column
+
+    def _read(self) -> bytes:
+        path, stamp, start, end = self.span
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            f.seek(start)
+            body = f.read(end - start)
+        if (st.st_size, st.st_mtime_ns) != stamp or body.count(b"\n") != len(self.lines) - 1:
+            raise FileChangedError(path)
+        return body.replace(b"\r\n", b"\n").removesuffix(b"\r") if b"\r" in body else body
 
 
 @dataclass
@@ -338,13 +366,13 @@ class RowChunk:
     rows: list[list[Any]]
     sources: list[bytes]
 
-    def cells(self) -> Column:
+    def cells(self) -> tuple[Sequence[int], Column]:
         def column(name: str) -> list:
             if name == "import_source":
                 return self.sources
             i = self.layout.index.get(name)
             return list(map(itemgetter(i), self.rows)) if i is not None else [""] * len(self.rows)
-        return column
+        return self.lines, column
 
 
 Chunk = LineChunk | RowChunk
@@ -357,9 +385,14 @@ class Parsed:
     can tell the rows it has already applied without checking them again."""
 
     layout: Layout
-    lines: list[int]
+    all_lines: Callable[[], Sequence[int]]
     hash_all: Callable[[], list[bytes]]
     chunk: Callable[[Sequence[int]], Chunk]  # positions → those rows, ready to check
+    whole: Callable[[int], list[Chunk]] | None = None  # all rows in pieces of about n, cheaply
+
+    @cached_property
+    def lines(self) -> Sequence[int]:
+        return self.all_lines()
 
     @cached_property
     def sources(self) -> list[bytes]:
@@ -368,6 +401,8 @@ class Parsed:
 
     def chunks(self, positions: Sequence[int] | None, size: int) -> list[Chunk]:
         """The rows at these positions (None: all), in pieces of at most `size` rows."""
+        if positions is None and self.whole:
+            return self.whole(size)
         positions = range(len(self.lines)) if positions is None else positions
         return [self.chunk(positions[i : i + size]) for i in range(0, len(positions), size)]
 
@@ -416,32 +451,13 @@ def _parse(path: Path, default_ward: str | None) -> Parsed:
     source = read_table(path)
     ward = (default_ward or "").encode()
     if isinstance(source, PlainCsv):
-        numbers, rows = source.rows(stop=HEADER_SEARCH_ROWS * 10)
-        header, layout = find_layout(rows, ward_given=bool(default_ward))
-        width = len(rows[header])
-        prefix = _signature(source.raw[header], ward)
-        if not source.has_blank(header + 1, width):
-            body = source.raw[header + 1 :]
-            first = header + 2  # line numbers count from 1, and the header is one line
-
-            def line_chunk(positions: Sequence[int]) -> LineChunk:
-                if isinstance(positions, range):  # a slice of the file: no per-line work
-                    lines = list(range(first + positions.start, first + positions.stop))
-                    picked = b"\n".join(body[positions.start : positions.stop])
-                else:
-                    lines = [p + first for p in positions]
-                    picked = b"\n".join(map(body.__getitem__, positions))
-                return LineChunk(layout, lines, picked, source.delimiter, width, prefix)
-
-            return Parsed(layout, list(range(first, first + len(body))), lambda: _hashes(prefix, body), line_chunk)
-        numbers, rows = source.rows(header + 1)
-    else:
-        numbers, rows = source
-        header, layout = find_layout(rows, ward_given=bool(default_ward))
-        prefix = _signature(repr(rows[header]).encode(), ward)
-        numbers, rows = numbers[header + 1 :], rows[header + 1 :]
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
-            rows = _spreadsheet_cells(rows, layout)
+        return _plain(source, ward)
+    numbers, rows = source
+    header, layout = find_layout(rows, ward_given=bool(default_ward))
+    prefix = _signature(repr(rows[header]).encode(), ward)
+    numbers, rows = numbers[header + 1 :], rows[header + 1 :]
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        rows = _spreadsheet_cells(rows, layout)
     numbers, rows = _usable(layout, numbers, rows)
     hashes = _hashes(prefix, (repr(r).encode() for r in rows))
 
@@ -449,4 +465,48 @@ def _parse(path: Path, default_ward: str | None) -> Parsed:
         return RowChunk(layout, [numbers[p] for p in positions], [rows[p] for p in positions],
                         [hashes[p] for p in positions])
 
-    return Parsed(layout, numbers, lambda: hashes, row_chunk)
+    return Parsed(layout, lambda: numbers, lambda: hashes, row_chunk)
+
+
+def _plain(source: PlainCsv, ward: bytes) -> Parsed:
+    """A plain CSV: the header from the first lines; the body stays in the file's bytes
+    and is cut into spans of whole lines (split into lines here only for a re-import)."""
+    head = source.head(HEADER_SEARCH_ROWS * 10)
+    rows = [line.decode().split(source.delimiter) for line in head]
+    header, layout = find_layout(rows, ward_given=bool(ward))
+    width = len(rows[header])
+    prefix = _signature(head[header], ward)
+    data, path, stamp = source.data, str(source.path), source.stamp
+    start = source.start
+    for _ in range(header + 1):
+        start = data.find(b"\n", start) + 1 or len(data)
+    end = len(data)
+    while end > start and data[end - 1] in b"\r\n":  # the final line break(s)
+        end -= 1
+    count = data.count(b"\n", start, end) + 1 if end > start else 0
+    first = header + 2  # line numbers count from 1; the body starts after the header line
+
+    def body_lines() -> list[bytes]:
+        body = data[start:end]
+        return (body.replace(b"\r\n", b"\n") if b"\r" in body else body).split(b"\n") if count else []
+
+    lines_of = cache(body_lines)
+
+    def line_chunk(positions: Sequence[int]) -> LineChunk:
+        body = b"\n".join(map(lines_of().__getitem__, positions))
+        return LineChunk(layout, [p + first for p in positions], source.delimiter, width, prefix, body=body)
+
+    def spans(size: int) -> list[LineChunk]:
+        step = max(1, (end - start) * size // max(count, 1))  # bytes for about `size` lines
+        chunks = []
+        at, line = start, first
+        while at < end:
+            stop = data.find(b"\n", min(at + step, end))
+            stop = end if stop == -1 or stop > end else stop
+            n = data.count(b"\n", at, stop) + 1
+            chunks.append(LineChunk(layout, range(line, line + n), source.delimiter, width, prefix,
+                                    span=(path, stamp, at, stop)))
+            at, line = stop + 1, line + n
+        return chunks
+
+    return Parsed(layout, lambda: range(first, first + count), lambda: _hashes(prefix, lines_of()), line_chunk, spans)

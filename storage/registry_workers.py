@@ -45,13 +45,25 @@ class Setup:
 
 @dataclass
 class Checked:
-    """One chunk checked: its good rows as a COPY payload, in line order."""
+    """One chunk checked: its good rows as a COPY payload, in line order. What the parent
+    needs besides comes packed in a few long strings (twelve thousand short strings take
+    ten times as long to pickle and unpickle)."""
 
-    lines: list[int]
     payload: bytes
     rejected: list[Rejection]
-    keys: dict[str, list]  # registry_check.repeat_keys
-    codes: list[str]  # each row's code (used if the row turns out to be someone new)
+    lines: list[int] | None  # the good rows' line numbers (None: all the chunk's)
+    codes: str  # each good row's code, codes.LENGTH characters
+    packed_keys: dict[str, str]  # registry_check.repeat_keys, "\n" between values, "" for None
+
+    def keys(self, count: int) -> dict[str, list]:
+        """repeat_keys of the chunk's `count` good rows, "" for None (years as text)."""
+        return {name: text.split("\n") if count else [] for name, text in self.packed_keys.items()}
+
+
+def _pack(values: list) -> str:
+    if None in values:
+        values = ["" if v is None else v for v in values]
+    return "\n".join(values if not values or type(values[0]) is str else map(str, values))
 
 
 class _State:
@@ -72,7 +84,7 @@ def check(chunk: Chunk, setup: Setup) -> Checked:
     global _state
     if _state is None or _state.setup != setup:
         _state = _State(setup)
-    lines, values, rejected = _state.checker.check_columns(chunk.lines, chunk.cells())
+    lines, values, rejected = _state.checker.check_columns(*chunk.cells())
     # Codes are drawn here, chunk by chunk: two alike in one file (~1e-8 for a million
     # 65-bit codes) are caught by the unique index, and those rows drawn again.
     drawn = codes.new_codes(len(lines))
@@ -80,7 +92,9 @@ def check(chunk: Chunk, setup: Setup) -> Checked:
     encoded = [copy_text.bytea_column(values[name]) if name == "import_source"
                else copy_text.column(values[name], _state.memos.get(name))
                for name in COLUMNS[0 if setup.with_line else 1 :]]
-    return Checked(lines, copy_text.rows(encoded), rejected, repeat_keys(values, _state.born_text), drawn)
+    keys = repeat_keys(values, _state.born_text)
+    return Checked(copy_text.rows(encoded), rejected, None if lines is chunk.lines else list(lines), "".join(drawn),
+                   {name: _pack(column) for name, column in keys.items()})
 
 
 def _worker_start() -> None:
@@ -139,7 +153,7 @@ async def checked(chunks: Sequence[Chunk], setup: Setup, workers: Workers | None
     chunk, else here."""
     if workers is None or len(chunks) < 2:
         for chunk in chunks:
-            yield check(chunk, setup)
+            yield _with_lines(check(chunk, setup), chunk)
         return
     pool = workers.start()
     loop = asyncio.get_running_loop()
@@ -148,8 +162,14 @@ async def checked(chunks: Sequence[Chunk], setup: Setup, workers: Workers | None
         for chunk in chunks:  # the first chunks are being checked while later ones are sent
             futures.append(loop.run_in_executor(pool, check, chunk, setup))
             await asyncio.sleep(0)
-        for future in futures:
-            yield await future
+        for chunk, future in zip(chunks, futures, strict=True):
+            yield _with_lines(await future, chunk)
     finally:
         for future in futures:
             future.cancel()
+
+
+def _with_lines(result: Checked, chunk: Chunk) -> Checked:
+    if result.lines is None:
+        result.lines = chunk.lines
+    return result

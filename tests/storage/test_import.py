@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
+import os
 from datetime import date, datetime
 from pathlib import Path
 
@@ -230,6 +231,23 @@ async def test_worker_processes_check_as_this_process_does(conn, tmp_path, monke
     assert shared.rejected == alone.rejected and shared_rows == alone_rows
     assert (shared.added, shared.updated, shared.unchanged) == (alone.added, alone.updated, alone.unchanged)
     assert shared.added + shared.updated + shared.unchanged == 1_997
+
+
+async def test_a_file_changed_while_importing_imports_nothing(conn, tmp_path, monkeypatch):
+    path = write_csv(tmp_path / "ds.csv", ROWS)
+    real = registry.parse_file
+
+    def parse_then_edit(*args):
+        parsed = real(*args)  # the rows are read again when checked: the file must be the same
+        write_csv(path, [ROWS[2], ROWS[1], ROWS[0]])
+        os.utime(path, ns=(0, 0))
+        return parsed
+
+    monkeypatch.setattr(registry, "parse_file", parse_then_edit)
+    with pytest.raises(registry.RegistryFileError) as raised:
+        await run(conn, path)
+    assert raised.value.msg_id == "registry.error.changed"
+    assert await conn.fetchval("SELECT count(*) FROM residents") == 0
 
 
 async def test_strict_imports_nothing_when_a_row_is_bad(conn, tmp_path):
