@@ -69,7 +69,7 @@ class Resident(Base):
     import_source: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (
-        Index("ix_residents_ward_quarter", "ward", "quarter"),
+        Index("ix_residents_ward", "ward"),
         Index(
             "uq_residents_insurance_key",
             "insurance_key",
