@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from array import array
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from storage.registry_rows import (
     FileChangedError,
     ImportReport,
     Layout,
+    Parsed,
     RegistryFileError,
     Rejection,
     fold_header,
@@ -244,9 +246,9 @@ async def _import(conn: asyncpg.Connection, path: Path, ward: str | None, strict
             chunks = parsed.chunks(positions, CHUNK_ROWS)
             rows = checked(chunks, Setup(parsed.layout, ward, today, with_line=not empty), workers)
             if empty:
-                report.added = await _first_load(conn, rows, checker, report)
+                report.added = await _first_load(conn, rows, checker, parsed, report)
             elif chunks:
-                await _merge(conn, rows, checker, report, parsed.layout, applied)
+                await _merge(conn, rows, checker, parsed, report, applied)
             if strict and report.rejected:
                 raise _Rollback
             await _audit(conn, report, strict, actor)
@@ -273,33 +275,35 @@ async def _known_sources(conn: asyncpg.Connection) -> set[bytes]:
 
 @dataclass
 class _Loaded:
-    """What COPY took in: the good rows' lines and codes, in line order, and their
-    duplicate-check keys; the rows that repeat an earlier one are found afterwards."""
+    """What COPY took in: the good rows' lines and codes, in line order, and the marks of
+    their duplicate-check keys; the rows that repeat an earlier one are found afterwards."""
 
     lines: list[int] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)  # the chunks' codes, each a run of codes
-    keys: defaultdict[str, list] = field(default_factory=lambda: defaultdict(list))
+    marks: defaultdict[str, array] = field(default_factory=lambda: defaultdict(lambda: array("q")))
 
     def add(self, chunk: Checked) -> None:
         self.lines += chunk.lines
         self.codes.append(chunk.codes)
-        for name, values in chunk.keys(len(chunk.lines)).items():
-            self.keys[name] += values
+        for name, packed in chunk.marks.items():
+            self.marks[name].frombytes(packed)
 
     def codes_at(self, positions: list[int]) -> list[str]:
         text = "".join(self.codes)
         return [text[p * codes.LENGTH : (p + 1) * codes.LENGTH] for p in positions]
 
-    def repeated(self, checker: Checker, report: ImportReport) -> list[int]:
-        """Positions of the rows that repeat an earlier row of the file (reported)."""
-        keys = dict(self.keys)
-        for name in ("insurance_key", "citizen_id", "birth_date"):  # "" stood for None
-            keys[name] = [v or None for v in keys[name]]
-        found = checker.repeats(self.lines, keys)
-        report.rejected += found
-        if not found:
+    def repeated(self, checker: Checker, parsed: Parsed, report: ImportReport) -> list[int]:
+        """Positions of the rows that repeat an earlier row of the file (reported). The
+        few rows whose marks meet are checked again from the file, for their values."""
+        suspects, by_name = checker.suspects(self.marks)
+        if not suspects:
             return []
-        at = {line: i for i, line in enumerate(self.lines)}
+        lines = [self.lines[i] for i in suspects]
+        checked_lines, values, _ = checker.check_columns(*parsed.chunk(parsed.positions(lines)).cells())
+        assert list(checked_lines) == lines, "a row checked again came out differently"
+        found = checker.repeats(lines, values, [i in by_name for i in suspects])
+        report.rejected += found
+        at = dict(zip(lines, suspects, strict=True))
         return [at[r.line] for r in found]
 
 
@@ -320,7 +324,7 @@ async def _copy_in(conn: asyncpg.Connection, table: str, columns: Sequence[str],
     return loaded
 
 
-async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker: Checker,
+async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker: Checker, parsed: Parsed,
                       report: ImportReport) -> int:
     """An empty registry has no one to match: COPY straight into it, without its indexes
     (a sorted build after is several times faster than a million inserts). The file-wide
@@ -329,7 +333,7 @@ async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], ch
     indexes = _Indexes.of_residents()
     await indexes.drop_all(conn)
     loaded = await _copy_in(conn, "residents", COLUMNS[1:], rows, report)
-    finding = asyncio.ensure_future(asyncio.to_thread(loaded.repeated, checker, report))
+    finding = asyncio.ensure_future(asyncio.to_thread(loaded.repeated, checker, parsed, report))
     try:
         await _code_constraint(conn, indexes.code)
         await indexes.build(conn, indexes.create)
@@ -348,18 +352,18 @@ async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], ch
     return len(loaded.lines) - len(repeated)
 
 
-async def _merge(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker: Checker, report: ImportReport,
-                 layout: Layout, applied: dict[bytes, int]) -> None:
+async def _merge(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker: Checker, parsed: Parsed,
+                 report: ImportReport, applied: dict[bytes, int]) -> None:
     await conn.execute(_STAGING)
     loaded = await _copy_in(conn, "import_rows", COLUMNS, rows, report)
-    repeated = loaded.repeated(checker, report)
+    repeated = loaded.repeated(checker, parsed, report)
     if repeated:
         await conn.execute("DELETE FROM import_rows WHERE line = any($1::int[])", [loaded.lines[i] for i in repeated])
     await conn.execute("ANALYZE import_rows")
     await conn.execute(_MATCH_BY_ID)
     if await conn.fetchval(_ANY_UNMATCHED):
         await conn.execute(_MATCH_BY_NATURAL_KEY)
-    await _reject_conflicts(conn, report, layout, applied)
+    await _reject_conflicts(conn, report, parsed.layout, applied)
     matched = await conn.fetchval(
         "SELECT count(*) FROM import_match WHERE resident_id IS NOT NULL AND problem IS NULL")
     report.updated = await conn.fetchval(_UPDATE)

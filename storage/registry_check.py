@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from functools import partial
-from itertools import compress
+from itertools import compress, count
 from operator import itemgetter
 from typing import Any
 
@@ -273,42 +273,41 @@ class Checker:
                     found[line] = Rejection(line, self.layout.name(name), v.reason, v.vars)
         return list(found.values())
 
-    def repeats(self, lines: list[int], values: dict[str, list]) -> list[Rejection]:
-        """Second and later rows for one person, over the whole file (rows in line order,
-        none with a bad cell; values as repeat_keys gives them): the same insurance number
-        or citizen id, or the same ward, name and birth year with nothing that tells them
-        apart. Two rows that both carry both identifiers are told apart by them, so the
-        name is compared only for rows sharing a name with a row that lacks one; only rows
-        that share some key are then looked at one by one."""
-        keys, citizens, born = values["insurance_key"], values["citizen_id"], values["birth_date"]
-        years = values["birth_year"]
-        suspects = _shared(keys) | _shared(citizens)
-        weak = [i for i, (k, c) in enumerate(zip(keys, citizens, strict=True)) if k is None or c is None]
-        people: dict[int, tuple] = {}
+    def suspects(self, marks: dict[str, Sequence[int]]) -> tuple[list[int], set[int]]:
+        """Over the whole file (its good rows in line order, marked by repeat_marks): the
+        rows that may repeat another (sorted) and, of those, the ones whose name is to be
+        compared. A row repeats another with the same insurance number or citizen id, or
+        the same ward, name and birth year and nothing that tells them apart. Two rows
+        that both carry both identifiers are told apart by them, so the name counts only
+        for rows sharing a name with a row that lacks one."""
+        keys, citizens, years = marks["insurance"], marks["citizen"], marks["year"]
+        suspects = _shared(keys, 0) | _shared(citizens, 0)
+        weak = [i for i, k, c in zip(count(), keys, citizens) if not k or not c]
+        near: list[int] = []
         if weak:
             # only a row born the same year as a weak row can be its person again
             weak_years = {years[i] for i in weak}
             near = [i for i, y in enumerate(years) if y in weak_years]
-            names, wards = values["full_name"], values["ward"]
-            people = {i: (wards[i], _lower(names[i]), years[i]) for i in near}
+            people, born = marks["person"], marks["person_born"]
             # a bare year matches any day of that year: those rows compare without the day
-            undated = {people[i] for i in near if born[i] is None}
-            dated = [people[i] if people[i] in undated else (people[i], born[i]) for i in near]
+            undated = {people[i] for i in near if not born[i]}
+            dated = [people[i] if people[i] in undated else born[i] for i in near]
             position = {i: j for j, i in enumerate(near)}
             loose = {dated[position[i]] for i in weak}
             suspects |= {near[j] for j in _shared([d if d in loose else None for d in dated])}
-        if not suspects:
-            return []
-        return self._one_by_one(sorted(suspects), lines, keys, citizens, born, people)
+        return sorted(suspects), set(near).intersection(suspects)
 
-    def _one_by_one(self, rows: list[int], lines: list[int], keys: list, citizens: list, born: list,
-                    people: dict[int, tuple]) -> list[Rejection]:
+    def repeats(self, lines: list[int], values: dict[str, list], by_name: list[bool]) -> list[Rejection]:
+        """The suspects' rejections, from their values (in line order): each is compared
+        with the earlier ones that were not rejected themselves."""
         by_key: dict[str, int] = {}
         by_citizen: dict[str, int] = {}
         by_person: dict[tuple, list[tuple]] = {}
         found = []
-        for i in rows:
-            line, key, citizen = lines[i], keys[i], citizens[i]
+        rows = zip(lines, values["insurance_code"], values["citizen_id"], values["birth_date"],
+                   values["ward"], values["full_name"], values["birth_year"], by_name, strict=True)
+        for line, code, citizen, born, ward, name, year, named in rows:
+            key = code[-10:] if code else None
             if key and key in by_key:
                 found.append(Rejection(line, self.layout.name("insurance_code"), "duplicate",
                                        {"other": by_key[key]}))
@@ -317,14 +316,13 @@ class Checker:
                 found.append(Rejection(line, self.layout.name("citizen_id"), "duplicate",
                                        {"other": by_citizen[citizen]}))
                 continue
-            person = people.get(i)
-            earlier = by_person.setdefault(person, []) if person else []
-            same = next((o for o in earlier if _compatible(born[i], o[0]) and _compatible(key, o[1])
+            earlier = by_person.setdefault((ward, name.lower(), year), []) if named else []
+            same = next((o for o in earlier if _compatible(born, o[0]) and _compatible(key, o[1])
                          and _compatible(citizen, o[2])), None)
             if same:
                 found.append(Rejection(line, "", "duplicate_person", {"other": same[3]}))
                 continue
-            earlier.append((born[i], key, citizen, line))
+            earlier.append((born, key, citizen, line))
             if key:
                 by_key[key] = line
             if citizen:
@@ -332,32 +330,30 @@ class Checker:
         return found
 
 
-def repeat_keys(values: dict[str, list], born_text: dict) -> dict[str, list]:
-    """What Checker.repeats needs of checked rows, in values that are cheap to send
-    between processes (a date is text: pickling a million dates takes a second).
-    born_text remembers each date's text from call to call (None → None)."""
-    born = values["birth_date"]
-    born_text.update((d, d.isoformat()) for d in set(born).difference(born_text))
+def repeat_marks(values: dict[str, list], lowered: dict[str, str]) -> dict[str, list[int]]:
+    """For each checked row, a 64-bit mark of each key Checker.suspects compares (0: the
+    row has no such key). Columns of ints cross between processes for almost nothing,
+    where the values themselves cost a second per million rows; equal keys give equal
+    marks (a worker is a fork of the parent: the same hash seed), and the few rows whose
+    marks meet are compared by their values. `lowered` remembers each name in lower case."""
+    names = values["full_name"]
+    lowered.update((n, n.lower()) for n in set(names).difference(lowered))
+    people = list(map(hash, zip(values["ward"], map(lowered.__getitem__, names), values["birth_year"], strict=True)))
     return {
-        "insurance_key": [c[-10:] if c else None for c in values["insurance_code"]],
-        "citizen_id": values["citizen_id"],
-        "birth_date": list(map(born_text.__getitem__, born)),
-        "full_name": values["full_name"],
-        "ward": values["ward"],
-        "birth_year": values["birth_year"],
+        "insurance": [hash(c[-10:]) or 1 if c else 0 for c in values["insurance_code"]],
+        "citizen": [hash(c) or 1 if c else 0 for c in values["citizen_id"]],
+        "person": people,
+        "person_born": [hash((p, b)) or 1 if b else 0 for p, b in zip(people, values["birth_date"], strict=True)],
+        "year": values["birth_year"],
     }
 
 
-def _lower(value: Any) -> Any:
-    return value.lower() if type(value) is str else value
-
-
-def _shared(values: list) -> set[int]:
-    """Positions of the values that occur more than once (None and Bad never count)."""
+def _shared(values: Sequence, missing: Any = None) -> set[int]:
+    """Positions of the values that occur more than once (`missing` never counts)."""
     distinct = set(values)
-    nones = values.count(None)
-    if len(distinct) == len(values) - nones + (nones > 0):
+    absent = values.count(missing)
+    if len(distinct) == len(values) - absent + (absent > 0):
         return set()  # the usual case: one set, no counting
     counts = Counter(values)
-    shared = {v for v, n in counts.items() if n > 1 and v is not None and type(v) is not Bad}
+    shared = {v for v, n in counts.items() if n > 1 and v != missing}
     return {i for i, v in enumerate(values) if v in shared} if shared else set()

@@ -14,6 +14,7 @@ import gc
 import multiprocessing
 import os
 import signal
+from array import array
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from dialogs import codes
 from storage import copy_text
-from storage.registry_check import Checker, repeat_keys
+from storage.registry_check import Checker, repeat_marks
 from storage.registry_rows import Chunk, Layout, Rejection
 
 # The payload's columns, in order; "line" only for the staging table.
@@ -45,25 +46,14 @@ class Setup:
 
 @dataclass
 class Checked:
-    """One chunk checked: its good rows as a COPY payload, in line order. What the parent
-    needs besides comes packed in a few long strings (twelve thousand short strings take
-    ten times as long to pickle and unpickle)."""
+    """One chunk checked: its good rows as a COPY payload, in line order, and what the
+    parent needs besides, packed so that it crosses between processes as a few strings."""
 
     payload: bytes
     rejected: list[Rejection]
-    lines: list[int] | None  # the good rows' line numbers (None: all the chunk's)
+    lines: Sequence[int] | None  # the good rows' line numbers (None: all the chunk's)
     codes: str  # each good row's code, codes.LENGTH characters
-    packed_keys: dict[str, str]  # registry_check.repeat_keys, "\n" between values, "" for None
-
-    def keys(self, count: int) -> dict[str, list]:
-        """repeat_keys of the chunk's `count` good rows, "" for None (years as text)."""
-        return {name: text.split("\n") if count else [] for name, text in self.packed_keys.items()}
-
-
-def _pack(values: list) -> str:
-    if None in values:
-        values = ["" if v is None else v for v in values]
-    return "\n".join(values if not values or type(values[0]) is str else map(str, values))
+    marks: dict[str, bytes]  # registry_check.repeat_marks, as arrays of 64-bit integers
 
 
 class _State:
@@ -74,7 +64,7 @@ class _State:
         self.setup = setup
         self.checker = Checker(setup.layout, setup.default_ward, setup.today)
         self.memos: dict[str, dict] = {name: {} for name in _FEW_VALUES}
-        self.born_text: dict = {None: None}
+        self.lowered: dict[str, str] = {}
 
 
 _state: _State | None = None
@@ -92,9 +82,9 @@ def check(chunk: Chunk, setup: Setup) -> Checked:
     encoded = [copy_text.bytea_column(values[name]) if name == "import_source"
                else copy_text.column(values[name], _state.memos.get(name))
                for name in COLUMNS[0 if setup.with_line else 1 :]]
-    keys = repeat_keys(values, _state.born_text)
+    marks = {name: array("q", column).tobytes() for name, column in repeat_marks(values, _state.lowered).items()}
     return Checked(copy_text.rows(encoded), rejected, None if lines is chunk.lines else list(lines), "".join(drawn),
-                   {name: _pack(column) for name, column in keys.items()})
+                   marks)
 
 
 def _worker_start() -> None:

@@ -173,6 +173,18 @@ async def test_duplicates_inside_one_file(conn, tmp_path):
     ]
 
 
+async def test_same_name_and_birth_told_apart_by_identifiers(conn, tmp_path):
+    # both rows are looked at (same ward, name and birth date, one without a citizen id)
+    # and kept: their insurance numbers differ, so they are two people
+    other = list(ROWS[0])
+    other[3], other[4] = "HT3790000000099", ""
+    twin = list(ROWS[0])
+    twin[3], twin[4] = "", ""
+    report = await run(conn, write_csv(tmp_path / "ds.csv", [ROWS[0], other, twin]))
+    assert report.added == 2
+    assert [(r.line, r.reason, r.vars) for r in report.rejected] == [(4, "duplicate_person", {"other": 2})]
+
+
 async def test_ten_thousand_rows_with_three_bad(conn, tmp_path):
     rows = [[f"Nguyễn Văn {chr(65 + i % 26)}{chr(65 + i // 26 % 26)}", f"{1 + i % 28:02d}/0{1 + i % 9}/19{40 + i % 60}",
              "Nam", f"DN4{79_000_000_00 + i:012d}"[:15], f"079{i:09d}", "", "", f"Tổ {i % 40}", "Khu phố 1",
