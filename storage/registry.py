@@ -16,6 +16,7 @@ import json
 from array import array
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -222,6 +223,8 @@ async def import_file(conn: asyncpg.Connection, path: Path | str, ward: str | No
         raise RegistryFileError("registry.error.not_utf8", file=path.name) from None
     except FileChangedError:  # and read again by the workers
         raise RegistryFileError("registry.error.changed", file=path.name) from None
+    except BrokenProcessPool:  # a worker was killed (out of memory?): the transaction is undone
+        raise RegistryFileError("registry.error.workers_stopped", file=path.name) from None
     finally:
         if workers:
             workers.close()

@@ -262,6 +262,23 @@ async def test_a_file_changed_while_importing_imports_nothing(conn, tmp_path, mo
     assert await conn.fetchval("SELECT count(*) FROM residents") == 0
 
 
+def _killed(chunk, setup):
+    os._exit(9)  # a worker process killed mid-chunk (the kernel's out-of-memory killer)
+
+
+async def test_a_killed_worker_imports_nothing_and_says_so(conn, tmp_path, monkeypatch):
+    path = write_csv(tmp_path / "ds.csv", _people(1_000))
+    monkeypatch.setattr(registry, "CHUNK_ROWS", 300)
+    monkeypatch.setattr(registry_workers, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(registry_workers, "_cores", lambda: 2)
+    monkeypatch.setattr(registry_workers, "check", _killed)
+    with pytest.raises(registry.RegistryFileError) as raised:
+        await run(conn, path)
+    assert raised.value.msg_id == "registry.error.workers_stopped"
+    assert await conn.fetchval("SELECT count(*) FROM residents") == 0
+    assert not multiprocessing.active_children()
+
+
 async def test_strict_imports_nothing_when_a_row_is_bad(conn, tmp_path):
     bad = list(ROWS[1])
     bad[1] = "hôm qua"
