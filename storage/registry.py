@@ -249,7 +249,7 @@ async def _import(conn: asyncpg.Connection, path: Path, ward: str | None, strict
             chunks = parsed.chunks(positions, CHUNK_ROWS)
             rows = checked(chunks, Setup(parsed.layout, ward, today, with_line=not empty), workers)
             if empty:
-                report.added = await _first_load(conn, rows, checker, parsed, report)
+                report.added = await _first_load(conn, rows, checker, report)
             elif chunks:
                 await _merge(conn, rows, checker, parsed, report, applied)
             if strict and report.rejected:
@@ -295,18 +295,13 @@ class _Loaded:
         text = "".join(self.codes)
         return [text[p * codes.LENGTH : (p + 1) * codes.LENGTH] for p in positions]
 
-    def repeated(self, checker: Checker, parsed: Parsed, report: ImportReport) -> list[int]:
-        """Positions of the rows that repeat an earlier row of the file (reported). The
-        few rows whose marks meet are checked again from the file, for their values."""
-        suspects, by_name = checker.suspects(self.marks)
-        if not suspects:
-            return []
-        lines = [self.lines[i] for i in suspects]
-        checked_lines, values, _ = checker.check_columns(*parsed.chunk(parsed.positions(lines)).cells())
-        assert list(checked_lines) == lines, "a row checked again came out differently"
-        found = checker.repeats(lines, values, [i in by_name for i in suspects])
+    def repeated(self, checker: Checker, report: ImportReport) -> list[int]:
+        """Positions of the rows that repeat an earlier row of the file (reported)."""
+        found = checker.repeats(self.lines, self.marks)
         report.rejected += found
-        at = dict(zip(lines, suspects, strict=True))
+        if not found:
+            return []
+        at = {line: i for i, line in enumerate(self.lines)}
         return [at[r.line] for r in found]
 
 
@@ -316,18 +311,19 @@ async def _copy_in(conn: asyncpg.Connection, table: str, columns: Sequence[str],
     next ones meanwhile)."""
     loaded = _Loaded()
 
-    async def payloads() -> AsyncIterator[bytes]:
+    async def payloads() -> AsyncIterator[memoryview]:
         async for chunk in rows:
             report.rejected += chunk.rejected
             loaded.add(chunk)
-            for start in range(0, len(chunk.payload), COPY_PIECE):
-                yield chunk.payload[start : start + COPY_PIECE]
+            payload = memoryview(chunk.payload)  # pieces without copies (asyncpg copies them once)
+            for start in range(0, len(payload), COPY_PIECE):
+                yield payload[start : start + COPY_PIECE]
 
     await conn.copy_to_table(table, source=payloads(), columns=columns, format="text")
     return loaded
 
 
-async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker: Checker, parsed: Parsed,
+async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker: Checker,
                       report: ImportReport) -> int:
     """An empty registry has no one to match: COPY straight into it, without its indexes
     (a sorted build after is several times faster than a million inserts). The file-wide
@@ -336,7 +332,7 @@ async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], ch
     indexes = _Indexes.of_residents()
     await indexes.drop_all(conn)
     loaded = await _copy_in(conn, "residents", COLUMNS[1:], rows, report)
-    finding = asyncio.ensure_future(asyncio.to_thread(loaded.repeated, checker, parsed, report))
+    finding = asyncio.ensure_future(asyncio.to_thread(loaded.repeated, checker, report))
     try:
         await _code_constraint(conn, indexes.code)
         await indexes.build(conn, indexes.create)
@@ -359,7 +355,7 @@ async def _merge(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker
                  report: ImportReport, applied: dict[bytes, int]) -> None:
     await conn.execute(_STAGING)
     loaded = await _copy_in(conn, "import_rows", COLUMNS, rows, report)
-    repeated = loaded.repeated(checker, parsed, report)
+    repeated = loaded.repeated(checker, report)
     if repeated:
         await conn.execute("DELETE FROM import_rows WHERE line = any($1::int[])", [loaded.lines[i] for i in repeated])
     await conn.execute("ANALYZE import_rows")

@@ -205,7 +205,8 @@ def _text_column(cells: list) -> list:
 
 
 def _compatible(a: Any, b: Any) -> bool:
-    return a is None or b is None or a == b
+    """Marks: 0 is "not given", which agrees with anything."""
+    return not a or not b or a == b
 
 
 class Checker:
@@ -273,14 +274,15 @@ class Checker:
                     found[line] = Rejection(line, self.layout.name(name), v.reason, v.vars)
         return list(found.values())
 
-    def suspects(self, marks: dict[str, Sequence[int]]) -> tuple[list[int], set[int]]:
-        """Over the whole file (its good rows in line order, marked by repeat_marks): the
-        rows that may repeat another (sorted) and, of those, the ones whose name is to be
-        compared. A row repeats another with the same insurance number or citizen id, or
-        the same ward, name and birth year and nothing that tells them apart. Two rows
-        that both carry both identifiers are told apart by them, so the name counts only
-        for rows sharing a name with a row that lacks one."""
+    def repeats(self, lines: Sequence[int], marks: dict[str, Sequence[int]]) -> list[Rejection]:
+        """Second and later rows for one person, over the whole file (its good rows in line
+        order, marked by repeat_marks): the same insurance number or citizen id, or the
+        same ward, name and birth year with nothing that tells them apart. Two rows that
+        both carry both identifiers are told apart by them, so the name counts only for
+        rows sharing a name with a row that lacks one. Rows are compared by their marks:
+        two different values share a 64-bit mark about once in 2**64."""
         keys, citizens, years = marks["insurance"], marks["citizen"], marks["year"]
+        people, born = marks["person"], marks["person_born"]
         suspects = _shared(keys, 0) | _shared(citizens, 0)
         weak = [i for i, k, c in zip(count(), keys, citizens) if not k or not c]
         near: list[int] = []
@@ -288,26 +290,19 @@ class Checker:
             # only a row born the same year as a weak row can be its person again
             weak_years = {years[i] for i in weak}
             near = [i for i, y in enumerate(years) if y in weak_years]
-            people, born = marks["person"], marks["person_born"]
             # a bare year matches any day of that year: those rows compare without the day
             undated = {people[i] for i in near if not born[i]}
             dated = [people[i] if people[i] in undated else born[i] for i in near]
             position = {i: j for j, i in enumerate(near)}
             loose = {dated[position[i]] for i in weak}
             suspects |= {near[j] for j in _shared([d if d in loose else None for d in dated])}
-        return sorted(suspects), set(near).intersection(suspects)
-
-    def repeats(self, lines: list[int], values: dict[str, list], by_name: list[bool]) -> list[Rejection]:
-        """The suspects' rejections, from their values (in line order): each is compared
-        with the earlier ones that were not rejected themselves."""
-        by_key: dict[str, int] = {}
-        by_citizen: dict[str, int] = {}
-        by_person: dict[tuple, list[tuple]] = {}
+        named = set(near)
+        by_key: dict[int, int] = {}
+        by_citizen: dict[int, int] = {}
+        by_person: dict[int, list[tuple]] = {}
         found = []
-        rows = zip(lines, values["insurance_code"], values["citizen_id"], values["birth_date"],
-                   values["ward"], values["full_name"], values["birth_year"], by_name, strict=True)
-        for line, code, citizen, born, ward, name, year, named in rows:
-            key = code[-10:] if code else None
+        for i in sorted(suspects):  # each against the earlier ones not rejected themselves
+            line, key, citizen = lines[i], keys[i], citizens[i]
             if key and key in by_key:
                 found.append(Rejection(line, self.layout.name("insurance_code"), "duplicate",
                                        {"other": by_key[key]}))
@@ -316,13 +311,13 @@ class Checker:
                 found.append(Rejection(line, self.layout.name("citizen_id"), "duplicate",
                                        {"other": by_citizen[citizen]}))
                 continue
-            earlier = by_person.setdefault((ward, name.lower(), year), []) if named else []
-            same = next((o for o in earlier if _compatible(born, o[0]) and _compatible(key, o[1])
+            earlier = by_person.setdefault(people[i], []) if i in named else []
+            same = next((o for o in earlier if _compatible(born[i], o[0]) and _compatible(key, o[1])
                          and _compatible(citizen, o[2])), None)
             if same:
                 found.append(Rejection(line, "", "duplicate_person", {"other": same[3]}))
                 continue
-            earlier.append((born, key, citizen, line))
+            earlier.append((born[i], key, citizen, line))
             if key:
                 by_key[key] = line
             if citizen:

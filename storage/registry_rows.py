@@ -14,7 +14,6 @@ import os
 import re
 import unicodedata
 import zipfile
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -399,10 +398,6 @@ class Parsed:
     def sources(self) -> list[bytes]:
         """Computed only when the registry has rows to compare with."""
         return self.hash_all()
-
-    def positions(self, lines: list[int]) -> list[int]:
-        """Where rows with these line numbers are in the file's body."""
-        return [bisect_left(self.lines, line) for line in lines]
 
     def chunks(self, positions: Sequence[int] | None, size: int) -> list[Chunk]:
         """The rows at these positions (None: all), in pieces of at most `size` rows."""
