@@ -437,10 +437,13 @@ async def test_bulk_path_rebuilds_every_index(conn, tmp_path, monkeypatch, first
         await run(conn, write_csv(tmp_path / "one.csv", [ROWS[0]]))
     monkeypatch.setattr(registry, "BULK_MIN_ROWS", 1)
     indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'residents' ORDER BY 1"
-    before = await conn.fetch(indexes)
+    constraints = ("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                   "WHERE conrelid = 'residents'::regclass OR confrelid = 'residents'::regclass ORDER BY 2")
+    before = await conn.fetch(indexes), await conn.fetch(constraints)
+    assert len(before[1]) >= 5  # primary key, unique code, and the foreign keys of three tables
     report = await run(conn, write_csv(tmp_path / "ds.csv", ROWS))
     assert report.added == (3 if first else 2)
-    assert await conn.fetch(indexes) == before
+    assert (await conn.fetch(indexes), await conn.fetch(constraints)) == before
     with pytest.raises(asyncpg.UniqueViolationError):
         await conn.execute("UPDATE residents SET code = (SELECT min(code) FROM residents)")
 
