@@ -13,7 +13,6 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
-from functools import partial
 from itertools import compress, count
 from operator import itemgetter
 from typing import Any
@@ -172,9 +171,6 @@ class _Memo(dict):
         return list(map(self.__getitem__, cells))
 
 
-_NFC = partial(unicodedata.is_normalized, "NFC")
-
-
 def _all_usual(cells: list, usual: re.Pattern) -> bool:
     """Whether every non-empty cell already has the usual spelling: one pass at C speed,
     so the common clean file never pays for a Python-level loop."""
@@ -196,7 +192,9 @@ def _phone_column(cells: list) -> list:
 
 
 def _text_column(cells: list) -> list:
-    if _all_usual(cells, _PLAIN_TEXT) and all(map(_NFC, cells)) and max(map(len, cells), default=0) <= MAX_TEXT:
+    # NFC is checked on the joined column: a line break never composes with its neighbours
+    if (_all_usual(cells, _PLAIN_TEXT) and unicodedata.is_normalized("NFC", "\n".join(cells))
+            and max(map(len, cells), default=0) <= MAX_TEXT):
         return [c or None for c in cells]
     return [_careful(optional_text, c) for c in cells]
 

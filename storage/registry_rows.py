@@ -141,12 +141,14 @@ def split_columns(text: str, delimiter: str, width: int) -> list[list[str]]:
     otherwise each line is padded or cut to the header's width."""
     if not text:
         return [[] for _ in range(width)]
-    lines = text.split("\n")
-    counts = list(map(methodcaller("count", delimiter), lines))
-    if min(counts) == max(counts) == width - 1:
-        cells = text.replace("\n", delimiter).split(delimiter)
-        return [cells[i::width] for i in range(width)]
-    rows = [(line.split(delimiter) + [""] * width)[:width] for line in lines]
+    count = text.count("\n") + 1
+    # Each line break becomes a delimiter and the break, so every line but the first starts
+    # a cell with "\n". The lines all have `width` cells when there are count × width cells
+    # and the line breaks are all in every width-th cell (a cell holds at most one).
+    cells = text.replace("\n", delimiter + "\n").split(delimiter)
+    if len(cells) == count * width and "".join(cells[width::width]).count("\n") == count - 1:
+        return ["".join(cells[0::width]).split("\n"), *(cells[i::width] for i in range(1, width))]
+    rows = [(line.split(delimiter) + [""] * width)[:width] for line in text.split("\n")]
     return [list(column) for column in zip(*rows, strict=True)]
 
 
