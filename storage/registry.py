@@ -2,10 +2,11 @@
 
 An import is one transaction. File rows the registry has already applied (same source
 hash, row not changed since) are set aside unread; the others are checked and normalised
-in Python (storage.registry_rows, storage.registry_check), bulk-loaded with COPY into a
-temporary table and merged with a few set-based statements. A resident is matched by
-social-insurance number, else citizen id, else (ward, name, birth year, compatible birth
-date); a matched row is updated in place and keeps its code, because that code is
+in chunks (storage.registry_workers: by one worker process per core for a large file) and
+streamed into COPY as they come: straight into residents when the registry is empty,
+else into a temporary table merged with a few set-based statements. A resident is matched
+by social-insurance number, else citizen id, else (ward, name, birth year, compatible
+birth date); a matched row is updated in place and keeps its code, because that code is
 already printed on a card.
 """
 

@@ -1,8 +1,9 @@
 """Reading a registry file (CSV or XLSX): its header, its rows, and each row's source hash.
 
-A clean CSV (no quotes, every line with the header's number of cells) is never split row
-by row: its lines are hashed and, when checked, cut into columns at C speed. Anything
-else goes through the csv module or openpyxl. Checking the cells is storage.registry_check.
+A CSV without quotes stays bytes: its header is found, its body cut into spans of whole
+lines, and each span is read, decoded, hashed and cut into columns where it is checked,
+at C speed. Anything else goes through the csv module or openpyxl. Checking the cells is
+storage.registry_check.
 """
 
 from __future__ import annotations
