@@ -37,7 +37,6 @@ from storage.registry_rows import (
     FileChangedError,
     ImportReport,
     Layout,
-    Parsed,
     RegistryFileError,
     Rejection,
     fold_header,
@@ -252,7 +251,7 @@ async def _import(conn: asyncpg.Connection, path: Path, ward: str | None, strict
             if empty:
                 report.added = await _first_load(conn, rows, checker, report)
             elif chunks:
-                await _merge(conn, rows, checker, parsed, report, applied)
+                await _merge(conn, rows, checker, report, parsed.layout, applied)
             if strict and report.rejected:
                 raise _Rollback
             await _audit(conn, report, strict, actor)
@@ -354,8 +353,8 @@ async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], ch
     return len(loaded.lines) - len(repeated)
 
 
-async def _merge(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker: Checker, parsed: Parsed,
-                 report: ImportReport, applied: dict[bytes, int]) -> None:
+async def _merge(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker: Checker, report: ImportReport,
+                 layout: Layout, applied: dict[bytes, int]) -> None:
     await conn.execute(_STAGING)
     loaded = await _copy_in(conn, "import_rows", COLUMNS, rows, report)
     repeated = loaded.repeated(checker, report)
@@ -365,7 +364,7 @@ async def _merge(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker
     await conn.execute(_MATCH_BY_ID)
     if await conn.fetchval(_ANY_UNMATCHED):
         await conn.execute(_MATCH_BY_NATURAL_KEY)
-    await _reject_conflicts(conn, report, parsed.layout, applied)
+    await _reject_conflicts(conn, report, layout, applied)
     matched = await conn.fetchval(
         "SELECT count(*) FROM import_match WHERE resident_id IS NOT NULL AND problem IS NULL")
     report.updated = await conn.fetchval(_UPDATE)

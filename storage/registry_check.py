@@ -324,11 +324,11 @@ class Checker:
 
 
 def repeat_marks(values: dict[str, list], lowered: dict[str, str]) -> dict[str, list[int]]:
-    """For each checked row, a 64-bit mark of each key Checker.suspects compares (0: the
-    row has no such key). Columns of ints cross between processes for almost nothing,
-    where the values themselves cost a second per million rows; equal keys give equal
-    marks (a worker is a fork of the parent: the same hash seed), and the few rows whose
-    marks meet are compared by their values. `lowered` remembers each name in lower case."""
+    """For each checked row, a 64-bit mark of each key Checker.repeats compares (0: the row
+    has no such key). Columns of ints cross between processes for almost nothing, where
+    the values themselves cost a second per million rows. Equal keys give equal marks only
+    within one hash seed: the workers are forks of the parent, never spawned processes.
+    `lowered` remembers each name in lower case."""
     names = values["full_name"]
     lowered.update((n, n.lower()) for n in set(names).difference(lowered))
     people = list(map(hash, zip(values["ward"], map(lowered.__getitem__, names), values["birth_year"], strict=True)))

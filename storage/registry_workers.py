@@ -1,10 +1,11 @@
 """Checking a registry file's rows, on every core when the file is large.
 
-Checking a city's million rows in Python is most of an import's time. The rows go out in
+Checking a city's million rows in Python is most of an import's time. The file goes out in
 chunks to one worker process per core; each checks its chunk and hands back what crosses
-between processes cheaply: a COPY payload (bytes) and the few keys that the whole-file
-duplicate check needs. Chunks come back in file order, so the parent streams them into
-COPY while the workers check the rest. A small file is checked in-process, the same way.
+between processes cheaply: a COPY payload (bytes), the codes it drew, and 64-bit marks of
+the keys the whole-file duplicate check compares. Chunks come back in file order, so the
+parent streams them into COPY while the workers check the rest. A small file is checked
+in-process, the same way.
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ class Workers:
 
     def start(self) -> ProcessPoolExecutor:
         if self.pool is None:
+            # fork, not spawn: a worker must share the parent's hash seed (repeat_marks)
             self.pool = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context("fork"),
                                             initializer=_worker_start)
             for _ in range(self.count):
