@@ -18,6 +18,7 @@ import sys
 import uvloop
 
 from bot.config import ConfigError, Settings, load_settings, require, terminal_locale
+from bot.terminal import help_text
 from locales import t
 
 log = logging.getLogger("healthbot")
@@ -27,21 +28,21 @@ COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_privacy")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="healthbot", description="Health-declaration bot (Telegram)")
+    parser = argparse.ArgumentParser(prog="healthbot", description=help_text("cli.help.description"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="run the bot (long polling, or --webhook)")
-    p.add_argument("--webhook", action="store_true", help="serve a webhook (aiohttp) instead of polling")
+    p = sub.add_parser("run", help=help_text("cli.help.run"))
+    p.add_argument("--webhook", action="store_true", help=help_text("cli.help.webhook"))
     p.set_defaults(func=cmd_run, needs_token=True)
 
-    p = sub.add_parser("demo", help="try the conversation in the terminal, no Telegram needed")
+    p = sub.add_parser("demo", help=help_text("cli.help.demo"))
     p.set_defaults(func=cmd_demo)
 
-    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
-    p = db.add_parser("upgrade", help="apply all migrations")
+    db = sub.add_parser("db", help=help_text("cli.help.db")).add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("upgrade", help=help_text("cli.help.upgrade"))
     p.set_defaults(func=cmd_db_upgrade, raw=True)
-    p = db.add_parser("downgrade", help="roll back to a revision")
-    p.add_argument("revision")
+    p = db.add_parser("downgrade", help=help_text("cli.help.downgrade"))
+    p.add_argument("revision", help=help_text("cli.help.revision"))
     p.set_defaults(func=cmd_db_downgrade, raw=True)
 
     for name in COMMAND_MODULES:

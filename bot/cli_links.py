@@ -10,17 +10,15 @@ import sys
 from datetime import datetime
 
 from bot.config import TIME_ZONE
-from bot.terminal import who_ran
+from bot.terminal import help_text, who_ran
 from locales import t
 from storage import registry
 from storage.people import transaction
 
 
 def add_unlink(residents_subparsers) -> None:
-    p = residents_subparsers.add_parser(
-        "unlink", help="end every Telegram link of a resident (card code or resident id)"
-    )
-    p.add_argument("resident", metavar="CODE_OR_ID", help="the code printed on the card, or the resident id")
+    p = residents_subparsers.add_parser("unlink", help=help_text("cli.help_unlink"))
+    p.add_argument("resident", metavar="CODE_OR_ID", help=help_text("cli.help_unlink_resident"))
     p.set_defaults(func=run_unlink)
 
 

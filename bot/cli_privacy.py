@@ -18,8 +18,9 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from bot.aiohttp_request import AiohttpRequest
-from bot.cli_staff import HELP_LOCALE, Bad, _operator, command
+from bot.cli_staff import Bad, _operator, command
 from bot.config import TIME_ZONE
+from bot.terminal import help_text
 from dialogs import codes
 from dialogs.privacy import drop_person
 from locales import catalog, t
@@ -31,7 +32,7 @@ SINCE_DAYS = 30  # `audit` without --since looks this far back
 
 
 def _h(key: str) -> str:
-    return t(HELP_LOCALE, f"privacy.cli.help_{key}")
+    return help_text(f"privacy.cli.help_{key}")
 
 
 def register(subparsers) -> None:

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import asyncpg
 
 from bot import cli_links
-from bot.terminal import who_ran
+from bot.terminal import help_text, who_ran
 from dialogs import codes
 from dialogs.parsers import show_phone
 from locales import t
@@ -30,40 +30,44 @@ MAX_REJECTIONS_SHOWN = 200
 FORMATS = ("pdf", "png", "svg")
 
 
+def _h(key: str) -> str:
+    return help_text(f"registry.help.{key}")
+
+
 def register(subparsers, common: argparse.ArgumentParser | None = None) -> None:
     parents = [common] if common else []
-    residents = subparsers.add_parser("residents", parents=parents, help="the resident registry")
+    residents = subparsers.add_parser("residents", parents=parents, help=_h("residents"))
     sub = residents.add_subparsers(dest="residents_command", required=True, metavar="ACTION")
 
-    p = sub.add_parser("import", parents=parents, help="import residents from a CSV or XLSX file")
-    p.add_argument("file", type=Path)
-    p.add_argument("--ward", help="the ward of every row (needed when the file has no phuong column)")
-    p.add_argument("--strict", action="store_true", help="import nothing if any row is bad")
+    p = sub.add_parser("import", parents=parents, help=_h("import"))
+    p.add_argument("file", type=Path, help=_h("file"))
+    p.add_argument("--ward", help=_h("import_ward"))
+    p.add_argument("--strict", action="store_true", help=_h("strict"))
     p.set_defaults(func=run_import)
 
-    p = sub.add_parser("list", parents=parents, help="list residents")
-    p.add_argument("--ward")
-    p.add_argument("--quarter")
+    p = sub.add_parser("list", parents=parents, help=_h("list"))
+    p.add_argument("--ward", help=_h("ward"))
+    p.add_argument("--quarter", help=_h("quarter"))
     p.set_defaults(func=run_list)
 
-    p = sub.add_parser("show", parents=parents, help="show one resident")
-    p.add_argument("key", metavar="CODE_OR_ID")
-    p.add_argument("--reveal", action="store_true", help="print the card code in full")
+    p = sub.add_parser("show", parents=parents, help=_h("show"))
+    p.add_argument("key", metavar="CODE_OR_ID", help=_h("key"))
+    p.add_argument("--reveal", action="store_true", help=_h("reveal"))
     p.set_defaults(func=run_show)
 
-    p = sub.add_parser("reissue", parents=parents, help="give a resident a new code (the old one stops working)")
-    p.add_argument("key", metavar="CODE_OR_ID")
-    p.add_argument("--reveal", action="store_true", help="print the new code in full")
+    p = sub.add_parser("reissue", parents=parents, help=_h("reissue"))
+    p.add_argument("key", metavar="CODE_OR_ID", help=_h("key"))
+    p.add_argument("--reveal", action="store_true", help=_h("reveal_new"))
     p.set_defaults(func=run_reissue)
 
     cli_links.add_unlink(sub)  # `residents unlink`: ends every Telegram link (linking area)
 
-    p = subparsers.add_parser("cards", parents=parents, help="print residents' cards (PDF, or PNG/SVG files)")
-    p.add_argument("--ward", required=True)
-    p.add_argument("--quarter")
-    p.add_argument("--group")
-    p.add_argument("--out", type=Path, required=True, help="the PDF file, or a folder for png/svg")
-    p.add_argument("--format", choices=FORMATS, default="pdf")
+    p = subparsers.add_parser("cards", parents=parents, help=_h("cards"))
+    p.add_argument("--ward", required=True, help=_h("cards_ward"))
+    p.add_argument("--quarter", help=_h("quarter"))
+    p.add_argument("--group", help=_h("group"))
+    p.add_argument("--out", type=Path, required=True, help=_h("out"))
+    p.add_argument("--format", choices=FORMATS, default="pdf", help=_h("format"))
     p.add_argument("--workers", type=int, help=argparse.SUPPRESS)
     p.set_defaults(func=run_cards)
 

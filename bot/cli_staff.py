@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import sys
 import time
 from datetime import datetime, timedelta
@@ -18,21 +17,17 @@ from pathlib import Path
 from bot.broadcaster import duration, tally, worker_loop
 from bot.config import TIME_ZONE
 from bot.render import text_of
-from bot.terminal import who_ran
+from bot.terminal import help_text, who_ran
 from dialogs.core import Reply
 from dialogs.ports import Audience, StatsReport
 from dialogs.staff import MAX_DAYS, MESSAGE_LIMIT, describe, parse_when
-from locales import DEFAULT, available, t
+from locales import t
 from storage import broadcasts, export, staff, stats
 from storage.audit import entry
 
-# Help is printed before settings load: the language of DEFAULT_LOCALE when it is set.
-_ENV_LOCALE = os.environ.get("DEFAULT_LOCALE", "")
-HELP_LOCALE = _ENV_LOCALE if _ENV_LOCALE in available() else DEFAULT
-
 
 def _h(key: str) -> str:
-    return t(HELP_LOCALE, f"staff.cli.help_{key}")
+    return help_text(f"staff.cli.help_{key}")
 
 
 def register(subparsers) -> None:

@@ -1,4 +1,5 @@
-"""Who is at the terminal: the login name recorded as the actor of CLI actions in the audit log."""
+"""The person at the terminal: their login name (the actor of CLI actions in the audit
+log) and the language of the command line's help."""
 
 from __future__ import annotations
 
@@ -10,3 +11,12 @@ def who_ran() -> str | None:
         return getpass.getuser()
     except (KeyError, OSError):  # no login name (a container's uid without a passwd entry)
         return None
+
+
+def help_text(msg_id: str) -> str:
+    """A command-line help text, in the language of DEFAULT_LOCALE (help is printed before
+    the settings are loaded, so even when they are broken)."""
+    from bot.config import terminal_locale  # noqa: PLC0415 - config imports much more
+    from locales import t  # noqa: PLC0415
+
+    return t(terminal_locale(), msg_id)

@@ -39,3 +39,28 @@ def test_vietnamese_is_default_and_has_diacritics():
 def test_data_that_is_not_a_message_id_is_shown_as_is():
     for name in ("Nguyễn Thị {A}", "Lê } Văn", "Trần {0} B"):
         assert locales.t("vi", name) == name
+
+
+def _help_texts(parser) -> list[str]:
+    """Every description and help text of a parser and its subcommands (not argparse's own)."""
+    import argparse  # noqa: PLC0415
+
+    seen = [parser.description]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            seen += [choice.help for choice in action._choices_actions]
+            for sub in action.choices.values():
+                seen += _help_texts(sub)
+        elif action.help not in (None, argparse.SUPPRESS) and not isinstance(action, argparse._HelpAction):
+            seen.append(action.help)
+    return [h for h in seen if h is not None]
+
+
+def test_command_line_help_comes_from_locales(monkeypatch):
+    from bot import cli  # noqa: PLC0415
+
+    for locale in ("vi", "en"):
+        monkeypatch.setenv("DEFAULT_LOCALE", locale)
+        seen = _help_texts(cli.build_parser())
+        assert len(seen) > 50
+        assert [h for h in seen if h not in set(locales.catalog(locale).values())] == []
