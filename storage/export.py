@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from dialogs.link import RELATIONS
 from dialogs.parsers import show_phone
 from locales import catalog, t
 from storage import privacy
@@ -73,6 +74,8 @@ async def table(session: AsyncSession, ward: str, locale: str, tz: ZoneInfo) -> 
             if k not in DECLARATION_COLUMNS and k not in RESIDENT_COLUMNS:
                 extra.setdefault(k)
     sexes = {"M": t(locale, "staff.export.male"), "F": t(locale, "staff.export.female")}
+    # a declaration keeps what the resident is to the declarer; staff read who declared
+    declarers = {code: t(locale, f"staff.export.declarer.{code}") for code in RELATIONS.values()}
     rows = []
     for r, d in found:
         row = [r.code, r.full_name, r.birth_year, sexes.get(r.sex or "", ""), r.quarter, r.group_name,
@@ -81,7 +84,8 @@ async def table(session: AsyncSession, ward: str, locale: str, tz: ZoneInfo) -> 
             row += [None] * (len(DECLARATION_COLUMNS) + len(extra))
         else:
             row += [d.submitted_at.astimezone(tz).replace(tzinfo=None)]
-            row += [getattr(d, k) for k in DECLARATION_COLUMNS[1:]]
+            row += [declarers.get(d.relation, d.relation) if k == "relation" else getattr(d, k)
+                    for k in DECLARATION_COLUMNS[1:]]
             row += [_answer(d.answers.get(k)) for k in extra]
         rows.append(row)
     keys = [*RESIDENT_COLUMNS, *DECLARATION_COLUMNS, *extra]

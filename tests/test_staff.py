@@ -407,6 +407,7 @@ async def test_cli_export_latest_declaration_per_resident(runtime, town, capsys,
     assert by_code[ra.code][weight] == ("61,5" if fmt == "csv" else "61.5")
     assert by_code[ra.code]["note_xyz"] == "quit"
     assert by_code[ra.code][t("vi", "staff.export.col.phone")] == "0912 345 678"
+    assert by_code[ra.code][t("vi", "staff.export.col.relation")] == "Chính người đó"  # declared it themselves
     assert by_code[rb.code][weight] == "" and by_code[rb.code][t("vi", "staff.export.col.submitted_at")] == ""
     [entry] = await audit(sessions, "staff_export")
     assert entry.actor_kind == "cli" and sorted(entry.details["resident_ids"]) == sorted([a, b])
