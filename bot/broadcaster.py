@@ -26,7 +26,8 @@ share the queue and one rate:
   same worker sends it again after the pause. The pause is on a separate `telegram.Bot`
   with its own connection pool: replies to residents (the Application's Bot) never wait.
 - **403.** The person blocked the bot or deleted their account: the delivery is `blocked`,
-  the account gets `blocked_at`, and later audiences leave it out.
+  the account gets `blocked_at`, and later audiences leave it out until the account
+  declares, links someone or turns reminders on again (it is talking to us).
 - **At send time** the delivery is checked again: residents who declared since the
   broadcast started, unlinked residents, and accounts that turned reminders off are left
   out; a delivery with nobody left is `skipped`.

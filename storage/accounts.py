@@ -10,10 +10,19 @@ from storage.models import Account
 
 
 async def upsert(session: AsyncSession, telegram_id: int, chat_id: int, locale: str) -> None:
+    """The account, created or brought up to date. It is talking to us, so whatever a
+    refused reminder said before (blocked_at), it no longer blocks the bot."""
     stmt = insert(Account).values(telegram_id=telegram_id, chat_id=chat_id, locale=locale)
     await session.execute(
-        stmt.on_conflict_do_update(index_elements=[Account.telegram_id], set_={"chat_id": chat_id})
+        stmt.on_conflict_do_update(index_elements=[Account.telegram_id], set_={"chat_id": chat_id, "blocked_at": None})
     )
+
+
+async def talking(session: AsyncSession, telegram_id: int) -> None:
+    """The account did something with us: reminders reach it again if a refused one had
+    marked it as blocking the bot (written only then)."""
+    await session.execute(update(Account).where(Account.telegram_id == telegram_id, Account.blocked_at.is_not(None))
+                          .values(blocked_at=None))
 
 
 class Accounts:

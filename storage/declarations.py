@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.ports import Declared, Submission, Unavailable
+from storage import accounts
 from storage.audit import entry
 from storage.models import Declaration, Link, Resident
 from storage.people import UNREACHABLE
@@ -81,6 +82,7 @@ class Declarations:
                 return "duplicate", await s.scalar(
                     select(Declaration.version).where(Declaration.submission_key == sub.submission_key)
                 ) or 0
+            await accounts.talking(s, sub.account_id)
             s.add(
                 entry(
                     "declaration.submit",

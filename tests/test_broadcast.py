@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from telegram import Bot
 
 from bot.broadcaster import Tuning, worker_loop
-from dialogs.ports import Audience
+from dialogs.ports import Audience, Submission
 from locales import t
 from storage import broadcasts
 from storage.broadcasts import Queue
@@ -252,6 +252,24 @@ async def test_403_marks_the_account_and_later_broadcasts_skip_it(runtime, api, 
     assert await statuses(rt.sessions, second) == Counter(sent=1)
     assert len(api.sent(gone)) == calls_before
     assert len(api.sent(kept, "sendMessage")) == 2
+
+
+async def test_an_account_that_blocked_the_bot_gets_reminders_again_once_it_declares(runtime, api, town):
+    rt = runtime
+    back, (rid,) = await town.family(1)
+    api.blocked.add(back)
+    await send_all(rt, api, town, await create(rt))
+    async with rt.sessions() as s:
+        assert (await s.get(Account, back)).blocked_at is not None
+    api.blocked.discard(back)  # they unblock the bot and declare again
+    sub = Submission(resident_id=rid, account_id=back, submission_key="back", questionnaire_version="t",
+                     started_at=None, answers={}, columns={})
+    assert (await rt.services.declarations.submit(sub))[0] == "saved"
+    async with rt.sessions() as s:
+        assert (await s.get(Account, back)).blocked_at is None
+    again = await create(rt, Audience(WARD, everyone=True))
+    await send_all(rt, api, town, again)
+    assert await statuses(rt.sessions, again) == Counter(sent=1)
 
 
 async def test_a_refused_chat_is_failed_not_retried(runtime, api, town):
