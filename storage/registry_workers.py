@@ -157,8 +157,16 @@ async def checked(chunks: Sequence[Chunk], setup: Setup, workers: Workers | None
         for chunk, future in zip(chunks, futures, strict=True):
             yield _with_lines(await future, chunk)
     finally:
+        # Left to Workers.close(), which stops what has not started: cancelling from here
+        # races the pool's own bookkeeping when a worker dies (an error in its thread).
         for future in futures:
-            future.cancel()
+            future.add_done_callback(_seen)
+
+
+def _seen(future: asyncio.Future) -> None:
+    """An outcome nobody waits for any more (the import has failed): retrieved, not logged."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _with_lines(result: Checked, chunk: Chunk) -> Checked:

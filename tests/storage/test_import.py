@@ -266,6 +266,7 @@ def _killed(chunk, setup):
     os._exit(9)  # a worker process killed mid-chunk (the kernel's out-of-memory killer)
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")  # no traceback from the pool
 async def test_a_killed_worker_imports_nothing_and_says_so(conn, tmp_path, monkeypatch):
     path = write_csv(tmp_path / "ds.csv", _people(1_000))
     monkeypatch.setattr(registry, "CHUNK_ROWS", 300)
