@@ -17,8 +17,8 @@ import sys
 
 import uvloop
 
-from bot.config import ConfigError, Settings, load_settings, require, terminal_locale
-from bot.terminal import help_text
+from bot.config import ConfigError, Settings, load_settings, require
+from bot.terminal import help_text, interrupted, terminal_locale
 from locales import t
 
 log = logging.getLogger("healthbot")
@@ -127,6 +127,13 @@ def _interrupt(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _command(argv)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP outside `run`
+        return interrupted()
+
+
+def _command(argv: list[str] | None) -> int:
     from bot import logs  # noqa: PLC0415
 
     # A closed terminal (SIGHUP) or `kill` must stop the embedded servers too; `run` installs
@@ -144,13 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         code = uvloop.run(_main(args, settings))
     except ConfigError as e:
         return e.code
-    except KeyboardInterrupt:
-        return 130
     except UNREACHABLE as e:
         # Unreachable database/Redis: one line, no traceback (it would quote the URL).
         print(t(terminal_locale(), "cli.unreachable", error=type(e).__name__), file=sys.stderr)
         return 1
-    sys.exit(code or 0)
+    return code or 0
 
 
 if __name__ == "__main__":

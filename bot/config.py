@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.terminal import terminal_locale
 
 TIME_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 LOCALES = ("vi", "en")
@@ -18,12 +19,6 @@ DESCRIBED = (
     "BOT_TOKEN", "DATABASE_URL", "REDIS_URL", "TELEGRAM_API_URL", "WEBHOOK_URL", "WEBHOOK_SECRET",
     "WEBHOOK_PORT", "DEFAULT_LOCALE", "STATE_TTL_DAYS", "MAX_CONCURRENT_UPDATES", "BROADCAST_RATE",
 )
-
-
-def terminal_locale() -> str:
-    """The language of terminal messages, even when the settings themselves are broken."""
-    loc = os.environ.get("DEFAULT_LOCALE", "vi")
-    return loc if loc in LOCALES else "vi"
 
 
 def expects(name: str) -> str:

@@ -1,9 +1,13 @@
 """The person at the terminal: their login name (the actor of CLI actions in the audit
-log) and the language of the command line's help."""
+log) and their language. Cheap to import: the entry point needs it before anything else."""
 
 from __future__ import annotations
 
 import getpass
+import os
+import sys
+
+from locales import DEFAULT, available, t
 
 
 def who_ran() -> str | None:
@@ -13,10 +17,18 @@ def who_ran() -> str | None:
         return None
 
 
-def help_text(msg_id: str) -> str:
-    """A command-line help text, in the language of DEFAULT_LOCALE (help is printed before
-    the settings are loaded, so even when they are broken)."""
-    from bot.config import terminal_locale  # noqa: PLC0415 - config imports much more
-    from locales import t  # noqa: PLC0415
+def terminal_locale() -> str:
+    """The language of terminal messages, even when the settings themselves are broken."""
+    loc = os.environ.get("DEFAULT_LOCALE", DEFAULT)
+    return loc if loc in available() else DEFAULT
 
+
+def help_text(msg_id: str) -> str:
+    """A command-line help text (printed before the settings are loaded)."""
     return t(terminal_locale(), msg_id)
+
+
+def interrupted() -> int:
+    """Ctrl-C (or SIGTERM/SIGHUP outside `run`): one line, and the shell's exit code for it."""
+    print(t(terminal_locale(), "cli.interrupted"), file=sys.stderr)
+    return 130

@@ -17,7 +17,8 @@ import os
 import signal
 from array import array
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -96,8 +97,9 @@ def _worker_start() -> None:
     gc.disable()  # a chunk is ~a million short-lived objects, none in a cycle
 
 
-def _ready() -> None:
-    """Sent once per worker so that it starts at once."""
+def _ready() -> int:
+    """Sent once per worker so that it starts at once; its process id."""
+    return os.getpid()
 
 
 def _cores() -> int:
@@ -115,6 +117,7 @@ class Workers:
     def __init__(self, count: int):
         self.count = count
         self.pool: ProcessPoolExecutor | None = None
+        self.started: list[Future] = []  # each worker's process id
 
     @classmethod
     def for_file(cls, path: Path) -> Workers | None:
@@ -131,13 +134,23 @@ class Workers:
             # fork, not spawn: a worker must share the parent's hash seed (repeat_marks)
             self.pool = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context("fork"),
                                             initializer=_worker_start)
-            for _ in range(self.count):
-                self.pool.submit(_ready)
+            self.started = [self.pool.submit(_ready) for _ in range(self.count)]
         return self.pool
 
     def close(self) -> None:
-        if self.pool is not None:
+        """Stop the workers, waiting for the chunks they are checking (a fraction of a
+        second). Interrupted meanwhile (a second Ctrl-C), it kills them instead: left
+        alone, they would keep the program from exiting."""
+        if self.pool is None:
+            return
+        try:
             self.pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:
+            for started in self.started:
+                if started.done() and not started.exception():
+                    with suppress(ProcessLookupError):
+                        os.kill(started.result(), signal.SIGKILL)
+            raise
 
 
 async def checked(chunks: Sequence[Chunk], setup: Setup, workers: Workers | None) -> AsyncIterator[Checked]:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
+import time
 
+import asyncpg
 import pytest
 
+from bench.import_bench import generate
 from tests.e2e.conftest import ROOT, free_port
 
 
@@ -67,3 +72,48 @@ def test_every_staff_command_is_wired():
                  ["privacy", "requests"], ["audit", "--staff", "1"]):
         args = parser.parse_args(argv)
         assert callable(args.func), argv
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_ctrl_c_twice_during_an_import_stops_everything_and_imports_nothing(database_url, redis_url,
+                                                                            clean_db, tmp_path):
+    """uv forwards a Ctrl-C that the program also got itself: the second one arrives while the
+    import is stopping its workers. Nothing is imported, no worker is left, one line is said."""
+    path = tmp_path / f"ward-{os.getpid()}.csv"
+    generate(path, 200_000)
+    base = {k: v for k, v in os.environ.items() if k not in ("DEFAULT_LOCALE",)}
+    env = {**base, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "DEFAULT_LOCALE": "en"}
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "residents", "import", str(path)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(_processes_mentioning(str(path))) < 3 and time.monotonic() < deadline:  # itself and 2 workers
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    # 130, or death by SIGINT when the second one lands after the program has returned
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert err.strip().splitlines() == ["healthbot: stopped on request"]
+    assert _processes_mentioning(str(path)) == []
+
+    async def count() -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetchval("SELECT count(*) FROM residents")
+        finally:
+            await conn.close()
+
+    assert asyncio.run(count()) == 0

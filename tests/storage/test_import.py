@@ -280,6 +280,22 @@ async def test_a_killed_worker_imports_nothing_and_says_so(conn, tmp_path, monke
     assert not multiprocessing.active_children()
 
 
+def test_workers_interrupted_while_stopping_are_killed(monkeypatch):
+    workers = registry_workers.Workers(2)
+    pool = workers.start()
+    assert sorted(f.result(timeout=30) for f in workers.started) == sorted(p.pid for p in multiprocessing.active_children())
+
+    def interrupted(**_):
+        raise KeyboardInterrupt  # a second Ctrl-C while waiting for them
+
+    monkeypatch.setattr(pool, "shutdown", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        workers.close()
+    for process in multiprocessing.active_children():
+        process.join(timeout=10)
+    assert not multiprocessing.active_children()
+
+
 async def test_strict_imports_nothing_when_a_row_is_bad(conn, tmp_path):
     bad = list(ROWS[1])
     bad[1] = "hôm qua"
