@@ -17,8 +17,7 @@ import os
 import signal
 from array import array
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import suppress
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -97,9 +96,8 @@ def _worker_start() -> None:
     gc.disable()  # a chunk is ~a million short-lived objects, none in a cycle
 
 
-def _ready() -> int:
-    """Sent once per worker so that it starts at once; its process id."""
-    return os.getpid()
+def _ready() -> None:
+    """Sent once per worker so that it starts at once."""
 
 
 def _cores() -> int:
@@ -117,7 +115,6 @@ class Workers:
     def __init__(self, count: int):
         self.count = count
         self.pool: ProcessPoolExecutor | None = None
-        self.started: list[Future] = []  # each worker's process id
 
     @classmethod
     def for_file(cls, path: Path) -> Workers | None:
@@ -134,7 +131,8 @@ class Workers:
             # fork, not spawn: a worker must share the parent's hash seed (repeat_marks)
             self.pool = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context("fork"),
                                             initializer=_worker_start)
-            self.started = [self.pool.submit(_ready) for _ in range(self.count)]
+            for _ in range(self.count):
+                self.pool.submit(_ready)
         return self.pool
 
     def close(self) -> None:
@@ -143,13 +141,12 @@ class Workers:
         alone, they would keep the program from exiting."""
         if self.pool is None:
             return
+        processes = list((self.pool._processes or {}).values())  # the pool's own, not public
         try:
             self.pool.shutdown(wait=True, cancel_futures=True)
         except BaseException:
-            for started in self.started:
-                if started.done() and not started.exception():
-                    with suppress(ProcessLookupError):
-                        os.kill(started.result(), signal.SIGKILL)
+            for process in processes:
+                process.kill()
             raise
 
 
