@@ -10,9 +10,10 @@ from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.terminal import terminal_locale
+from locales import available
 
 TIME_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
-LOCALES = ("vi", "en")
+LOCALES = available()  # the languages locales/ has, as for terminal_locale
 
 # Settings whose expected form is described in locales/*/cli.toml (cli.expects.<NAME>).
 DESCRIBED = (

@@ -37,12 +37,15 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 MENU_COMMANDS = ("start", "khaibao", "hoso", "nguoithan", "dulieucuatoi", "trogiup", "ngonngu")
 
 
+def _menu(locale: str) -> list[tuple[str, str]]:
+    return [(name, t(locale, f"menu.{name}")) for name in MENU_COMMANDS]
+
+
 async def announce_commands(app: Application, locale: str) -> None:
     """Best effort: a Bot API hiccup here must not stop the bot from starting."""
-    commands = [(name, t(locale, f"menu.{name}")) for name in MENU_COMMANDS]
     try:
-        await app.bot.set_my_commands(commands)
-        await app.bot.set_my_commands([(n, t("en", f"menu.{n}")) for n in MENU_COMMANDS], language_code="en")
+        await app.bot.set_my_commands(_menu(locale))
+        await app.bot.set_my_commands(_menu("en"), language_code="en")
     except TelegramError as e:
         log.warning("could not set the command menu: %s", type(e).__name__)
 

@@ -166,12 +166,10 @@ class BroadcastService:
                                 member=member)
 
     async def set_reminders(self, telegram_id: int, chat_id: int, locale: str, enabled: bool) -> None:
-        values: dict[str, Any] = {"reminders_enabled": enabled}
-        if enabled:
-            values["blocked_at"] = None  # they are talking to us, so they no longer block the bot
         async with self.sessions.begin() as s:
-            await accounts.upsert(s, telegram_id, chat_id, locale)
-            await s.execute(update(Account).where(Account.telegram_id == telegram_id).values(**values))
+            await accounts.upsert(s, telegram_id, chat_id, locale)  # also clears blocked_at
+            await s.execute(update(Account).where(Account.telegram_id == telegram_id)
+                            .values(reminders_enabled=enabled))
             s.add(entry("reminders_on" if enabled else "reminders_off", actor_kind="account",
                         actor_id=telegram_id))
 
