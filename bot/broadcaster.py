@@ -1,4 +1,5 @@
-"""The delivery engine: sends reminders from the PostgreSQL queue at Telegram's pace.
+"""The delivery engine: sends reminders from the PostgreSQL queue at each messenger's pace,
+through the same channels as every reply (bot/channels): it never knows which messenger.
 
 Any number of workers (one inside each `healthbot run`, one in `healthbot broadcast`)
 share the queue and one rate:
@@ -6,16 +7,17 @@ share the queue and one rate:
 - **Claim.** A worker takes pending deliveries with `FOR UPDATE SKIP LOCKED` and marks them
   `claimed` under a lease (its name and an expiry). Two workers never hold the same row.
 - **Rate.** Before each send the worker reserves a slot on a timeline kept in Redis
-  (storage/pacing.py): slots are 1/rate apart whoever asks, so N workers together keep the
-  configured rate (settings.broadcast_rate, default 25/s, under Telegram's ~30/s).
+  (storage/pacing.py), one timeline per messenger: slots are 1/rate apart whoever asks, so N
+  workers together keep each messenger's rate (Telegram: settings.broadcast_rate, default
+  25/s, under its ~30/s).
 - **Send, exactly once at most.** Right before the HTTP call the row becomes `sending` in
   its own committed transaction, and only if it is still claimed by this worker with an
   unexpired lease *by the database's clock*. Then the outcome is written (`sent`,
   `blocked`, `failed`). Live workers renew their leases every few seconds.
 - **Crash or restart.** A `claimed` row whose lease expired was never sent (the send only
   starts after `sending` is committed), so it goes back to `pending` and another worker
-  sends it. A `sending` row whose lease expired *may* have reached the person: Telegram has
-  no idempotency key, so we cannot ask. We choose at-most-once: such a row is marked
+  sends it. A `sending` row whose lease expired *may* have reached the person: messengers
+  have no idempotency key, so we cannot ask. We choose at-most-once: such a row is marked
   `failed` ('uncertain') and never resent. Nobody gets a second copy; the price is that a
   hard crash (kill -9, power loss) can lose the few messages that were in flight at that
   instant (at most the worker's concurrency), and the report counts them as failed.
@@ -23,8 +25,11 @@ share the queue and one rate:
   and hands its claimed rows back, so a restart loses nothing.
 - **429.** The send was refused, so it is safe to repeat: the row goes back to `claimed`,
   the pause (exactly retry_after) is written to Redis so that every worker waits, and the
-  same worker sends it again after the pause. The pause is on a separate `telegram.Bot`
-  with its own connection pool: replies to residents (the Application's Bot) never wait.
+  same worker sends it again after the pause. Only broadcast traffic waits: replies to
+  residents are sent by the turns, never through this timeline.
+- **Not allowed now.** The messenger does not let us write to this person at the moment
+  (Zalo outside its interaction window, with no approved template configured): the delivery
+  is `unreachable`, counted apart in the report, and nothing is sent that would be refused.
 - **403.** The person blocked the bot or deleted their account: the delivery is `blocked`,
   the account gets `blocked_at`, and later audiences leave it out until the account
   declares, links someone or turns reminders on again (it is talking to us).
@@ -41,16 +46,21 @@ import asyncio
 import contextlib
 import logging
 import math
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import aiohttp
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-
-from bot.aiohttp_request import AiohttpRequest
-from bot.config import TIME_ZONE, Settings
+from bot.channels.base import (
+    Blocked,
+    NotAllowedNow,
+    Outgoing,
+    Refused,
+    RetryAfter,
+    SendError,
+    Uncertain,
+    Unreachable,
+    split,
+)
+from bot.config import TIME_ZONE
 from bot.render import text_of
 from dialogs.core import Reply
 from dialogs.ports import Person
@@ -78,31 +88,12 @@ class Tuning:
         return self.concurrency or max(4, math.ceil(rate * 0.4) + 2)
 
 
-def make_bot(settings: Settings, connections: int) -> Bot:
-    """The broadcast Bot: its own connection pool, so a 429 pause never touches replies."""
-    return Bot(
-        settings.bot_token,
-        base_url=settings.bot_api_base,
-        base_file_url=settings.bot_file_base,
-        request=AiohttpRequest(connections=connections),
-        get_updates_request=AiohttpRequest(connections=1),
-    )
-
-
-async def worker_loop(rt, stop: asyncio.Event, *, bot: Bot | None = None, tuning: Tuning | None = None) -> None:
-    """Send broadcasts until `stop` is set. Started beside the bot by `healthbot run`, and by
-    `healthbot broadcast` until its broadcast is done."""
+async def worker_loop(rt, stop: asyncio.Event, *, tuning: Tuning | None = None) -> None:
+    """Send broadcasts until `stop` is set, through the runtime's channels. Started beside
+    the bot by `healthbot run`, and by `healthbot broadcast` until its broadcast is done."""
     tuning = tuning or Tuning()
     rate = tuning.rate or rt.settings.broadcast_rate
-    own = bot is None
-    # No getMe at start: sending needs none, and a Telegram outage must not stop the worker.
-    bot = bot or make_bot(rt.settings, tuning.senders(rate) + 4)
-    try:
-        await Worker(rt, bot, tuning, rate).run(stop)
-    finally:
-        if own:
-            with contextlib.suppress(Exception):
-                await bot.request.shutdown()
+    await Worker(rt, rt.channels, tuning, rate).run(stop)
 
 
 @dataclass
@@ -112,17 +103,21 @@ class Job:
 
 
 class Worker:
-    def __init__(self, rt, bot: Bot, tuning: Tuning, rate: float):
+    def __init__(self, rt, channels: dict, tuning: Tuning, rate: float):
         self.rt = rt
-        self.bot = bot
+        self.channels = channels
         self.tuning = tuning
         self.queue = Queue(rt.engine, worker_name(), tuning.lease)
-        self.rate = SharedRate(rt.redis, rt.settings.redis_prefix, rate)
+        prefix = rt.settings.redis_prefix
+        # One timeline per messenger; Telegram's keeps the keys it always had.
+        self.rates = {name: SharedRate(rt.redis, prefix if name == "telegram" else f"{prefix}:{name}",
+                                       rate if name == "telegram" else min(rate, getattr(ch, "rate", rate)))
+                      for name, ch in channels.items()}
         self.n_senders = tuning.senders(rate)
         self.buffer = max(self.n_senders * 2, math.ceil(rate * 2))
         self.jobs: asyncio.Queue[Job] = asyncio.Queue()
         self.outcomes: list[tuple[int, str, str | None]] = []
-        self.blocked: list[int] = []
+        self.blocked: list[str] = []
         self.station = rt.settings.health_station_name
 
     # ------------------------------------------------------------ the loops
@@ -178,7 +173,7 @@ class Worker:
         while True:
             job = await self.jobs.get()
             try:
-                await self.rate.acquire()
+                await self._rate(job.delivery.account_id).acquire()
                 # Once the send is under way it is finished and recorded even if we are being
                 # cancelled: an abandoned request would leave its outcome unknown.
                 await _completed(self._deliver(job))
@@ -206,59 +201,69 @@ class Worker:
     async def _tend(self) -> None:
         for b in await self.queue.start_due():
             log.info("broadcast %s started: %s deliveries", b.id, b.total)
-            if b.notify_chat_id is not None:
+            if b.notify_account is not None:
                 await self._first_progress(b)
         back, lost = await self.queue.recover()
         if back or lost:
             log.warning("recovered deliveries of a stopped worker: %s requeued, %s uncertain", back, lost)
         for b in await self.queue.progress_due(self.tuning.progress_every):
             if b.progress_message_id is not None:
-                await self._edit_progress(b.id, b.notify_chat_id, b.progress_message_id, b.notify_locale, b.total)
+                await self._edit_progress(b.id, b.notify_account, b.progress_message_id, b.notify_locale, b.total)
         for c in await self.queue.close_finished():
             log.info("broadcast %s %s", c.id, c.status)
-            if c.notify_chat_id is not None:
+            if c.notify_account is not None:
                 await self._final_report(c)
 
     # ------------------------------------------------------------ one delivery
 
+    def _rate(self, addr: str) -> SharedRate:
+        return self.rates.get(split(addr)[0]) or next(iter(self.rates.values()))
+
     async def _deliver(self, job: Job) -> None:
         d = job.delivery
-        text, markup = self._render(job)
+        name, user = split(d.account_id)
+        channel = self.channels.get(name)
+        if channel is None:  # that messenger is not configured in this process
+            return self._record(d.id, "failed", "NoChannel")
+        rate = self._rate(d.account_id)
+        out = self._render(job)
         refusals = unreachable = 0
         while True:
             if not await self.queue.begin_send(d.id):
                 return  # cancelled, or our lease ran out and the row is someone else's now
             try:
-                await self.bot.send_message(d.chat_id, text, reply_markup=markup)
+                await channel.send(user, out)
             except RetryAfter as e:
                 refusals += 1
-                wait = await self.rate.pause(_seconds(e))  # first, so every worker stops at once
+                wait = await rate.pause(e.seconds)  # first, so every worker stops at once
                 await self.queue.unsend(d.id)
-                log.warning("broadcast: 429, all workers pause %.1f s", wait)
+                log.warning("broadcast: rate limited, all workers pause %.1f s", wait)
                 if refusals >= self.tuning.max_refusals:
                     return self._record(d.id, "failed", "RetryAfter")
-                await self.rate.acquire()
+                await rate.acquire()
                 continue
-            except Forbidden:  # blocked the bot, deactivated, never started it
+            except Blocked:  # blocked the bot, unfollowed, deactivated, never started it
                 self.blocked.append(d.account_id)
                 return self._record(d.id, "blocked", None)
-            except BadRequest:  # refused (chat not found, …): nothing went out
-                return self._record(d.id, "failed", "BadRequest")
-            except NetworkError as e:
-                if not _not_connected(e):
-                    return self._record(d.id, "failed", "uncertain")  # a timeout may have gone out
-                # Never reached Telegram: keep the row (the heartbeat keeps it ours) and retry.
+            except NotAllowedNow:  # the messenger would refuse it now: nothing was sent
+                return self._record(d.id, "unreachable", None)
+            except Refused as e:  # refused (chat not found, …): nothing went out
+                return self._record(d.id, "failed", (str(e) or "Refused")[:40])
+            except Uncertain:
+                return self._record(d.id, "failed", "uncertain")  # a timeout may have gone out
+            except Unreachable as e:
+                # Never reached the messenger: keep the row (the heartbeat keeps it ours) and retry.
                 await self.queue.unsend(d.id)
-                log.warning("broadcast: cannot reach Telegram (%s), retrying", type(e.__cause__).__name__)
+                log.warning("broadcast: cannot reach %s (%s), retrying", name, e)
                 await asyncio.sleep(min(self.tuning.max_backoff, 0.5 * 2**unreachable))
                 unreachable += 1
-                await self.rate.acquire()
+                await rate.acquire()
                 continue
-            except TelegramError as e:
+            except SendError as e:
                 return self._record(d.id, "failed", type(e).__name__[:40])
             return self._record(d.id, "sent", None)
 
-    def _render(self, job: Job) -> tuple[str, InlineKeyboardMarkup]:
+    def _render(self, job: Job) -> Outgoing:
         d, people = job.delivery, job.people
         today = datetime.now(TIME_ZONE).date()
         persons = [Person(id=p.resident_id, code="", full_name=p.full_name, birth_year=p.birth_year,
@@ -269,9 +274,8 @@ class Worker:
             labels = [t(d.locale, "staff.reminder.button_one")]
         else:
             labels = [t(d.locale, "staff.reminder.button", who=text_of(Reply(n.id, n.vars), d.locale)) for n in names]
-        rows = [[InlineKeyboardButton(label, callback_data=f"declare:{p.id}")]
-                for label, p in zip(labels, persons, strict=True)]
-        return text, InlineKeyboardMarkup(rows)
+        rows = tuple(((label, f"declare:{p.id}"),) for label, p in zip(labels, persons, strict=True))
+        return Outgoing(text, inline=rows)
 
     def _record(self, delivery_id: int, status: str, error: str | None) -> None:
         self.outcomes.append((delivery_id, status, error))
@@ -289,25 +293,24 @@ class Worker:
 
     # ------------------------------------------------------------ progress for the staff member
 
+    def _stop_button(self, bid: int, locale: str) -> tuple:
+        return (((t(locale, "staff.progress.stop"), f"bcancel:{bid}"),),)
+
     async def _first_progress(self, b) -> None:
         text = self._progress_text(b.id, b.notify_locale, b.total or 0, {})
-        markup = InlineKeyboardMarkup([[InlineKeyboardButton(t(b.notify_locale, "staff.progress.stop"),
-                                                             callback_data=f"bcancel:{b.id}")]])
-        msg = await self._staff_call(self.bot.send_message(b.notify_chat_id, text, reply_markup=markup))
-        if msg is not None:
-            await self.queue.set_progress_message(b.id, msg.message_id)
+        ref = await self._staff_call(b.notify_account, "send",
+                                     Outgoing(text, inline=self._stop_button(b.id, b.notify_locale)))
+        if ref is not None:
+            await self.queue.set_progress_message(b.id, int(ref))
 
     def _progress_text(self, bid: int, locale: str, total: int, counts: dict[str, int]) -> str:
-        done = sum(counts.get(s, 0) for s in ("sent", "blocked", "failed", "skipped", "cancelled"))
+        done = sum(counts.get(s, 0) for s in STATUSES)
         return t(locale, "staff.progress.running", id=bid, done=done, total=total, **tally(counts))
 
-    async def _edit_progress(self, bid: int, chat_id: int, message_id: int, locale: str, total: int | None) -> None:
+    async def _edit_progress(self, bid: int, addr: str, message_id: int, locale: str, total: int | None) -> None:
         counts = await self.queue.counts(bid)
         text = self._progress_text(bid, locale, total or 0, counts)
-        markup = InlineKeyboardMarkup([[InlineKeyboardButton(t(locale, "staff.progress.stop"),
-                                                             callback_data=f"bcancel:{bid}")]])
-        await self._staff_call(self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id,
-                                                          reply_markup=markup))
+        await self._staff_call(addr, "edit", Outgoing(text, inline=self._stop_button(bid, locale)), message_id)
 
     async def _final_report(self, c) -> None:
         b = await self.queue.get(c.id)
@@ -315,18 +318,24 @@ class Worker:
         msg = "staff.progress.final_done" if c.status == "done" else "staff.progress.final_cancelled"
         text = t(c.notify_locale, msg, id=c.id, duration=duration(b.started_at, b.finished_at), **tally(counts))
         if c.progress_message_id is not None:
-            await self._staff_call(self.bot.edit_message_text(text, chat_id=c.notify_chat_id,
-                                                              message_id=c.progress_message_id))
-        await self._staff_call(self.bot.send_message(c.notify_chat_id, text))
+            await self._staff_call(c.notify_account, "edit", Outgoing(text), c.progress_message_id)
+        await self._staff_call(c.notify_account, "send", Outgoing(text))
 
-    async def _staff_call(self, call):
-        """A message to the staff member: a 429 pauses broadcasting like any other, and a
-        lost progress update is not worth more than a line in the log."""
+    async def _staff_call(self, addr: str, how: str, out: Outgoing, message_id: int | None = None):
+        """A message to the staff member (edited in place where the messenger can): a rate
+        limit pauses broadcasting like any other, and a lost progress update is not worth
+        more than a line in the log."""
+        name, user = split(addr)
+        channel = self.channels.get(name)
+        if channel is None or (how == "edit" and not hasattr(channel, "edit")):
+            return None
         try:
-            return await call
+            if how == "edit":
+                return await channel.edit(user, str(message_id), out)
+            return await channel.send(user, out)
         except RetryAfter as e:
-            await self.rate.pause(_seconds(e))
-        except TelegramError as e:
+            await self._rate(addr).pause(e.seconds)
+        except SendError as e:
             log.info("progress message not updated: %s", type(e).__name__)
         return None
 
@@ -334,25 +343,16 @@ class Worker:
 # ---------------------------------------------------------------- helpers
 
 
+STATUSES = ("sent", "blocked", "unreachable", "failed", "skipped", "cancelled")  # final ones
+
+
 def tally(counts: dict[str, int]) -> dict[str, int]:
-    return {s: counts.get(s, 0) for s in ("sent", "blocked", "failed", "skipped", "cancelled")}
+    return {s: counts.get(s, 0) for s in STATUSES}
 
 
 def duration(start: datetime | None, end: datetime | None) -> str:
     seconds = int(((end or start) - start).total_seconds()) if start else 0
     return str(timedelta(seconds=max(0, seconds)))
-
-
-def _seconds(e: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB 22 warns about the int form; we accept either
-        warnings.simplefilter("ignore")
-        ra = e.retry_after
-    return ra.total_seconds() if isinstance(ra, timedelta) else float(ra)
-
-
-def _not_connected(e: NetworkError) -> bool:
-    """The request never reached Telegram, so repeating it cannot make a second copy."""
-    return isinstance(e.__cause__, aiohttp.ClientConnectorError)
 
 
 async def _completed(coro) -> None:

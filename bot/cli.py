@@ -52,24 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def cmd_run(args, rt) -> int:
-    from bot.app import build_application  # noqa: PLC0415
-    from bot.run import run_polling, run_webhook, stop_on_signals  # noqa: PLC0415
+    from bot.run import serve, stop_on_signals  # noqa: PLC0415
 
     if args.webhook:
         require(rt.settings, "WEBHOOK_URL", "WEBHOOK_SECRET")
-    app = build_application(rt)
     stop = asyncio.Event()
     stop_on_signals(stop)
-    runner = run_webhook if args.webhook else run_polling
-    await runner(rt, app, background_jobs(), stop)
+    await serve(rt, args.webhook, stop)
     return 0
-
-
-def background_jobs() -> list:
-    """Jobs that run beside the bot in every `healthbot run` process."""
-    from bot.background import JOBS  # noqa: PLC0415
-
-    return list(JOBS)
 
 
 async def cmd_demo(args, rt) -> int:

@@ -3,7 +3,7 @@ residents' erasure requests and answer "who saw or changed what, when" from the 
 
 Deciding commits first (the erasure and its audit entry together), then drops any
 declaration in progress for that person from every dialog state in Redis, then tells the
-requester on Telegram; a message that cannot be delivered does not undo the decision.
+requester on their messenger; a message that cannot be delivered does not undo the decision.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy import select
-from telegram import Bot
-from telegram.error import TelegramError
 
-from bot.aiohttp_request import AiohttpRequest
+from bot.channels.base import Outgoing, SendError, split
 from bot.cli_staff import Bad, _operator, command
 from bot.config import TIME_ZONE
 from bot.terminal import help_text
@@ -131,12 +129,15 @@ async def _tell(rt, got: privacy.Decided, reason: str) -> None:
     text = t(got.locale, "privacy.outcome_approved" if got.approved else "privacy.outcome_denied",
              id=got.id, date=got.requested_at.astimezone(TIME_ZONE).strftime("%d/%m/%Y"), reason=reason,
              station=s.health_station_name, phone=s.health_station_phone)
+    from bot.run import sending  # noqa: PLC0415
+
+    name, user = split(got.requested_by)
     try:
-        bot = Bot(s.bot_token, base_url=s.bot_api_base, request=AiohttpRequest(connections=1),
-                  get_updates_request=AiohttpRequest(connections=1))
-        async with bot:
-            await bot.send_message(got.chat_id, text)
-    except (TelegramError, OSError) as e:  # the decision stands; staff can tell them another way
+        async with sending(rt) as channels:
+            if name not in channels:
+                raise SendError("NoChannel")
+            await channels[name].send(user, Outgoing(text))
+    except (SendError, OSError) as e:  # the decision stands; staff can tell them another way
         print(_say(rt, "not_notified", error=type(e).__name__), file=sys.stderr)
         return
     async with rt.sessions.begin() as session:

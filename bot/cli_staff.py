@@ -34,13 +34,13 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("staff", help=_h("staff"))
     sub = p.add_subparsers(dest="staff_command", required=True)
     a = sub.add_parser("add", help=_h("staff_add"))
-    a.add_argument("--telegram-id", required=True, help=_h("telegram_id"))
+    _who(a)
     a.add_argument("--ward", help=_h("ward"))
     a.add_argument("--role", default="staff", help=_h("role"))
     a.set_defaults(func=cmd_staff_add)
     sub.add_parser("list", help=_h("staff_list")).set_defaults(func=cmd_staff_list)
     r = sub.add_parser("remove", help=_h("staff_remove"))
-    r.add_argument("--telegram-id", required=True, help=_h("telegram_id"))
+    _who(r)
     r.set_defaults(func=cmd_staff_remove)
 
     p = subparsers.add_parser("stats", help=_h("stats"))
@@ -95,6 +95,20 @@ def _operator() -> str:
     return who_ran() or "cli"
 
 
+def _who(p) -> None:
+    """A staff member is named by their messenger account: Telegram's or Zalo's user id."""
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--telegram-id", help=_h("telegram_id"))
+    g.add_argument("--zalo-id", help=_h("zalo_id"))
+
+
+def _account(rt, args) -> str:
+    """The account's address ("telegram:123"), from whichever id was given."""
+    if args.zalo_id is not None:
+        return f"zalo:{_positive(rt, args.zalo_id, 'bad_zalo_id')}"
+    return f"telegram:{_positive(rt, args.telegram_id, 'bad_id')}"
+
+
 def _positive(rt, text: str | None, msg: str, **vars) -> int:
     if text is None or not text.strip().isdigit() or int(text) <= 0:
         raise Bad(_say(rt, msg, **vars))
@@ -133,7 +147,7 @@ def command(fn):
 
 @command
 async def cmd_staff_add(args, rt) -> int:
-    tid = _positive(rt, args.telegram_id, "bad_id")
+    tid = _account(rt, args)
     if args.role not in staff.ROLES:
         raise Bad(_say(rt, "bad_role"))
     if args.role == "staff" and not args.ward:
@@ -142,7 +156,7 @@ async def cmd_staff_add(args, rt) -> int:
     async with rt.sessions.begin() as s:
         await staff.add(s, tid, ward, args.role)
         s.add(entry("staff_add", actor_kind="cli", actor_id=_operator(),
-                          details={"telegram_id": tid, "ward": ward, "role": args.role}))
+                          details={"account": tid, "ward": ward, "role": args.role}))
     print(_say(rt, "staff_added", id=tid, role=args.role, ward=ward or t(rt.settings.default_locale, "staff.all_wards")))
     return 0
 
@@ -155,17 +169,17 @@ async def cmd_staff_list(args, rt) -> int:
         print(_say(rt, "staff_none"))
     all_wards = t(rt.settings.default_locale, "staff.all_wards")
     for m in members:
-        print(_say(rt, "staff_row", id=m.telegram_id, role=m.role, ward=m.ward or all_wards))
+        print(_say(rt, "staff_row", id=m.account, role=m.role, ward=m.ward or all_wards))
     return 0
 
 
 @command
 async def cmd_staff_remove(args, rt) -> int:
-    tid = _positive(rt, args.telegram_id, "bad_id")
+    tid = _account(rt, args)
     async with rt.sessions.begin() as s:
         gone = await staff.remove(s, tid)
         if gone:
-            s.add(entry("staff_remove", actor_kind="cli", actor_id=_operator(), details={"telegram_id": tid}))
+            s.add(entry("staff_remove", actor_kind="cli", actor_id=_operator(), details={"account": tid}))
     if not gone:
         print(f"healthbot: {_say(rt, 'staff_missing', id=tid)}", file=sys.stderr)
         return 1
@@ -307,6 +321,13 @@ async def cmd_broadcast(args, rt) -> int:
 
 async def run_until_done(rt, bid: int, worker_kw: dict | None = None) -> int:
     """Run a worker beside a progress bar until broadcast `bid` has finished."""
+    from bot.run import sending  # noqa: PLC0415
+
+    async with sending(rt):
+        return await _run_until_done(rt, bid, worker_kw)
+
+
+async def _run_until_done(rt, bid: int, worker_kw: dict | None) -> int:
     stop = asyncio.Event()
     worker = asyncio.create_task(worker_loop(rt, stop, **(worker_kw or {})))
     bar = ProgressBar(rt, sys.stderr)

@@ -1,6 +1,6 @@
-"""`healthbot demo`: the same engine as the Telegram bot, in the terminal.
-
-Buttons are shown numbered; type the number (or the label) to press one. Ctrl-D leaves.
+"""`healthbot demo`: the same engine and turn pipeline as the messengers, in the terminal:
+the console is one more channel (bot/channels). Buttons are shown numbered; type the
+number (or the label) to press one. Ctrl-D leaves.
 """
 
 from __future__ import annotations
@@ -12,17 +12,16 @@ import threading
 
 import segno
 
-import dialogs.flows  # noqa: F401 - registers the flows
-from bot.conversation import converse
-from bot.render import text_of
+from bot import turns
+from bot.channels.base import Inbound, Outgoing
 from bot.runtime import Runtime
 from dialogs import codes
-from dialogs.core import Input, Reply
+from dialogs.core import Input
 from locales import t
 from storage import demo
-from storage.state import StateKey
 
-DEMO_USER = 1  # one console "account"
+NAME = "console"
+DEMO_USER = "demo"  # one console "account": the address console:demo
 
 
 def card(rt: Runtime, resident) -> str:
@@ -62,22 +61,36 @@ def parse_line(line: str, buttons: list[str]) -> Input:
     return Input(kind="text", text=line)
 
 
-def show(replies: list[Reply], locale: str, out=sys.stdout) -> list[str]:
-    """Print replies; returns the labels of the last keyboard shown."""
-    buttons: list[str] = []
-    for r in replies:
-        if r.chat_id not in (None, DEMO_USER):
-            continue  # a notice to another account
-        print("\n🤖 " + text_of(r, locale).replace("\n", "\n   "), file=out)
-        if r.keyboard is not None or r.contact_button:
-            buttons = [t(locale, b) for row in (r.keyboard or []) for b in row]
-            if r.contact_button:
-                buttons.insert(0, CONTACT + t(locale, r.contact_button))
-        if r.inline:
-            buttons = [t(locale, label) for row in r.inline for label, _ in row]
-    if buttons:
-        print("   " + "  ".join(f"[{i}] {b.removeprefix(CONTACT)}" for i, b in enumerate(buttons, 1)), file=out)
-    return buttons
+class ConsoleChannel:
+    """Prints replies at the terminal; remembers the buttons last shown, so that typing a
+    number presses one."""
+
+    name = NAME
+    rate = 1000.0
+
+    def __init__(self, out=None):
+        self.out = out or sys.stdout
+        self.buttons: list[str] = []
+
+    async def send(self, user: str, out: Outgoing) -> None:
+        print("\n🤖 " + out.text.replace("\n", "\n   "), file=self.out)
+        buttons: list[str] = []
+        if out.keyboard is not None or out.contact_button:
+            buttons = [b for row in (out.keyboard or ()) for b in row]
+            if out.contact_button:
+                buttons.insert(0, CONTACT + out.contact_button)
+        if out.inline:
+            buttons = [label for row in out.inline for label, _ in row]
+        if buttons:
+            self.buttons = buttons
+            print("   " + "  ".join(f"[{i}] {b.removeprefix(CONTACT)}" for i, b in enumerate(buttons, 1)),
+                  file=self.out)
+
+    def card_link(self, code: str) -> str | None:
+        return None
+
+    async def close(self) -> None:
+        pass
 
 
 async def run_demo(rt: Runtime) -> int:
@@ -89,8 +102,8 @@ async def run_demo(rt: Runtime) -> int:
     for r in residents[1:]:
         print(f"   {codes.display(r.code)}  {r.full_name} ({r.birth_year})")
     print(t(loc, "demo.how", code=residents[0].code))
-    key = StateKey(DEMO_USER, DEMO_USER)
-    buttons: list[str] = []
+    console = ConsoleChannel()
+    rt.channels[NAME] = console
     lines = _read_lines(asyncio.get_running_loop())
     stop = asyncio.Event()  # Ctrl-C, a closed terminal or `kill`: leave as cleanly as Ctrl-D
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -103,9 +116,9 @@ async def run_demo(rt: Runtime) -> int:
             return 0
         if not line.strip():
             continue
-        async with rt.store.turn(key) as turn:
-            locale, replies = await converse(rt, key, turn, parse_line(line, buttons), "Demo")
-        buttons = show(replies, locale) or buttons
+        inbound = Inbound(NAME, DEMO_USER, "", parse_line(line, console.buttons), first_name="Demo")
+        if not await turns.handle(rt, inbound):
+            print(t(loc, "common.delayed"))
 
 
 def _read_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue:

@@ -1,7 +1,8 @@
 """One reminder for a declaration left idle for a day; the conversation stays where it was.
 
-`track` is called by the adapter after every step (bot/conversation.py): the engine never
-touches Redis. `remind_idle` is one pass; `idle_loop` runs passes until stopped.
+`track` is called by the turn pipeline after every step (bot/turns.py): the engine never
+touches Redis. `remind_idle` is one pass; `idle_loop` runs passes until stopped. The
+reminder goes out through the person's own channel, like any reply.
 """
 
 from __future__ import annotations
@@ -13,16 +14,14 @@ import time
 from datetime import datetime
 from typing import Any
 
-from telegram import Bot
-from telegram.error import Forbidden, TelegramError
-
+from bot.channels.base import SendError, split
 from bot.config import TIME_ZONE
-from bot.render import text_of
+from bot.render import render
 from bot.runtime import Runtime
 from dialogs.declare import reminder
 from dialogs.draft import in_progress
+from dialogs.ports import Unavailable
 from storage.idle import IdleStore
-from storage.state import StateKey
 
 log = logging.getLogger(__name__)
 
@@ -36,43 +35,51 @@ def idle_store(rt: Runtime) -> IdleStore:
     return store
 
 
-async def track(rt: Runtime, key: StateKey, before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Record activity of a declaration in progress; drop it once finished or cancelled."""
-    if in_progress(after):
-        await idle_store(rt).touch(key, time.time())
-    elif in_progress(before):
-        await idle_store(rt).forget(key)
+async def track(rt: Runtime, addr: str, before: dict[str, Any], after: dict[str, Any], now: datetime) -> None:
+    """Record activity of a declaration in progress; drop it once finished or cancelled.
+    The start and end are also kept in PostgreSQL (accounts.draft_since), so a Redis that
+    lost its data can tell a person their unfinished declaration is gone."""
+    was, is_ = in_progress(before), in_progress(after)
+    if is_:
+        await idle_store(rt).touch(addr, time.time())
+    elif was:
+        await idle_store(rt).forget(addr)
+    if was != is_:
+        with contextlib.suppress(Unavailable):  # only a hint: never worth failing a turn
+            await rt.services.accounts.set_draft(addr, now if is_ else None)
 
 
-async def remind_idle(rt: Runtime, bot: Bot, now: datetime) -> int:
+async def remind_idle(rt: Runtime, channels: dict, now: datetime) -> int:
     """One pass: remind every conversation idle for IDLE_AFTER, once. Returns how many."""
     store = idle_store(rt)
     stamp = now.timestamp()
     await store.prune(stamp - store.ttl)  # their state has expired: nothing to come back to
     sent = 0
-    for key in await store.idle_since(stamp - IDLE_AFTER):
-        state = await rt.store.load(key)
+    for addr in await store.idle_since(stamp - IDLE_AFTER):
+        state = await rt.store.load(addr)
         msg = reminder(state, now.date())
-        if not await store.claim(key) or msg is None:
+        if not await store.claim(addr) or msg is None:
+            continue
+        channel_name, user = split(addr)
+        channel = channels.get(channel_name)
+        if channel is None:
             continue
         locale = state.get("locale") or rt.settings.default_locale
         try:
-            await bot.send_message(key.chat_id, text_of(msg, locale))
+            await channel.send(user, render(msg, locale))
             sent += 1
-        except Forbidden:
-            pass  # blocked the bot: nothing to remind
-        except TelegramError as e:
-            log.warning("idle reminder not sent: %s", type(e).__name__)
+        except SendError as e:  # blocked, outside Zalo's window, unreachable: one try only
+            log.info("idle reminder not sent: %s", type(e).__name__)
     return sent
 
 
-async def idle_loop(rt: Runtime, bot: Bot, stop: asyncio.Event, every: float = 300) -> None:
+async def idle_loop(rt: Runtime, channels: dict, stop: asyncio.Event, every: float = 300) -> None:
     while not stop.is_set():
         try:
-            n = await remind_idle(rt, bot, datetime.now(TIME_ZONE))
+            n = await remind_idle(rt, channels, datetime.now(TIME_ZONE))
             if n:
                 log.info("idle reminders sent: %d", n)
-        except Exception as e:  # Redis or the Bot API down for a moment: try next round
+        except Exception as e:  # Redis or a messenger down for a moment: try next round
             log.warning("idle pass failed: %s", type(e).__name__)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), every)

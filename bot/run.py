@@ -1,11 +1,10 @@
-"""`healthbot run`: long polling or an aiohttp webhook server, with clean shutdown."""
+"""`healthbot run`: the messengers' channels, long polling or the webhook server, the
+background jobs, and a clean shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -13,18 +12,16 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import text
-from telegram import Update
-from telegram.error import TelegramError
-from telegram.ext import Application
 
 from bot import metrics
+from bot.channels.telegram.channel import TelegramChannel, make_bot
 from bot.runtime import Runtime
 from locales import t
 
 log = logging.getLogger(__name__)
 
-# Background jobs started beside the bot: fn(rt, app, stop) -> coroutine that returns on stop.
-Background = Callable[[Runtime, Application, asyncio.Event], Awaitable[None]]
+# Jobs started beside the bot: fn(rt, stop) -> coroutine that returns soon after stop is set.
+Job = Callable[[Runtime, asyncio.Event], Awaitable[None]]
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
@@ -41,59 +38,126 @@ def _menu(locale: str) -> list[tuple[str, str]]:
     return [(name, t(locale, f"menu.{name}")) for name in MENU_COMMANDS]
 
 
-async def announce_commands(app: Application, locale: str) -> None:
+async def announce_commands(channel: TelegramChannel, locale: str) -> None:
     """Best effort: a Bot API hiccup here must not stop the bot from starting."""
+    from telegram.error import TelegramError  # noqa: PLC0415
+
     try:
-        await app.bot.set_my_commands(_menu(locale))
-        await app.bot.set_my_commands(_menu("en"), language_code="en")
+        await channel.bot.set_my_commands(_menu(locale))
+        await channel.bot.set_my_commands(_menu("en"), language_code="en")
     except TelegramError as e:
         log.warning("could not set the command menu: %s", type(e).__name__)
 
 
-async def run_polling(rt: Runtime, app: Application, background: list[Background], stop: asyncio.Event) -> None:
-    async with app:
-        await app.start()
-        await announce_commands(app, rt.settings.default_locale)
-        # Pending updates are kept: a resident's message sent while we were down is answered.
-        await app.updater.start_polling(
-            allowed_updates=Update.ALL_TYPES, drop_pending_updates=False, timeout=25, poll_interval=0
-        )
-        log.info("polling as @%s", app.bot.username)
-        jobs = [asyncio.create_task(job(rt, app, stop)) for job in background]
-        await stop.wait()
-        log.info("stopping")
-        await app.updater.stop()
-        await _finish(jobs)
-        await app.stop()
-
-
-async def run_webhook(rt: Runtime, app: Application, background: list[Background], stop: asyncio.Event) -> None:
+async def open_channels(rt: Runtime, telegram_request=None, updates_request=None, start: bool = True) -> dict:
+    """The messengers configured here (Telegram: BOT_TOKEN set). `start` asks each who it is
+    (Telegram's getMe); a terminal command that only sends skips it, so that a messenger
+    outage does not stop it."""
     s = rt.settings
-    path = urlsplit(s.webhook_url).path or "/"
-    async with app:
-        await app.start()
-        await announce_commands(app, s.default_locale)
-        runner = web.AppRunner(make_web_app(rt, app, path), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, s.webhook_host, s.webhook_port)
-        await site.start()
-        await app.bot.set_webhook(
-            s.webhook_url, secret_token=s.webhook_secret, allowed_updates=Update.ALL_TYPES, max_connections=100
-        )
-        log.info("webhook server on %s:%s%s", s.webhook_host, s.webhook_port, path)
-        jobs = [asyncio.create_task(job(rt, app, stop)) for job in background]
+    channels: dict = {}
+    if s.bot_token:
+        bot = make_bot(s, s.max_concurrent_updates, telegram_request, updates_request)
+        tg = TelegramChannel(bot, s.bot_username, rate=s.broadcast_rate)
+        if start:
+            await tg.start()
+        channels[tg.name] = tg
+    rt.channels = channels
+    return channels
+
+
+@contextlib.asynccontextmanager
+async def sending(rt: Runtime):
+    """The channels for a terminal command that sends messages (reminders, outcomes)."""
+    opened = not rt.channels
+    if opened:
+        await open_channels(rt, start=False)
+    try:
+        yield rt.channels
+    finally:
+        if opened:
+            await close_channels(rt.channels)
+            rt.channels = {}
+
+
+async def close_channels(channels: dict) -> None:
+    for ch in channels.values():
+        with contextlib.suppress(Exception):
+            await ch.close()
+
+
+def decoders(channels: dict) -> dict:
+    """How the inbox sweeper reads back a kept event, per channel."""
+    out = {}
+    if "telegram" in channels:
+        from bot.channels.telegram.polling import decoder  # noqa: PLC0415
+
+        out["telegram"] = decoder(channels["telegram"])
+    return out
+
+
+def jobs(rt: Runtime) -> list[Job]:
+    """Background jobs of every `healthbot run` process (shared work goes through the stores)."""
+    from bot.broadcaster import worker_loop  # noqa: PLC0415
+    from bot.idle import idle_loop  # noqa: PLC0415
+    from bot.turns import sweep_loop  # noqa: PLC0415
+
+    return [
+        lambda rt, stop: idle_loop(rt, rt.channels, stop),
+        lambda rt, stop: sweep_loop(rt, decoders(rt.channels), stop),
+        lambda rt, stop: worker_loop(rt, stop),
+    ]
+
+
+async def serve(rt: Runtime, webhook: bool, stop: asyncio.Event, background: list[Job] | None = None) -> None:
+    channels = await open_channels(rt)
+    tasks: list[asyncio.Task] = []
+    runner = None
+    try:
+        tg = channels.get("telegram")
+        if tg is not None:
+            await announce_commands(tg, rt.settings.default_locale)
+        if webhook:
+            runner = await start_web(rt, channels)
+        for job in background if background is not None else jobs(rt):
+            tasks.append(asyncio.create_task(job(rt, stop)))
+        if tg is not None and not webhook:
+            from bot.channels.telegram.polling import poll  # noqa: PLC0415
+
+            log.info("polling as @%s", tg.username)
+            tasks.append(asyncio.create_task(poll(rt, tg, stop)))
         await stop.wait()
         log.info("stopping")
-        await runner.cleanup()
-        await _finish(jobs)
-        await app.stop()
+        if runner is not None:
+            await runner.cleanup()
+            runner = None
+        await _finish(tasks)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await close_channels(channels)
 
 
-async def _finish(jobs: list[asyncio.Task]) -> None:
-    """Background jobs watch `stop` and return; anything still running after 3 s is cancelled."""
-    if not jobs:
+async def start_web(rt: Runtime, channels: dict) -> web.AppRunner:
+    s = rt.settings
+    app = make_web_app(rt, channels)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, s.webhook_host, s.webhook_port).start()
+    tg = channels.get("telegram")
+    if tg is not None:
+        from telegram import Update  # noqa: PLC0415
+
+        await tg.bot.set_webhook(s.webhook_url, secret_token=s.webhook_secret,
+                                 allowed_updates=Update.ALL_TYPES, max_connections=100)
+    log.info("webhook server on %s:%s", s.webhook_host, s.webhook_port)
+    return runner
+
+
+async def _finish(tasks: list[asyncio.Task]) -> None:
+    """Tasks watch `stop` and return; anything still running after 5 s is cancelled."""
+    if not tasks:
         return
-    _, pending = await asyncio.wait(jobs, timeout=3)
+    _, pending = await asyncio.wait(tasks, timeout=5)
     for j in pending:
         j.cancel()
     for j in pending:
@@ -101,21 +165,8 @@ async def _finish(jobs: list[asyncio.Task]) -> None:
             await j
 
 
-def make_web_app(rt: Runtime, app: Application, path: str) -> web.Application:
-    secret = rt.settings.webhook_secret.encode()
-
-    async def webhook(request: web.Request) -> web.Response:
-        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
-        if not hmac.compare_digest(given, secret):  # constant time
-            return web.Response(status=403)
-        try:
-            update = Update.de_json(json.loads(await request.read()), app.bot)
-        except (ValueError, TypeError, KeyError):
-            return web.Response(status=400)
-        # Handled before answering: if this process dies mid-way, Telegram delivers again
-        # and the update-id de-duplication makes sure it is acted on once.
-        await app.process_update(update)
-        return web.Response(text="ok")
+def make_web_app(rt: Runtime, channels: dict) -> web.Application:
+    s = rt.settings
 
     async def healthz(request: web.Request) -> web.Response:
         status = {"postgres": "ok", "redis": "ok"}
@@ -134,8 +185,11 @@ def make_web_app(rt: Runtime, app: Application, path: str) -> web.Application:
     async def prometheus(request: web.Request) -> web.Response:
         return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
 
-    web_app = web.Application(client_max_size=1024 * 1024)
-    web_app.router.add_post(path, webhook)
-    web_app.router.add_get("/healthz", healthz)
-    web_app.router.add_get("/metrics", prometheus)
-    return web_app
+    app = web.Application(client_max_size=1024 * 1024)
+    if "telegram" in channels and s.webhook_url:
+        from bot.channels.telegram.webhook import route  # noqa: PLC0415
+
+        app.router.add_post(urlsplit(s.webhook_url).path or "/", route(rt, channels["telegram"], s.webhook_secret))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", prometheus)
+    return app

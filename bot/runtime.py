@@ -6,6 +6,10 @@ import logging
 from dataclasses import dataclass, field
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -28,9 +32,11 @@ class Runtime:
     redis: Redis
     store: StateStore
     services: StorageServices
+    channels: dict = field(default_factory=dict)  # name -> bot.channels.base.Channel, once opened
     extras: dict = field(default_factory=dict)
 
     async def close(self) -> None:
+        await self.store.close()
         await self.redis.aclose()
         await self.engine.dispose()
 
@@ -50,8 +56,13 @@ async def open_runtime(settings: Settings, upgrade: bool = True) -> Runtime:
     engine = make_engine(db_url)
     sessions = make_sessions(engine)
     # Bounded pool that waits for a free connection instead of failing under load.
+    # A connection left stale by a Redis restart is retried once on a fresh one (a command
+    # that failed to reach the server), and idle ones are checked before use.
     pool = BlockingConnectionPool.from_url(
-        redis_url, max_connections=settings.max_concurrent_updates + 32, timeout=20, decode_responses=True
+        redis_url, max_connections=settings.max_concurrent_updates + 32, timeout=20, decode_responses=True,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 2),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        health_check_interval=10, socket_connect_timeout=5, socket_timeout=15,
     )
     redis = Redis(connection_pool=pool)
     store = StateStore(redis, settings.redis_prefix, settings.state_ttl_seconds)

@@ -30,12 +30,14 @@ log = logging.getLogger(__name__)
 class Input:
     """What the person did, independent of the messenger."""
 
-    kind: str = "text"  # text | command | photo | contact | callback | other
+    # text | command | callback | photo | contact | voice | sticker | video | file | location
+    # | other; and `retry`, which no person sends: the adapter asks a conversation to try
+    # again what the database refused (a declaration confirmed while it was down).
+    kind: str = "text"
     text: str = ""  # the message text, a command's arguments, or callback data
     command: str = ""  # lower-case command name without the slash
     qr: tuple[str, ...] = ()  # QR payloads the adapter decoded from a photo
     phone: str = ""  # number from a shared contact (only the sender's own)
-    update_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,22 +57,24 @@ class Reply:
     contact_button: str | None = None  # message id of a "share my number" button
     inline: list[list[tuple[str, str]]] | None = None  # rows of (label message id, data)
     document: tuple[str, bytes] | None = None  # (file name, content)
-    chat_id: int | None = None  # another chat (notices to other accounts); None = this chat
-    locale: str | None = None  # language for another chat; None = this person's
+    to: str | None = None  # another account's address (notices to them); None = this person
+    locale: str | None = None  # language for another account; None = this person's
 
 
 @dataclass(frozen=True)
 class Env:
     """Everything outside the conversation that a step may use."""
 
-    user_id: int
-    chat_id: int
+    account: str  # the person's address on their messenger ("telegram:123"), opaque here
     now: datetime
     services: Any  # dialogs.ports.Services
     default_locale: str = "vi"
     station_name: str = ""
     station_phone: str = ""
     user_first_name: str = ""
+    # The person had a declaration in progress, but their saved conversation is gone (the
+    # state store lost its data): tell them instead of reading their answer as a new message.
+    draft_lost: bool = False
 
 
 # ---------------------------------------------------------------- registry of nodes
@@ -160,7 +164,7 @@ class Ctx:
         """The account's linked people (dialogs.ports.Person), read once per step."""
         if self._people is None:
             port = getattr(self.svc, "people", None)  # the engine may run without a registry
-            self._people = await port.linked(self.env.user_id) if port else []
+            self._people = await port.linked(self.env.account) if port else []
         return self._people
 
     def forget_people(self) -> None:
@@ -250,14 +254,71 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 HOME = "home"  # the node a person rests at between flows (defined by the home flow)
 
 
+# A second tap on a button arriving this soon after the first is a repeat, not an answer.
+REPEAT_SECONDS = 5.0
+RETRY = "retry"  # state key: what a `retry` input should try again ("submit")
+
+
 async def step(state: dict[str, Any], inp: Input, env: Env) -> tuple[dict[str, Any], list[Reply]]:
-    """Advance one conversation by one input. Never raises for anything the person sends."""
+    """Advance one conversation by one input. Never raises for anything the person sends.
+    Every input gets an answer, except a double tap (a repeat of the button just pressed)
+    and the adapter's own `retry` when there is still nothing to say."""
     ctx = Ctx(copy.deepcopy(state) if state else {}, inp, env)
-    await _dispatch(ctx)
+    if _repeated_tap(ctx):
+        return state, []
+    if inp.kind == RETRY:
+        handler = RETRIES.get(ctx.state.get(RETRY) or "")
+        if handler is None:
+            ctx.state.pop(RETRY, None)
+        else:
+            await handler(ctx)
+        _remember_buttons(ctx)
+        return ctx.state, ctx.replies
+    if env.draft_lost and inp.kind not in ("command", "callback"):
+        ctx.reset()
+        ctx.say("decl.lost")
+        await ctx.go(HOME, remember=False)
+    else:
+        await _dispatch(ctx)
     if not ctx.replies:  # never silence
         await fallback(ctx)
+    _remember_buttons(ctx)
     ctx.state["at"] = env.now.isoformat(timespec="seconds")
     return ctx.state, ctx.replies
+
+
+# What a `retry` input does, by the value of state[RETRY] (registered by flows).
+RETRIES: dict[str, Callable[[Ctx], Awaitable[None]]] = {}
+
+
+def _forms(label: str) -> frozenset[str]:
+    return button_forms(label) or frozenset((fold(label),))
+
+
+def _remember_buttons(ctx: Ctx) -> None:
+    """Keep the buttons now on screen, and the ones before, to recognise a double tap."""
+    shown = next((r for r in reversed(ctx.replies) if r.keyboard is not None and r.to is None), None)
+    if shown is None:
+        return
+    labels = [b for row in shown.keyboard for b in row]
+    if labels != ctx.state.get("kb"):
+        ctx.state["kb_prev"] = ctx.state.get("kb") or []
+        ctx.state["kb"] = labels
+        ctx.state["kb_at"] = ctx.env.now.timestamp()
+
+
+def _repeated_tap(ctx: Ctx) -> bool:
+    """A reply-keyboard text that matches a button of the question just answered but none
+    of the current one, within a few seconds; or the same inline button pressed again."""
+    s, inp, now = ctx.state, ctx.inp, ctx.env.now.timestamp()
+    if inp.kind == "callback":
+        last = s.get("cb")
+        s["cb"] = [inp.text, now]
+        return bool(last) and last[0] == inp.text and now - last[1] < REPEAT_SECONDS
+    if inp.kind != "text" or not s.get("kb_prev") or now - s.get("kb_at", 0) >= REPEAT_SECONDS:
+        return False
+    f = fold(inp.text)
+    return any(f in _forms(b) for b in s["kb_prev"]) and not any(f in _forms(b) for b in s.get("kb") or [])
 
 
 async def _dispatch(ctx: Ctx) -> None:

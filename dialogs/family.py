@@ -125,7 +125,7 @@ class UnlinkPick:
 class UnlinkConfirm:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
-        person = await ctx.svc.people.get_linked(ctx.env.user_id, ctx.data.get("unlink") or 0)
+        person = await ctx.svc.people.get_linked(ctx.env.account, ctx.data.get("unlink") or 0)
         if person is None:
             await ctx.go("family.unlink_pick", remember=False)
             return
@@ -136,8 +136,8 @@ class UnlinkConfirm:
     async def handle(ctx: Ctx) -> None:
         rid = ctx.data.get("unlink") or 0
         if ctx.pressed("family.btn_unlink_yes"):
-            person = await ctx.svc.people.get_linked(ctx.env.user_id, rid)
-            if person and await ctx.svc.people.unlink(ctx.env.user_id, rid, ctx.env.now):
+            person = await ctx.svc.people.get_linked(ctx.env.account, rid)
+            if person and await ctx.svc.people.unlink(ctx.env.account, rid, ctx.env.now):
                 ctx.forget_people()
                 ctx.say("family.unlinked", who=named(ctx, person))
             if ctx.state.get("person_id") == rid:

@@ -87,7 +87,7 @@ async def switch_language(ctx: Ctx) -> None:
     wanted = ctx.inp.text.strip().lower()
     new = wanted if wanted in LOCALES else ("en" if ctx.locale == "vi" else "vi")
     ctx.state["locale"] = new
-    await ctx.svc.accounts.set_locale(ctx.env.user_id, new)
+    await ctx.svc.accounts.set_locale(ctx.env.account, new)
     ctx.say("common.language_set")
     from dialogs.core import NODES  # noqa: PLC0415
 

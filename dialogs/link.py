@@ -1,4 +1,4 @@
-"""Linking a Telegram account to a resident: the card's code, then proof, relation, consent.
+"""Linking a messenger account to a resident: the card's code, then proof, relation, consent.
 
 Three ways in, one flow: the QR deep link (`/start <code>`), a typed code, or a photo of
 the card's QR code. A printed code is a bearer token, so the bot shows the masked name
@@ -49,11 +49,11 @@ SYNONYMS.update({
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 
 
-def _year_key(account_id: int, resident_id: int) -> str:
+def _year_key(account_id: str, resident_id: int) -> str:
     return f"link:year:{account_id}:{resident_id}"
 
 
-def _miss_key(account_id: int) -> str:
+def _miss_key(account_id: str) -> str:
     return f"link:miss:{account_id}"
 
 
@@ -87,7 +87,7 @@ def named(ctx: Ctx, person: Person) -> Msg:
 async def attempt(ctx: Ctx, outcome: str, resident_id: int | None = None) -> None:
     """A failed or refused attempt, for the audit trail (ids only)."""
     await ctx.svc.audit.record(
-        "link_attempt", actor_kind="account", actor_id=ctx.env.user_id, resident_id=resident_id, outcome=outcome
+        "link_attempt", actor_kind="account", actor_id=ctx.env.account, resident_id=resident_id, outcome=outcome
     )
 
 
@@ -169,7 +169,7 @@ async def take_code(ctx: Ctx, text: str) -> None:
 
 
 async def lookup(ctx: Ctx, code: str) -> None:
-    uid, people = ctx.env.user_id, ctx.svc.people
+    uid, people = ctx.env.account, ctx.svc.people
     if await ctx.svc.limits.count(_miss_key(uid)) >= MAX_MISSES:
         await attempt(ctx, "rate_limited")
         ctx.say("link.too_many", **contact(ctx))
@@ -197,7 +197,7 @@ async def lookup(ctx: Ctx, code: str) -> None:
 
 
 async def refuse_if_locked(ctx: Ctx, resident_id: int) -> bool:
-    if await ctx.svc.limits.count(_year_key(ctx.env.user_id, resident_id)) < MAX_WRONG_YEARS:
+    if await ctx.svc.limits.count(_year_key(ctx.env.account, resident_id)) < MAX_WRONG_YEARS:
         return False
     await attempt(ctx, "locked", resident_id)
     ctx.say("link.locked", **contact(ctx))
@@ -239,13 +239,13 @@ class Year:
         person = await pending(ctx, verified=False)
         if person is None or await refuse_if_locked(ctx, person.id):
             return
-        key = _year_key(ctx.env.user_id, person.id)
+        key = _year_key(ctx.env.account, person.id)
         if year != person.birth_year:
             wrong = await ctx.svc.limits.hit(key, YEAR_WINDOW)
             await attempt(ctx, "wrong_year", person.id)
             if wrong >= MAX_WRONG_YEARS:
                 await ctx.svc.audit.record(
-                    "link_lock", actor_kind="account", actor_id=ctx.env.user_id, resident_id=person.id,
+                    "link_lock", actor_kind="account", actor_id=ctx.env.account, resident_id=person.id,
                     outcome="locked",
                 )
                 ctx.say("link.locked", **contact(ctx))
@@ -301,7 +301,7 @@ async def make_link(ctx: Ctx) -> None:
         await ctx.go("link.relation")
         return
     outcome = await ctx.svc.people.link(
-        ctx.env.user_id, ctx.env.chat_id, ctx.locale, person.id, ctx.data["relation"], CONSENT_VERSION, ctx.env.now
+        ctx.env.account, ctx.locale, person.id, ctx.data["relation"], CONSENT_VERSION, ctx.env.now
     )
     ctx.forget_people()
     if outcome.status == "full":
@@ -313,8 +313,8 @@ async def make_link(ctx: Ctx) -> None:
         await leave(ctx)
         return
     ctx.say("link.already" if outcome.status == "already" else "link.done", who=named(ctx, person), ward=person.ward)
-    for chat_id, locale in outcome.notify:
-        ctx.send(Reply("link.notice", {"who": named(ctx, person), **contact(ctx)}, chat_id=chat_id, locale=locale))
+    for account, locale in outcome.notify:
+        ctx.send(Reply("link.notice", {"who": named(ctx, person), **contact(ctx)}, to=account, locale=locale))
     await offer_declaration(ctx, person.id)
 
 
@@ -334,7 +334,7 @@ async def offer_declaration(ctx: Ctx, resident_id: int) -> None:
 class Next:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
-        person = await ctx.svc.people.get_linked(ctx.env.user_id, ctx.state.get("person_id") or 0)
+        person = await ctx.svc.people.get_linked(ctx.env.account, ctx.state.get("person_id") or 0)
         if person is None:
             await leave(ctx)
             return

@@ -51,10 +51,12 @@ class Audit(Protocol):
 
 
 class Accounts(Protocol):
-    async def touch(self, telegram_id: int, chat_id: int, locale: str) -> None:
-        """Create the account on first contact; remember its chat and language."""
+    async def touch(self, account: str, locale: str) -> None:
+        """Create the account on first contact; remember its language."""
 
-    async def set_locale(self, telegram_id: int, locale: str) -> None: ...
+    async def set_locale(self, account: str, locale: str) -> None: ...
+
+    async def exists(self, account: str) -> bool: ...
 
 
 class Services(Protocol):
@@ -78,7 +80,7 @@ class Unavailable(Exception):
 @dataclass(frozen=True, slots=True)
 class LinkOutcome:
     status: str  # 'linked' | 'already' | 'full' (resident has the maximum of accounts) | 'gone'
-    notify: tuple[tuple[int, str], ...] = ()  # (chat_id, locale) of accounts linked before
+    notify: tuple[tuple[str, str], ...] = ()  # (account, locale) of accounts linked before
 
 
 class People(Protocol):
@@ -86,23 +88,23 @@ class People(Protocol):
 
     async def by_code(self, code: str) -> Person | None: ...
 
-    async def linked(self, account_id: int) -> list[Person]:
+    async def linked(self, account_id: str) -> list[Person]:
         """Active links of this account, oldest first, with `relation` filled in."""
 
-    async def get_linked(self, account_id: int, resident_id: int) -> Person | None: ...
+    async def get_linked(self, account_id: str, resident_id: int) -> Person | None: ...
 
     async def by_id(self, resident_id: int) -> Person | None: ...
 
-    async def link_status(self, account_id: int, resident_id: int) -> str:
+    async def link_status(self, account_id: str, resident_id: int) -> str:
         """'open' | 'already' (this account) | 'full' (no room for another account)."""
 
     async def link(
-        self, account_id: int, chat_id: int, locale: str, resident_id: int, relation: str,
+        self, account_id: str, locale: str, resident_id: int, relation: str,
         consent_version: str, at: datetime,
     ) -> LinkOutcome:
         """Atomically: the account, the link, its consent and the audit entry, or nothing."""
 
-    async def unlink(self, account_id: int, resident_id: int, at: datetime) -> bool:
+    async def unlink(self, account_id: str, resident_id: int, at: datetime) -> bool:
         """End this account's link (and withdraw its consent); False if there was none."""
 
 
@@ -111,7 +113,7 @@ class Submission:
     """A confirmed declaration, ready to become a new version (storage/declarations.py)."""
 
     resident_id: int
-    account_id: int
+    account_id: str  # the address of the account that declared
     submission_key: str  # made when the review starts: a second tap on "send" saves nothing
     questionnaire_version: str
     started_at: datetime | None
@@ -124,7 +126,7 @@ class Declared:
     resident_id: int
     version: int
     submitted_at: datetime
-    submitted_by: int
+    submitted_by: str
     relation: str
     questionnaire_version: str
     answers: dict[str, Any]
@@ -142,7 +144,7 @@ class Declarations(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StaffMember:
-    telegram_id: int
+    account: str  # messenger address
     ward: str | None  # None only for an admin
     role: str = "staff"  # 'staff' | 'admin'
 
@@ -221,7 +223,7 @@ class Found:
 class Staff(Protocol):
     """What ward staff may read. Every read is audited by the implementation."""
 
-    async def member(self, telegram_id: int) -> StaffMember | None: ...
+    async def member(self, account: str) -> StaffMember | None: ...
     async def wards(self, member: StaffMember) -> list[str]: ...
     async def quarters(self, ward: str) -> list[str]: ...
     async def stats(self, member: StaffMember, ward: str | None, now: datetime) -> StatsReport: ...
@@ -235,13 +237,13 @@ class Broadcasts(Protocol):
 
     async def create(
         self, member: StaffMember, audience: Audience, message: str | None, at: datetime | None,
-        notify_chat_id: int, locale: str,
+        notify: str, locale: str,
     ) -> int:
         """Queue a reminder (audited); returns its id. The member must see `audience.ward`."""
 
     async def cancel(self, member: StaffMember, broadcast_id: int) -> bool: ...
 
-    async def set_reminders(self, telegram_id: int, chat_id: int, locale: str, enabled: bool) -> None:
+    async def set_reminders(self, account: str, locale: str, enabled: bool) -> None:
         """A resident's own choice; creates the account if it is new."""
 
 
@@ -252,13 +254,13 @@ class Privacy(Protocol):
     """A resident's rights, through an account linked to them (storage/privacy.py). Each
     call checks the link itself and is audited; refusals disclose nothing."""
 
-    async def dossier(self, account_id: int, resident_id: int, at: datetime) -> dict[str, Any] | None:
+    async def dossier(self, account_id: str, resident_id: int, at: datetime) -> dict[str, Any] | None:
         """Everything stored about the resident (times in at's zone), or None if not linked."""
 
-    async def withdraw(self, account_id: int, resident_id: int, at: datetime) -> str | None:
+    async def withdraw(self, account_id: str, resident_id: int, at: datetime) -> str | None:
         """End the link and withdraw its consent: the consent's version, or None if no link."""
 
     async def request_deletion(
-        self, account_id: int, chat_id: int, locale: str, resident_id: int, at: datetime
+        self, account_id: str, locale: str, resident_id: int, at: datetime
     ) -> tuple[str, int]:
         """('created' | 'open' (one is waiting already) | 'not_linked', request id)."""

@@ -89,7 +89,7 @@ async def begin(ctx: Ctx, action: str, code_text: str = "") -> None:
 async def _by_code(ctx: Ctx, text: str) -> None:
     code, _ = codes.check(text)
     person = await ctx.svc.people.by_code(code) if code else None
-    linked = await ctx.svc.people.get_linked(ctx.env.user_id, person.id) if person else None
+    linked = await ctx.svc.people.get_linked(ctx.env.account, person.id) if person else None
     if linked is None:
         await _refuse(ctx, person.id if person else None, "not_linked" if person else "unknown_code")
         return
@@ -98,7 +98,7 @@ async def _by_code(ctx: Ctx, text: str) -> None:
 
 async def _refuse(ctx: Ctx, resident_id: int | None, outcome: str, msg: str = "privacy.not_linked") -> None:
     await ctx.svc.audit.record(AUDIT[ctx.data.get("privacy", "data")], actor_kind="account",
-                               actor_id=ctx.env.user_id, resident_id=resident_id, outcome=outcome)
+                               actor_id=ctx.env.account, resident_id=resident_id, outcome=outcome)
     await not_linked(ctx, msg)
 
 
@@ -134,7 +134,7 @@ async def chosen(ctx: Ctx, person: Person) -> None:
 
 async def _target(ctx: Ctx) -> Person | None:
     """The person a confirmation is about, while this account is still linked to them."""
-    return await ctx.svc.people.get_linked(ctx.env.user_id, ctx.data.get("privacy_rid") or 0)
+    return await ctx.svc.people.get_linked(ctx.env.account, ctx.data.get("privacy_rid") or 0)
 
 
 def _when(at: datetime) -> str:
@@ -145,7 +145,7 @@ def _when(at: datetime) -> str:
 
 
 async def send_data(ctx: Ctx, person: Person) -> None:
-    dossier = await ctx.svc.privacy.dossier(ctx.env.user_id, person.id, ctx.env.now)
+    dossier = await ctx.svc.privacy.dossier(ctx.env.account, person.id, ctx.env.now)
     if dossier is None:  # the link ended meanwhile (the refusal is audited by the service)
         await not_linked(ctx)
         return
@@ -323,7 +323,7 @@ class Withdraw:
 
 
 async def _withdraw(ctx: Ctx, person: Person, erase_asked: bool) -> None:
-    version = await ctx.svc.privacy.withdraw(ctx.env.user_id, person.id, ctx.env.now)
+    version = await ctx.svc.privacy.withdraw(ctx.env.account, person.id, ctx.env.now)
     if version is None:
         await not_linked(ctx)
         return
@@ -354,7 +354,7 @@ class Erase:
 async def _request_erasure(ctx: Ctx, person: Person) -> bool:
     """Make (or find) the request and say so; False, with the refusal said, if not linked."""
     status, rid = await ctx.svc.privacy.request_deletion(
-        ctx.env.user_id, ctx.env.chat_id, ctx.locale, person.id, ctx.env.now)
+        ctx.env.account, ctx.locale, person.id, ctx.env.now)
     if status == "not_linked":
         await not_linked(ctx)
         return False

@@ -11,9 +11,9 @@ from datetime import date, datetime
 from typing import Any
 
 from dialogs import draft
-from dialogs.core import HOME, NAV, Ctx, Msg, node
+from dialogs.core import HOME, NAV, RETRIES, RETRY, Ctx, Msg, node
 from dialogs.draft import DRAFT, REVIEW, node_of
-from dialogs.ports import Person, Submission
+from dialogs.ports import Person, Submission, Unavailable
 from dialogs.questionnaire import (
     VERSION,
     Facts,
@@ -78,14 +78,37 @@ class Review:
 
 
 async def submit(ctx: Ctx, d: dict[str, Any]) -> None:
-    """Save a new version. If the database is unreachable, Unavailable propagates and the
-    adapter keeps the state as it was: still on the review, answers and key intact."""
+    """Save a new version. If the database is unreachable the answers stay as they are (on
+    the review, same submission key) and the conversation is marked for a retry: the
+    adapter sends it a `retry` input until the database answers, then the person is told
+    it is saved. The key makes sure it is saved once, however many tries it takes."""
+    try:
+        await _save(ctx, d)
+    except Unavailable:
+        first = ctx.state.get(RETRY) != "submit"
+        ctx.state[RETRY] = "submit"
+        if first or ctx.inp.kind != RETRY:
+            ctx.say("decl.save_later")
+
+
+async def _retry_submit(ctx: Ctx) -> None:
+    d = draft.get(ctx)
+    if d is None:
+        ctx.state.pop(RETRY, None)
+        return
+    await submit(ctx, d)
+
+
+RETRIES["submit"] = _retry_submit
+
+
+async def _save(ctx: Ctx, d: dict[str, Any]) -> None:
     person, today = draft.person_of(d), draft.today(ctx)
     answers = live(person, d["answers"], today)
     started = d.get("started")
     sub = Submission(
         resident_id=d["rid"],
-        account_id=ctx.env.user_id,
+        account_id=ctx.env.account,
         submission_key=d["skey"],
         questionnaire_version=VERSION,
         started_at=datetime.fromisoformat(started) if started else None,
@@ -94,6 +117,7 @@ async def submit(ctx: Ctx, d: dict[str, Any]) -> None:
     )
     status, version = await ctx.svc.declarations.submit(sub)
     who = draft.who_of(ctx, d)
+    ctx.state.pop(RETRY, None)
     ctx.state.pop(DRAFT, None)
     ctx.reset()
     if status == "not_linked":

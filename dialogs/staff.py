@@ -37,7 +37,7 @@ def staff_only(fn: Callable[[Ctx, StaffMember], Awaitable[None]]):
 
     @wraps(fn)
     async def run(ctx: Ctx) -> None:
-        member = await ctx.svc.staff.member(ctx.env.user_id)
+        member = await ctx.svc.staff.member(ctx.env.account)
         if member is None:
             await unknown_command(ctx)
             return
@@ -182,7 +182,7 @@ async def lookup(ctx: Ctx, member: StaffMember) -> None:
 
 
 async def _set_reminders(ctx: Ctx, enabled: bool) -> None:
-    await ctx.svc.broadcasts.set_reminders(ctx.env.user_id, ctx.env.chat_id, ctx.locale, enabled)
+    await ctx.svc.broadcasts.set_reminders(ctx.env.account, ctx.locale, enabled)
     ctx.say("staff.optout.on" if enabled else "staff.optout.off")
     await reprompt(ctx)
 
@@ -262,7 +262,7 @@ def _typed(ctx: Ctx, options: list[str]) -> str | None:
 async def _still_staff(ctx: Ctx) -> StaffMember | None:
     """Checked again where it matters (choosing a ward, sending): someone removed from
     staff mid-way is simply stopped."""
-    member = await ctx.svc.staff.member(ctx.env.user_id)
+    member = await ctx.svc.staff.member(ctx.env.account)
     if member is None:
         ctx.reset()
         await ctx.go(HOME, remember=False)
@@ -444,7 +444,7 @@ async def _create(ctx: Ctx, at: datetime | None) -> None:
         return
     audience = audience_of(ctx.data)
     bid = await ctx.svc.broadcasts.create(member, audience, ctx.data.get("message"), at,
-                                          ctx.env.chat_id, ctx.locale)
+                                          ctx.env.account, ctx.locale)
     if at is None:
         ctx.say("staff.remind.started", id=bid)
     else:
@@ -455,7 +455,7 @@ async def _create(ctx: Ctx, at: datetime | None) -> None:
 
 @callback("bcancel")
 async def stop_broadcast(ctx: Ctx, rest: str) -> None:
-    member = await ctx.svc.staff.member(ctx.env.user_id)
+    member = await ctx.svc.staff.member(ctx.env.account)
     if member is None or not rest.isdigit():
         ctx.say("err.button_expired")
         return

@@ -33,27 +33,28 @@ FINAL = ("sent", "blocked", "failed", "skipped", "cancelled")
 
 
 def audience_select(a: Audience, now: datetime):
-    """One row per chat: (account_id, chat_id, locale, resident_ids) of the linked residents
-    the audience names. Accounts that turned reminders off or blocked the bot are never in it."""
+    """One row per account: (account_id, locale, resident_ids) of the linked residents the
+    audience names. Accounts that turned reminders off or blocked the bot are never in it.
+    Each resident is reminded through one account only, whatever the messengers: their own
+    ("Tôi") if they have one, else the most recent link. So a family linked on Telegram and
+    on Zalo gets one reminder, not two."""
     check(a)
     last = (
         select(Declaration.resident_id, func.max(Declaration.submitted_at).label("at"))
         .group_by(Declaration.resident_id)
         .subquery()
     )
+    pick = func.row_number().over(
+        partition_by=Link.resident_id,
+        order_by=((Link.relation == "self").desc(), Link.created_at.desc(), Link.id.desc()),
+    )
     q = (
-        select(
-            Account.telegram_id.label("account_id"),
-            Account.chat_id,
-            Account.locale,
-            func.array_agg(aggregate_order_by(Resident.id, Resident.id)).label("resident_ids"),
-        )
+        select(Link.account_id, Account.locale, Resident.id.label("resident_id"), pick.label("pick"))
         .select_from(Link)
-        .join(Account, Account.telegram_id == Link.account_id)
+        .join(Account, Account.address == Link.account_id)
         .join(Resident, Resident.id == Link.resident_id)
         .outerjoin(last, last.c.resident_id == Resident.id)
         .where(Link.revoked_at.is_(None), Account.reminders_enabled.is_(True), Account.blocked_at.is_(None))
-        .group_by(Account.telegram_id)
     )
     if a.ward is not None:
         q = q.where(Resident.ward == a.ward)
@@ -66,7 +67,13 @@ def audience_select(a: Audience, now: datetime):
         if a.older_than_days is not None:
             conds.append(last.c.at < now - timedelta(days=a.older_than_days))
         q = q.where(or_(*conds))
-    return q
+    chosen = q.subquery()
+    return (
+        select(chosen.c.account_id, chosen.c.locale,
+               func.array_agg(aggregate_order_by(chosen.c.resident_id, chosen.c.resident_id)).label("resident_ids"))
+        .where(chosen.c.pick == 1)
+        .group_by(chosen.c.account_id, chosen.c.locale)
+    )
 
 
 def check(a: Audience) -> None:
@@ -89,14 +96,14 @@ async def audience_size(session: AsyncSession, a: Audience, now: datetime) -> Au
 
 async def create(
     session: AsyncSession, a: Audience, message: str | None, at: datetime | None, *,
-    actor_kind: str, actor_id: str | int | None, notify_chat_id: int | None = None, locale: str = "vi",
+    actor_kind: str, actor_id: str | int | None, notify: str | None = None, locale: str = "vi",
 ) -> int:
     """A scheduled broadcast (due now when `at` is None); workers start it when due."""
     check(a)
     b = Broadcast(
         ward=a.ward, quarter=a.quarter, audience=a.as_dict(), message=message or None, status="scheduled",
         created_by_kind=actor_kind, created_by=None if actor_id is None else str(actor_id),
-        notify_chat_id=notify_chat_id, notify_locale=locale,
+        notify_account=notify, notify_locale=locale,
     )
     if at is not None:
         b.scheduled_at = at
@@ -153,25 +160,25 @@ class BroadcastService:
             return await audience_size(s, audience, now)
 
     async def create(self, member: StaffMember, audience: Audience, message: str | None,
-                     at: datetime | None, notify_chat_id: int, locale: str) -> int:
+                     at: datetime | None, notify: str, locale: str) -> int:
         if not member.sees(audience.ward):
             raise PermissionError("ward")
         async with self.sessions.begin() as s:
-            return await create(s, audience, message, at, actor_kind="staff", actor_id=member.telegram_id,
-                                notify_chat_id=notify_chat_id, locale=locale)
+            return await create(s, audience, message, at, actor_kind="staff", actor_id=member.account,
+                                notify=notify, locale=locale)
 
     async def cancel(self, member: StaffMember, broadcast_id: int) -> bool:
         async with self.sessions.begin() as s:
-            return await cancel(s, broadcast_id, actor_kind="staff", actor_id=member.telegram_id,
+            return await cancel(s, broadcast_id, actor_kind="staff", actor_id=member.account,
                                 member=member)
 
-    async def set_reminders(self, telegram_id: int, chat_id: int, locale: str, enabled: bool) -> None:
+    async def set_reminders(self, account: str, locale: str, enabled: bool) -> None:
         async with self.sessions.begin() as s:
-            await accounts.upsert(s, telegram_id, chat_id, locale)  # also clears blocked_at
-            await s.execute(update(Account).where(Account.telegram_id == telegram_id)
+            await accounts.upsert(s, account, locale)  # also clears blocked_at
+            await s.execute(update(Account).where(Account.address == account)
                             .values(reminders_enabled=enabled))
             s.add(entry("reminders_on" if enabled else "reminders_off", actor_kind="account",
-                        actor_id=telegram_id))
+                        actor_id=account))
 
 
 # ---------------------------------------------------------------- the queue, for workers
@@ -181,8 +188,7 @@ class BroadcastService:
 class Claimed:
     id: int
     broadcast_id: int
-    account_id: int
-    chat_id: int
+    account_id: str  # messenger address
     locale: str
 
 
@@ -203,7 +209,7 @@ class Recipient:
 class Closed:
     id: int
     status: str
-    notify_chat_id: int | None
+    notify_account: str | None
     notify_locale: str
     progress_message_id: int | None
 
@@ -225,7 +231,7 @@ UPDATE deliveries d
 SET status = 'claimed', worker = :w, lease_until = now() + make_interval(secs => :lease),
     attempts = d.attempts + 1
 FROM c WHERE d.id = c.id
-RETURNING d.id, d.broadcast_id, d.account_id, d.chat_id, d.locale
+RETURNING d.id, d.broadcast_id, d.account_id, d.locale
 """)
 
 # The durable "this send may go out" mark: only a row still claimed by this worker,
@@ -252,7 +258,7 @@ SELECT d.id AS delivery_id, r.id AS resident_id, r.full_name, r.sex, r.birth_yea
        b.message
 FROM deliveries d
 JOIN broadcasts b ON b.id = d.broadcast_id
-JOIN accounts a ON a.telegram_id = d.account_id AND a.reminders_enabled AND a.blocked_at IS NULL
+JOIN accounts a ON a.address = d.account_id AND a.reminders_enabled AND a.blocked_at IS NULL
 JOIN links l ON l.account_id = d.account_id AND l.resident_id = ANY(d.resident_ids)
             AND l.revoked_at IS NULL
 JOIN residents r ON r.id = l.resident_id
@@ -294,10 +300,10 @@ class Queue:
                     return started
                 now = (await s.execute(select(func.now()))).scalar_one()
                 aud = audience_select(audience_of(b), now).subquery()
-                cols = ["broadcast_id", "account_id", "chat_id", "locale", "resident_ids"]
+                cols = ["broadcast_id", "account_id", "locale", "resident_ids"]
                 ins = (
                     Delivery.__table__.insert()
-                    .from_select(cols, select(literal(b.id), aud.c.account_id, aud.c.chat_id, aud.c.locale,
+                    .from_select(cols, select(literal(b.id), aud.c.account_id, aud.c.locale,
                                               aud.c.resident_ids))
                     .returning(Delivery.resident_ids)
                 )
@@ -338,7 +344,7 @@ class Queue:
         """The send was refused before it went out (429): back to claimed, still ours."""
         await self.pg.execute(_UNSEND, delivery_id, self.worker)
 
-    async def finish(self, outcomes: list[tuple[int, str, str | None]], blocked_accounts: list[int]) -> None:
+    async def finish(self, outcomes: list[tuple[int, str, str | None]], blocked_accounts: list[str]) -> None:
         async with self.engine.begin() as c:
             if outcomes:
                 ids, statuses, errors = (list(x) for x in zip(*outcomes, strict=True))
@@ -346,7 +352,7 @@ class Queue:
             if blocked_accounts:
                 await c.execute(
                     update(Account)
-                    .where(Account.telegram_id.in_(blocked_accounts), Account.blocked_at.is_(None))
+                    .where(Account.address.in_(blocked_accounts), Account.blocked_at.is_(None))
                     .values(blocked_at=func.now())
                 )
 
@@ -395,7 +401,7 @@ class Queue:
             .where(Broadcast.status.in_(("running", "cancelled")), Broadcast.finished_at.is_(None), ~open_rows)
             .values(finished_at=func.now(),
                     status=func.coalesce(func.nullif(Broadcast.status, "running"), "done"))
-            .returning(Broadcast.id, Broadcast.status, Broadcast.notify_chat_id, Broadcast.notify_locale,
+            .returning(Broadcast.id, Broadcast.status, Broadcast.notify_account, Broadcast.notify_locale,
                        Broadcast.progress_message_id)
         )
         async with self.engine.begin() as c:
@@ -407,7 +413,7 @@ class Queue:
             update(Broadcast)
             .where(
                 Broadcast.status == "running",
-                Broadcast.notify_chat_id.is_not(None),
+                Broadcast.notify_account.is_not(None),
                 or_(Broadcast.progress_at.is_(None),
                     Broadcast.progress_at < func.now() - timedelta(seconds=every)),
             )

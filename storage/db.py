@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+import asyncpg
+import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -34,6 +38,29 @@ def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> AsyncE
         pool_pre_ping=True,
         pool_timeout=30,
     )
+
+
+# What "the database is down" looks like through SQLAlchemy and asyncpg.
+UNREACHABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One unit of work; a database that cannot be reached raises Unavailable (with the
+    exception's type only: its message may quote values)."""
+    from dialogs.ports import Unavailable  # noqa: PLC0415 - the engine's error type
+
+    try:
+        async with sessions.begin() as s:
+            yield s
+    except UNREACHABLE as e:
+        raise Unavailable(type(e).__name__) from None
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

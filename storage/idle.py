@@ -1,5 +1,5 @@
-"""Conversations left mid-way, by last activity: one Redis sorted set (member "chat:user",
-score = unix time of the last step).
+"""Conversations left mid-way, by last activity: one Redis sorted set (member: the person's
+address, score = unix time of the last step).
 
 TTL discipline: a member leaves when its declaration is finished or cancelled (`forget`)
 or when it has been reminded (`claim`); members older than the state TTL, whose state
@@ -11,17 +11,6 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from storage.state import StateKey
-
-
-def _member(key: StateKey) -> str:
-    return f"{key.chat_id}:{key.user_id}"
-
-
-def _key(member: str) -> StateKey:
-    chat, user = member.split(":")
-    return StateKey(int(chat), int(user))
-
 
 class IdleStore:
     def __init__(self, redis: Redis, prefix: str, ttl_seconds: int):
@@ -29,24 +18,24 @@ class IdleStore:
         self.name = f"{prefix}:idle"
         self.ttl = ttl_seconds
 
-    async def touch(self, key: StateKey, now: float) -> None:
+    async def touch(self, addr: str, now: float) -> None:
         async with self.redis.pipeline(transaction=False) as p:
-            p.zadd(self.name, {_member(key): now})
+            p.zadd(self.name, {addr: now})
             p.expire(self.name, self.ttl + 86400)
             await p.execute()
 
-    async def forget(self, key: StateKey) -> None:
-        await self.redis.zrem(self.name, _member(key))
+    async def forget(self, addr: str) -> None:
+        await self.redis.zrem(self.name, addr)
 
-    async def idle_since(self, before: float, limit: int = 500) -> list[StateKey]:
+    async def idle_since(self, before: float, limit: int = 500) -> list[str]:
         """Conversations whose last step was at or before `before`, oldest first."""
         members = await self.redis.zrangebyscore(self.name, "-inf", before, start=0, num=limit)
-        return [_key(m.decode() if isinstance(m, bytes) else m) for m in members]
+        return [m.decode() if isinstance(m, bytes) else m for m in members]
 
-    async def claim(self, key: StateKey) -> bool:
+    async def claim(self, addr: str) -> bool:
         """Take a conversation off the set; True for the one process that did (so two
         processes never remind the same person twice). A new step puts it back."""
-        return bool(await self.redis.zrem(self.name, _member(key)))
+        return bool(await self.redis.zrem(self.name, addr))
 
     async def prune(self, before: float) -> int:
         return int(await self.redis.zremrangebyscore(self.name, "-inf", before))

@@ -86,15 +86,19 @@ class Resident(Base):
 
 
 class Account(Base):
-    """A Telegram user who has talked to the bot."""
+    """A person on a messenger who has talked to the bot, by address "channel:id"
+    ("telegram:123456", "zalo:8837…"): nothing below the adapters knows more of them."""
 
     __tablename__ = "accounts"
 
-    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    chat_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    address: Mapped[str] = mapped_column(Text, primary_key=True)
+    channel: Mapped[str] = mapped_column(Text, Computed("split_part(address, ':', 1)", persisted=True))
     locale: Mapped[str] = mapped_column(String(8), nullable=False, server_default="vi")
     reminders_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A declaration in progress since then (its answers live in Redis): if Redis loses them,
+    # the person is told so rather than having their next answer misread.
+    draft_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
 
 
@@ -105,7 +109,7 @@ class Link(Base):
     __tablename__ = "links"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.telegram_id"), nullable=False)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.address"), nullable=False)
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False)
     relation: Mapped[str] = mapped_column(String(16), nullable=False)
     consent_version: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -132,7 +136,7 @@ class Consent(Base):
     __tablename__ = "consents"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.telegram_id"), nullable=False)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.address"), nullable=False)
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False)
     version: Mapped[str] = mapped_column(String(16), nullable=False)
     given_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
@@ -148,7 +152,7 @@ class Declaration(Base):
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id", ondelete="CASCADE"), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     submission_key: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
-    submitted_by: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    submitted_by: Mapped[str] = mapped_column(Text, nullable=False)  # account address
     relation: Mapped[str] = mapped_column(String(16), nullable=False)
     questionnaire_version: Mapped[str] = mapped_column(String(16), nullable=False)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -173,7 +177,7 @@ class Staff(Base):
 
     __tablename__ = "staff"
 
-    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account: Mapped[str] = mapped_column(Text, primary_key=True)  # messenger address
     ward: Mapped[str | None] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(8), nullable=False, server_default="staff")
     created_at: Mapped[datetime] = _now()
@@ -218,7 +222,7 @@ class Broadcast(Base):
     created_by_kind: Mapped[str] = mapped_column(String(16), nullable=False)  # staff|cli
     created_by: Mapped[str | None] = mapped_column(Text)
     total: Mapped[int | None] = mapped_column(Integer)
-    notify_chat_id: Mapped[int | None] = mapped_column(BigInteger)  # staff chat shown the progress
+    notify_account: Mapped[str | None] = mapped_column(Text)  # staff account shown the progress
     notify_locale: Mapped[str] = mapped_column(String(8), nullable=False, server_default="vi")
     progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
     progress_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -227,7 +231,7 @@ class Broadcast(Base):
 
 
 class Delivery(Base):
-    """One message of a broadcast to one chat, listing that chat's residents (ids only).
+    """One message of a broadcast to one account, listing that account's residents (ids only).
     pending → claimed (leased, not yet sent) → sending (the send may have gone out) →
     sent | blocked | failed | skipped | cancelled. See bot/broadcaster.py."""
 
@@ -235,8 +239,7 @@ class Delivery(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"), nullable=False)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.telegram_id", ondelete="CASCADE"), nullable=False)
-    chat_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.address", ondelete="CASCADE"), nullable=False)
     locale: Mapped[str] = mapped_column(String(8), nullable=False, server_default="vi")
     resident_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), nullable=False)
     status: Mapped[str] = mapped_column(String(12), nullable=False, server_default="pending")
@@ -247,7 +250,7 @@ class Delivery(Base):
     error: Mapped[str | None] = mapped_column(String(40))  # exception type, never its message
 
     __table_args__ = (
-        UniqueConstraint("broadcast_id", "chat_id", name="uq_deliveries_broadcast_chat"),
+        UniqueConstraint("broadcast_id", "account_id", name="uq_deliveries_broadcast_account"),
         Index("ix_deliveries_broadcast_status", "broadcast_id", "status"),
         Index("ix_deliveries_pending", "id", postgresql_where=text("status = 'pending'")),
         Index(
@@ -268,8 +271,7 @@ class DeletionRequest(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     resident_id: Mapped[int] = mapped_column(BigInteger, nullable=False)  # no FK: outlives the row
     ward: Mapped[str] = mapped_column(Text, nullable=False)  # who decides, and the 72 h flag
-    requested_by: Mapped[int] = mapped_column(BigInteger, nullable=False)  # account telegram id
-    chat_id: Mapped[int] = mapped_column(BigInteger, nullable=False)  # told the outcome here
+    requested_by: Mapped[str] = mapped_column(Text, nullable=False)  # account address, told the outcome
     locale: Mapped[str] = mapped_column(String(8), nullable=False, server_default="vi")
     requested_at: Mapped[datetime] = _now()
     status: Mapped[str] = mapped_column(String(12), nullable=False, server_default="open")  # open|approved|denied

@@ -8,30 +8,19 @@ that cannot be reached becomes dialogs.ports.Unavailable.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 
-import asyncpg
-import sqlalchemy.exc
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.ports import LinkOutcome, Person, Unavailable
+from dialogs.ports import LinkOutcome, Person
 from storage import accounts, registry
 from storage.audit import entry
+from storage.db import UNREACHABLE, transaction  # noqa: F401 - UNREACHABLE is used by importers
 from storage.models import Account, Consent, Link, Resident
 
 MAX_ACCOUNTS = 3
 
-# What "the database is down" looks like through SQLAlchemy and asyncpg.
-UNREACHABLE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-)
 
 
 def to_person(row: Resident | registry.ResidentRow, relation: str = "") -> Person:
@@ -51,24 +40,13 @@ def to_person(row: Resident | registry.ResidentRow, relation: str = "") -> Perso
     )
 
 
-def _active(account_id: int | None = None, resident_id: int | None = None):
+def _active(account_id: str | None = None, resident_id: int | None = None):
     conds = [Link.revoked_at.is_(None)]
     if account_id is not None:
         conds.append(Link.account_id == account_id)
     if resident_id is not None:
         conds.append(Link.resident_id == resident_id)
     return conds
-
-
-@asynccontextmanager
-async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work; a database that cannot be reached raises Unavailable (with the
-    exception's type only: its message may quote values)."""
-    try:
-        async with sessions.begin() as s:
-            yield s
-    except UNREACHABLE as e:
-        raise Unavailable(type(e).__name__) from None
 
 
 class People:
@@ -90,7 +68,7 @@ class People:
             row = await s.get(Resident, resident_id)
             return to_person(row) if row else None
 
-    async def linked(self, account_id: int) -> list[Person]:
+    async def linked(self, account_id: str) -> list[Person]:
         async with self._tx() as s:
             rows = await s.execute(
                 select(Resident, Link.relation)
@@ -100,7 +78,7 @@ class People:
             )
             return [to_person(r, rel) for r, rel in rows.all()]
 
-    async def get_linked(self, account_id: int, resident_id: int) -> Person | None:
+    async def get_linked(self, account_id: str, resident_id: int) -> Person | None:
         async with self._tx() as s:
             row = (
                 await s.execute(
@@ -111,7 +89,7 @@ class People:
             ).first()
             return to_person(row[0], row[1]) if row else None
 
-    async def link_status(self, account_id: int, resident_id: int) -> str:
+    async def link_status(self, account_id: str, resident_id: int) -> str:
         """A hint before asking questions; `link` decides for real under the row lock."""
         async with self._tx() as s:
             holders = (await s.execute(select(Link.account_id).where(*_active(resident_id=resident_id)))).scalars().all()
@@ -123,8 +101,7 @@ class People:
 
     async def link(
         self,
-        account_id: int,
-        chat_id: int,
+        account_id: str,
         locale: str,
         resident_id: int,
         relation: str,
@@ -132,15 +109,15 @@ class People:
         at: datetime,
     ) -> LinkOutcome:
         async with self._tx() as s:
-            await accounts.upsert(s, account_id, chat_id, locale)
+            await accounts.upsert(s, account_id, locale)
             # The row lock serialises every link to this resident until commit.
             found = await s.scalar(select(Resident.id).where(Resident.id == resident_id).with_for_update())
             if found is None:
                 return LinkOutcome("gone")
             holders = (
                 await s.execute(
-                    select(Link.account_id, Account.chat_id, Account.locale)
-                    .join(Account, Account.telegram_id == Link.account_id)
+                    select(Link.account_id, Account.locale)
+                    .join(Account, Account.address == Link.account_id)
                     .where(*_active(resident_id=resident_id))
                 )
             ).all()
@@ -156,9 +133,9 @@ class People:
                 entry("link", actor_kind="account", actor_id=account_id, resident_id=resident_id,
                       details={"relation": relation, "consent_version": consent_version}),
             ])
-            return LinkOutcome("linked", notify=tuple((h.chat_id, h.locale) for h in holders))
+            return LinkOutcome("linked", notify=tuple((h.account_id, h.locale) for h in holders))
 
-    async def unlink(self, account_id: int, resident_id: int, at: datetime) -> bool:
+    async def unlink(self, account_id: str, resident_id: int, at: datetime) -> bool:
         async with self._tx() as s:
             ended = await _revoke(s, at, "account", account_id=account_id, resident_id=resident_id)
             if ended:
@@ -174,7 +151,7 @@ class People:
             return len(ended)
 
 
-async def _revoke(s: AsyncSession, at: datetime, by: str, **who: int) -> list[int]:
+async def _revoke(s: AsyncSession, at: datetime, by: str, **who) -> list[str]:
     """End active links (and their consents); returns the accounts whose link ended."""
     ended = (
         await s.execute(

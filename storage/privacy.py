@@ -24,7 +24,7 @@ from locales import t
 from storage.audit import entry
 from storage.models import AuditEntry, Consent, Declaration, DeletionRequest, Link, Resident
 from storage.people import transaction
-from storage.state import StateKey, StateStore
+from storage.state import StateStore
 from storage.stats import indicator
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ REGISTRY = ("code", "full_name", "birth_date", "birth_year", "sex", "ward", "qua
 COLUMNS = ("height_cm", "weight_kg", "bmi", "systolic", "diastolic", "pregnancies", "children", "covid_doses")
 
 
-def _active(account_id: int, resident_id: int):
+def _active(account_id: str, resident_id: int):
     return (Link.account_id == account_id, Link.resident_id == resident_id, Link.revoked_at.is_(None))
 
 
@@ -65,7 +65,7 @@ class PrivacyService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self.sessions = sessions
 
-    async def _linked(self, s: AsyncSession, account_id: int, resident_id: int, action: str) -> bool:
+    async def _linked(self, s: AsyncSession, account_id: str, resident_id: int, action: str) -> bool:
         """Whether the account holds a link now; a refusal is audited in the caller's unit."""
         if await s.scalar(select(Link.id).where(*_active(account_id, resident_id)).limit(1)):
             return True
@@ -73,7 +73,7 @@ class PrivacyService:
                     outcome="not_linked"))
         return False
 
-    async def dossier(self, account_id: int, resident_id: int, at: datetime) -> dict[str, Any] | None:
+    async def dossier(self, account_id: str, resident_id: int, at: datetime) -> dict[str, Any] | None:
         async with transaction(self.sessions) as s:
             if not await self._linked(s, account_id, resident_id, "privacy_access"):
                 return None
@@ -84,7 +84,7 @@ class PrivacyService:
         log.info("privacy: data of resident %s prepared for account %s", resident_id, account_id)
         return out
 
-    async def withdraw(self, account_id: int, resident_id: int, at: datetime) -> str | None:
+    async def withdraw(self, account_id: str, resident_id: int, at: datetime) -> str | None:
         async with transaction(self.sessions) as s:
             if not await self._linked(s, account_id, resident_id, "consent_withdraw"):
                 return None
@@ -104,7 +104,7 @@ class PrivacyService:
         return versions[0]
 
     async def request_deletion(
-        self, account_id: int, chat_id: int, locale: str, resident_id: int, at: datetime
+        self, account_id: str, locale: str, resident_id: int, at: datetime
     ) -> tuple[str, int]:
         async with transaction(self.sessions) as s:
             if not await self._linked(s, account_id, resident_id, "deletion_request"):
@@ -112,7 +112,7 @@ class PrivacyService:
             ward = await s.scalar(select(Resident.ward).where(Resident.id == resident_id))
             new = await s.scalar(
                 insert(DeletionRequest)
-                .values(resident_id=resident_id, ward=ward, requested_by=account_id, chat_id=chat_id,
+                .values(resident_id=resident_id, ward=ward, requested_by=account_id,
                         locale=locale, requested_at=at)
                 .on_conflict_do_nothing(index_elements=[DeletionRequest.resident_id],
                                         index_where=DeletionRequest.status == "open")
@@ -127,7 +127,7 @@ class PrivacyService:
         return "created", new
 
 
-async def _dossier(s: AsyncSession, r: Resident, account_id: int, at: datetime) -> dict[str, Any]:
+async def _dossier(s: AsyncSession, r: Resident, account_id: str, at: datetime) -> dict[str, Any]:
     rid = r.id
     links = (await s.execute(select(Link).where(Link.resident_id == rid).order_by(Link.id))).scalars()
     consents = (await s.execute(select(Consent).where(Consent.resident_id == rid).order_by(Consent.id))).scalars()
@@ -167,7 +167,7 @@ class Decided:
     id: int
     resident_id: int
     approved: bool
-    chat_id: int
+    requested_by: str  # the account told the outcome
     locale: str
     requested_at: datetime
     erased: dict[str, int]  # table -> rows deleted (empty when denied)
@@ -196,7 +196,7 @@ async def decide(session: AsyncSession, request_id: int, approve: bool, reason: 
                       details={"request_id": req.id, "requested_by": req.requested_by,
                                "requested_at": req.requested_at.isoformat(), "reason": reason, **erased}))
     log.info("privacy: deletion request %s %s (resident %s)", req.id, req.status, req.resident_id)
-    return Decided(req.id, req.resident_id, approve, req.chat_id, req.locale, req.requested_at, erased)
+    return Decided(req.id, req.resident_id, approve, req.requested_by, req.locale, req.requested_at, erased)
 
 
 async def erase(session: AsyncSession, resident_id: int) -> dict[str, int]:
@@ -245,14 +245,14 @@ async def rewrite_states(store: StateStore, edit: Callable[[dict[str, Any]], boo
     """Apply `edit` to every dialog state (each under its person's lock, so no turn saves
     over it); saves those it changed and returns how many."""
     changed = 0
-    async for raw in store.redis.scan_iter(match=f"{store.keys.prefix}:state:*", count=500):
+    prefix = store.keys.state("")
+    async for raw in store.redis.scan_iter(match=f"{prefix}*", count=500):
         name = raw.decode() if isinstance(raw, bytes) else raw
-        chat, user = name.rsplit(":", 2)[-2:]
-        key = StateKey(int(chat), int(user))
-        async with store.user_lock(key):
-            state = await store.load(key)
+        addr = name.removeprefix(prefix)
+        async with store.user_lock(addr):
+            state = await store.load(addr)
             if state and edit(state):
-                await store.save(key, state)
+                await store.save(addr, state)
                 changed += 1
     return changed
 

@@ -36,21 +36,21 @@ def folded(column):
 # ---------------------------------------------------------------- the staff table (CLI)
 
 
-async def add(session: AsyncSession, telegram_id: int, ward: str | None, role: str) -> None:
-    stmt = insert(Staff).values(telegram_id=telegram_id, ward=ward, role=role)
+async def add(session: AsyncSession, account: str, ward: str | None, role: str) -> None:
+    stmt = insert(Staff).values(account=account, ward=ward, role=role)
     await session.execute(
-        stmt.on_conflict_do_update(index_elements=[Staff.telegram_id], set_={"ward": ward, "role": role})
+        stmt.on_conflict_do_update(index_elements=[Staff.account], set_={"ward": ward, "role": role})
     )
 
 
-async def remove(session: AsyncSession, telegram_id: int) -> bool:
-    res = await session.execute(delete(Staff).where(Staff.telegram_id == telegram_id))
+async def remove(session: AsyncSession, account: str) -> bool:
+    res = await session.execute(delete(Staff).where(Staff.account == account))
     return res.rowcount > 0
 
 
 async def all_members(session: AsyncSession) -> list[StaffMember]:
-    rows = (await session.execute(select(Staff).order_by(Staff.ward, Staff.telegram_id))).scalars()
-    return [StaffMember(r.telegram_id, r.ward, r.role) for r in rows]
+    rows = (await session.execute(select(Staff).order_by(Staff.ward, Staff.account))).scalars()
+    return [StaffMember(r.account, r.ward, r.role) for r in rows]
 
 
 async def wards(session: AsyncSession) -> list[str]:
@@ -95,10 +95,10 @@ class StaffService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self.sessions = sessions
 
-    async def member(self, telegram_id: int) -> StaffMember | None:
+    async def member(self, account: str) -> StaffMember | None:
         async with self.sessions() as s:
-            row = await s.get(Staff, telegram_id)
-        return StaffMember(row.telegram_id, row.ward, row.role) if row else None
+            row = await s.get(Staff, account)
+        return StaffMember(row.account, row.ward, row.role) if row else None
 
     async def wards(self, member: StaffMember) -> list[str]:
         async with self.sessions() as s:
@@ -120,7 +120,7 @@ class StaffService:
             raise PermissionError("ward")
         async with self.sessions.begin() as s:
             rep = await stats.report(s, ward, now)
-            s.add(entry("staff_stats", actor_kind="staff", actor_id=member.telegram_id,
+            s.add(entry("staff_stats", actor_kind="staff", actor_id=member.account,
                         details={"ward": ward}))
         return rep
 
@@ -143,8 +143,8 @@ class StaffService:
             latest = latest_declarations().where(Declaration.resident_id.in_(ids))
             decl = {d.resident_id: declaration_view(d) for d in (await s.execute(latest)).scalars()}
             for rid in ids:
-                s.add(entry("staff_lookup", actor_kind="staff", actor_id=member.telegram_id, resident_id=rid))
+                s.add(entry("staff_lookup", actor_kind="staff", actor_id=member.account, resident_id=rid))
             if not ids:
-                s.add(entry("staff_lookup", actor_kind="staff", actor_id=member.telegram_id,
+                s.add(entry("staff_lookup", actor_kind="staff", actor_id=member.account,
                             outcome="not_found"))
         return [Found(p, decl.get(p.id)) for p in people]

@@ -1,46 +1,80 @@
-"""Dialog state, per-user locks, update de-duplication and counters, all on Redis.
+"""Dialog state, per-person leases, update de-duplication, the outbox and counters, on Redis.
 
 Every key carries a TTL (see README, "Retention"): nothing personal lingers without one.
-Shaped after aiogram's fsm storage: a frozen key, one key builder, locking kept apart.
+Shaped after aiogram's fsm storage: one key builder, locking kept apart from the records.
+A person is their messenger address ("telegram:123"): the store never knows more.
+
+How a turn stays correct through crashes (the delivery guarantee, README "Architecture"):
+
+1. `begin` takes the person's lease (a lock that expires LEASE_MS after its holder stops
+   renewing it), tells whether this event was already handled, and reads the state and any
+   replies still waiting in the person's outbox.
+2. The engine steps. Nothing is written yet: a crash here leaves no trace, and the event is
+   handled again when it comes back (Telegram redelivers, the inbox is swept).
+3. `commit` writes, in one atomic script and only while the lease is still ours: the new
+   state, the replies into the outbox, the event's "done" mark, and takes it off the inbox.
+   From here a crash cannot lose a reply or re-run the step.
+4. The replies are sent, and `ack` drops each one that was confirmed, then gives the lease
+   back. A crash between a send and its ack re-sends that one reply later (at least once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
 
+log = logging.getLogger(__name__)
+
 DEDUP_TTL = 24 * 3600  # Telegram redelivers for at most a day
-LOCK_TTL_MS = 30_000  # a crashed holder blocks that user at most this long
-
-
-@dataclass(frozen=True, slots=True)
-class StateKey:
-    chat_id: int
-    user_id: int
+OUTBOX_TTL = 24 * 3600  # a reply not delivered within a day is dropped
+LEASE_MS = 10_000  # a dead holder blocks that person at most this long
+RENEW_EVERY = LEASE_MS / 3000  # seconds between renewals of the leases this process holds
+WAIT = 120.0  # how long a turn waits for a live holder before giving the event back
 
 
 class KeyBuilder:
     def __init__(self, prefix: str):
         self.prefix = prefix
 
-    def state(self, key: StateKey) -> str:
-        return f"{self.prefix}:state:{key.chat_id}:{key.user_id}"
+    def state(self, addr: str) -> str:
+        return f"{self.prefix}:state:{addr}"
 
-    def lock(self, key: StateKey) -> str:
-        return f"{self.prefix}:lock:{key.chat_id}:{key.user_id}"
+    def lock(self, addr: str) -> str:
+        return f"{self.prefix}:lock:{addr}"
 
-    def update(self, update_id: int) -> str:
-        return f"{self.prefix}:upd:{update_id}"
+    def outbox(self, addr: str) -> str:
+        return f"{self.prefix}:out:{addr}"
+
+    def done(self, event: str) -> str:
+        return f"{self.prefix}:done:{event}"
 
     def counter(self, name: str) -> str:
         return f"{self.prefix}:cnt:{name}"
+
+    @property
+    def outq(self) -> str:  # addresses with replies waiting, by time of commit
+        return f"{self.prefix}:outq"
+
+    @property
+    def retryq(self) -> str:  # addresses whose conversation asked for a `retry` input
+        return f"{self.prefix}:retryq"
+
+    @property
+    def inbox(self) -> str:  # accepted events not handled yet: event -> raw payload
+        return f"{self.prefix}:inbox"
+
+    @property
+    def inboxq(self) -> str:  # the same events by time of acceptance
+        return f"{self.prefix}:inboxq"
 
     def pattern(self) -> str:
         return f"{self.prefix}:*"
@@ -53,42 +87,96 @@ if n == 1 or redis.call('ttl', KEYS[1]) < 0 then redis.call('expire', KEYS[1], A
 return n
 """
 
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-
-
-# One round trip to start a turn: take the user's lock, mark the update as seen, read state.
-# Returns {0} lock busy, {2} update already handled (lock given back), {1, state} go ahead.
+# KEYS: lock, done, state, outbox. ARGV: token, lease ms.
+# {0, pttl} busy; {2} handled before and nothing left to send; {1, done, state, outbox...}
 _BEGIN = """
-if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
-if KEYS[2] ~= KEYS[1] and not redis.call('set', KEYS[2], 1, 'NX', 'EX', ARGV[3]) then
+if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {0, redis.call('pttl', KEYS[1])}
+end
+local done = 0
+if KEYS[2] ~= KEYS[1] then done = redis.call('exists', KEYS[2]) end
+local out = redis.call('lrange', KEYS[4], 0, -1)
+if done == 1 and #out == 0 then
   redis.call('del', KEYS[1])
   return {2}
 end
-return {1, redis.call('get', KEYS[3])}
+return {1, done, redis.call('get', KEYS[3]) or false, unpack(out)}
 """
 
-# And one to end it: save (or delete) the state, then give the lock back if still ours.
-_END = """
-if ARGV[2] == 'set' then redis.call('set', KEYS[1], ARGV[3], 'EX', ARGV[4])
-elseif ARGV[2] == 'del' then redis.call('del', KEYS[1]) end
-if redis.call('get', KEYS[2]) == ARGV[1] then redis.call('del', KEYS[2]) end
+# KEYS: lock, state, outbox, done, outq, inbox, inboxq, retryq.
+# ARGV: token, mode (set|del|keep), state, state ttl, dedup ttl, now, address, event, retry
+# (add|rem|''), outbox ttl, then the replies. Returns 0 when the lease was lost (nothing written).
+_COMMIT = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == 'set' then redis.call('set', KEYS[2], ARGV[3], 'EX', ARGV[4])
+elseif ARGV[2] == 'del' then redis.call('del', KEYS[2]) end
+if #ARGV > 10 then
+  for i = 11, #ARGV do redis.call('rpush', KEYS[3], ARGV[i]) end
+  redis.call('expire', KEYS[3], ARGV[10])
+  redis.call('zadd', KEYS[5], 'NX', ARGV[6], ARGV[7])
+  redis.call('expire', KEYS[5], ARGV[10])
+end
+if KEYS[4] ~= KEYS[1] then
+  redis.call('set', KEYS[4], 1, 'EX', ARGV[5])
+  redis.call('hdel', KEYS[6], ARGV[8])
+  redis.call('zrem', KEYS[7], ARGV[8])
+end
+if ARGV[9] == 'add' then
+  redis.call('zadd', KEYS[8], ARGV[6], ARGV[7])
+  redis.call('expire', KEYS[8], ARGV[4])
+elseif ARGV[9] == 'rem' then redis.call('zrem', KEYS[8], ARGV[7]) end
+return 1
+"""
+
+# KEYS: lock, outbox, outq. ARGV: token, replies confirmed, release (1|0), address.
+_ACK = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+local n = tonumber(ARGV[2])
+if n > 0 then redis.call('ltrim', KEYS[2], n, -1) end
+if redis.call('llen', KEYS[2]) == 0 then redis.call('zrem', KEYS[3], ARGV[4]) end
+if ARGV[3] == '1' then redis.call('del', KEYS[1]) end
+return 1
+"""
+
+_RENEW = """
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('get', KEYS[i]) == ARGV[i] then redis.call('pexpire', KEYS[i], ARGV[#KEYS + 1]); n = n + 1 end
+end
+return n
+"""
+
+# KEYS: inbox, inboxq. ARGV: now, ttl, then event/payload pairs. Accepted once: a second
+# copy of an event already waiting keeps the first.
+_ACCEPT = """
+for i = 3, #ARGV, 2 do
+  if redis.call('hsetnx', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then redis.call('zadd', KEYS[2], ARGV[1], ARGV[i]) end
+end
+redis.call('expire', KEYS[1], ARGV[2])
+redis.call('expire', KEYS[2], ARGV[2])
 return 1
 """
 
 
-class LockTimeout(Exception):
-    pass
+class Busy(Exception):
+    """The person's lease stayed taken by a live holder for longer than the wait: the event
+    was not handled and must be given back (not confirmed) to be tried again."""
+
+
+class LeaseLost(Exception):
+    """Our lease expired before the commit (we were stalled): nothing was written."""
 
 
 @dataclass(slots=True)
 class Turn:
-    """One update's hold on a user's state. Set `state` to what should be saved."""
+    """One event's hold on a person's state. Set `state` (via save) and `replies` to commit."""
 
+    addr: str
+    token: str
+    event: str | None
     state: dict[str, Any]
-    duplicate: bool = False
+    duplicate: bool = False  # handled before: only `pending` (replies never confirmed) to send
+    pending: list[dict] = field(default_factory=list)  # outbox entries left by an earlier turn
     changed: bool = False
 
     def save(self, state: dict[str, Any]) -> None:
@@ -97,104 +185,187 @@ class Turn:
 
 
 class StateStore:
-    """One JSON record per (chat, user), with a TTL refreshed on every save."""
+    """One JSON record per person, with a TTL refreshed on every save."""
 
     def __init__(self, redis: Redis, prefix: str, ttl_seconds: int):
         self.redis = redis
         self.keys = KeyBuilder(prefix)
         self.ttl = ttl_seconds
-        self._release = redis.register_script(_RELEASE)
         self._hit = redis.register_script(_HIT)
         self._begin = redis.register_script(_BEGIN)
-        self._end = redis.register_script(_END)
-        self._local: dict[StateKey, list] = {}  # in-process queue per user: [asyncio.Lock, waiters]
+        self._commit = redis.register_script(_COMMIT)
+        self._ack = redis.register_script(_ACK)
+        self._renew = redis.register_script(_RENEW)
+        self._accept = redis.register_script(_ACCEPT)
+        self._local: dict[str, list] = {}  # in-process queue per person: [asyncio.Lock, waiters]
+        self._held: dict[str, str] = {}  # lock key -> token, renewed while held
+        self._renewer: asyncio.Task | None = None
 
-    async def load(self, key: StateKey) -> dict[str, Any]:
-        raw = await self.redis.get(self.keys.state(key))
+    # ------------------------------------------------------------ plain reads and writes
+
+    async def load(self, addr: str) -> dict[str, Any]:
+        raw = await self.redis.get(self.keys.state(addr))
         return json.loads(raw) if raw else {}
 
-    async def save(self, key: StateKey, state: dict[str, Any]) -> None:
+    async def save(self, addr: str, state: dict[str, Any]) -> None:
         if state:
-            await self.redis.set(self.keys.state(key), _dump(state), ex=self.ttl)
+            await self.redis.set(self.keys.state(addr), _dump(state), ex=self.ttl)
         else:
-            await self.redis.delete(self.keys.state(key))
+            await self.redis.delete(self.keys.state(addr))
 
-    async def erase(self, key: StateKey) -> None:
-        await self.redis.delete(self.keys.state(key))
+    async def erase(self, addr: str) -> None:
+        await self.redis.delete(self.keys.state(addr))
 
-    async def first_delivery(self, update_id: int) -> bool:
-        """True the first time an update id is seen, across all processes."""
-        return bool(await self.redis.set(self.keys.update(update_id), 1, nx=True, ex=DEDUP_TTL))
+    # ------------------------------------------------------------ the turn
 
-    async def forget_delivery(self, update_id: int) -> None:
-        """After a failed attempt, so a redelivery is handled."""
-        await self.redis.delete(self.keys.update(update_id))
+    async def begin(self, addr: str, event: str | None = None, wait: float = WAIT) -> Turn:
+        """Take the person's lease (waiting while a live holder works; a dead holder's lease
+        runs out within LEASE_MS) and read what the turn needs. Raises Busy after `wait`."""
+        token = secrets.token_hex(8)
+        lock = self.keys.lock(addr)
+        done = self.keys.done(event) if event else lock
+        keys = [lock, done, self.keys.state(addr), self.keys.outbox(addr)]
+        delay, deadline = 0.002, time.monotonic() + wait
+        while True:
+            res = await self._begin(keys=keys, args=[token, LEASE_MS])
+            if res[0] != 0:
+                break
+            if time.monotonic() > deadline:
+                raise Busy(addr)
+            await asyncio.sleep(min(delay, max(0.001, int(res[1]) / 1000)))
+            delay = min(delay * 2, 0.05)
+        if res[0] == 2:
+            return Turn(addr, token, event, {}, duplicate=True)
+        self._hold(lock, token)
+        raw = res[2]
+        return Turn(addr, token, event, json.loads(raw) if raw else {}, duplicate=res[1] == 1,
+                    pending=[json.loads(x) for x in res[3:]])
 
-    @asynccontextmanager
-    async def user_lock(self, key: StateKey, wait: float = 20.0) -> AsyncIterator[None]:
-        """Serialise one user's updates: first within this process (FIFO, no Redis traffic for
-        waiters), then across processes with a Redis lock that expires if its holder dies."""
-        entry = self._local.setdefault(key, [asyncio.Lock(), 0])
+    async def commit(self, turn: Turn, replies: list[dict], retry: str = "") -> None:
+        """The new state, its replies and the event's done mark, atomically. LeaseLost if
+        another holder took over meanwhile (then nothing was written)."""
+        mode, data = ("keep", "")
+        if turn.changed:
+            mode, data = ("set", _dump(turn.state)) if turn.state else ("del", "")
+        k = self.keys
+        lock = k.lock(turn.addr)
+        keys = [lock, k.state(turn.addr), k.outbox(turn.addr), k.done(turn.event) if turn.event else lock,
+                k.outq, k.inbox, k.inboxq, k.retryq]
+        args = [turn.token, mode, data, self.ttl, DEDUP_TTL, time.time(), turn.addr, turn.event or "", retry,
+                OUTBOX_TTL, *(_dump(r) for r in replies)]
+        if not await self._commit(keys=keys, args=args):
+            self._held.pop(lock, None)
+            raise LeaseLost(turn.addr)
+        turn.pending.extend(replies)
+
+    async def ack(self, turn: Turn, sent: int, release: bool = True) -> None:
+        """Drop the first `sent` outbox entries (confirmed) and give the lease back."""
+        k = self.keys
+        lock = k.lock(turn.addr)
+        if release:
+            self._held.pop(lock, None)
+        await self._ack(keys=[lock, k.outbox(turn.addr), k.outq], args=[turn.token, sent, int(release), turn.addr])
+
+    async def release(self, turn: Turn) -> None:
+        await self.ack(turn, 0)
+
+    @contextlib.asynccontextmanager
+    async def serial(self, addr: str) -> AsyncIterator[None]:
+        """One turn at a time per person within this process (FIFO, no Redis traffic for
+        waiters); across processes the lease does the same."""
+        entry = self._local.setdefault(addr, [asyncio.Lock(), 0])
         entry[1] += 1
         try:
             async with entry[0]:
-                token = secrets.token_hex(8)
-                name = self.keys.lock(key)
-                delay = 0.002
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + wait
-                while not await self.redis.set(name, token, nx=True, px=LOCK_TTL_MS):
-                    if loop.time() > deadline:
-                        raise LockTimeout(name)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 0.05)
-                try:
-                    yield
-                finally:
-                    await self._release(keys=[name], args=[token])
+                yield
         finally:
             entry[1] -= 1
             if entry[1] == 0:
-                self._local.pop(key, None)
+                self._local.pop(addr, None)
 
-    @asynccontextmanager
-    async def turn(self, key: StateKey, update_id: int | None = None, wait: float = 20.0) -> AsyncIterator[Turn]:
-        """The unit of work around one update, in two Redis round trips: serialised per user
-        (in process, then across processes), acted on once per update id, state saved at
-        the end even if sending the replies failed."""
-        entry = self._local.setdefault(key, [asyncio.Lock(), 0])
-        entry[1] += 1
-        try:
-            async with entry[0]:
-                token = secrets.token_hex(8)
-                lock, skey = self.keys.lock(key), self.keys.state(key)
-                seen = self.keys.update(update_id) if update_id is not None else lock
-                delay = 0.002
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + wait
-                while True:
-                    res = await self._begin(keys=[lock, seen, skey], args=[token, LOCK_TTL_MS, DEDUP_TTL])
-                    if res[0] != 0:
-                        break
-                    if loop.time() > deadline:
-                        raise LockTimeout(lock)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 0.05)
-                if res[0] == 2:
-                    yield Turn({}, duplicate=True)
-                    return
-                turn = Turn(json.loads(res[1]) if len(res) > 1 and res[1] else {})
-                try:
-                    yield turn
-                finally:
-                    mode, data = ("keep", "")
-                    if turn.changed:
-                        mode, data = ("set", _dump(turn.state)) if turn.state else ("del", "")
-                    await self._end(keys=[skey, lock], args=[token, mode, data, self.ttl])
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                self._local.pop(key, None)
+    @contextlib.asynccontextmanager
+    async def user_lock(self, addr: str, wait: float = WAIT) -> AsyncIterator[None]:
+        """Hold a person's lease for work outside a turn (erasing their drafts)."""
+        async with self.serial(addr):
+            turn = await self.begin(addr, None, wait)
+            try:
+                yield
+            finally:
+                await self.release(turn)
+
+    # ------------------------------------------------------------ leases
+
+    def _hold(self, lock: str, token: str) -> None:
+        self._held[lock] = token
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_loop())
+
+    async def _renew_loop(self) -> None:
+        """Keep the leases of turns in progress alive (one call for all of them), so a slow
+        turn keeps its person and only a dead process lets go."""
+        while self._held:
+            await asyncio.sleep(RENEW_EVERY)
+            held = list(self._held.items())
+            if not held:
+                break
+            try:
+                await self._renew(keys=[k for k, _ in held], args=[*(t for _, t in held), LEASE_MS])
+            except Exception as e:  # Redis away for a moment: the next round tries again
+                log.warning("lease renewal failed: %s", type(e).__name__)
+
+    async def close(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._renewer
+
+    # ------------------------------------------------------------ waiting work (sweepers)
+
+    async def accept(self, events: list[tuple[str, str]]) -> None:
+        """Keep raw events (event key, payload) until their turn commits: once accepted the
+        messenger may forget them (Telegram's offset moves on) and a crash loses nothing."""
+        if not events:
+            return
+        args: list[Any] = [time.time(), DEDUP_TTL]
+        for event, payload in events:
+            args += [event, payload]
+        await self._accept(keys=[self.keys.inbox, self.keys.inboxq], args=args)
+
+    async def inbox_waiting(self, older_than: float, limit: int = 200) -> list[tuple[str, str]]:
+        """Accepted events not handled `older_than` seconds after they came (their process died)."""
+        names = await self.redis.zrangebyscore(self.keys.inboxq, "-inf", time.time() - older_than, start=0, num=limit)
+        if not names:
+            return []
+        payloads = await self.redis.hmget(self.keys.inbox, names)
+        out = []
+        for name, payload in zip(names, payloads, strict=True):
+            if payload is None:  # handled meanwhile
+                await self.redis.zrem(self.keys.inboxq, name)
+            else:
+                out.append((name, payload))
+        return out
+
+    async def drop_inbox(self, event: str) -> None:
+        async with self.redis.pipeline(transaction=False) as p:
+            p.hdel(self.keys.inbox, event)
+            p.zrem(self.keys.inboxq, event)
+            await p.execute()
+
+    async def outbox_waiting(self, older_than: float, limit: int = 200) -> list[str]:
+        """People with replies committed but not confirmed for `older_than` seconds."""
+        return list(await self.redis.zrangebyscore(self.keys.outq, "-inf", time.time() - older_than,
+                                                   start=0, num=limit))
+
+    async def retry_waiting(self, older_than: float, limit: int = 200) -> list[str]:
+        """Conversations that asked to be tried again (a save the database refused)."""
+        return list(await self.redis.zrangebyscore(self.keys.retryq, "-inf", time.time() - older_than,
+                                                   start=0, num=limit))
+
+    async def bump_retry(self, addr: str) -> None:
+        """Tried and still failing: look again later."""
+        await self.redis.zadd(self.keys.retryq, {addr: time.time()}, xx=True)
+
+    # ------------------------------------------------------------ counters
 
     async def hit(self, name: str, window_seconds: int) -> int:
         """Count one event in a fixed window; returns the count so far."""
@@ -207,5 +378,5 @@ class StateStore:
         await self.redis.delete(self.keys.counter(name))
 
 
-def _dump(state: dict[str, Any]) -> str:
-    return json.dumps(state, ensure_ascii=False, separators=(",", ":"), default=str)
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

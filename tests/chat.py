@@ -17,6 +17,11 @@ from tests.standin import BotApi, Call, callback_update, message_update
 Deliver = Callable[[dict], Awaitable[None]]
 
 
+def addr(user_id: int) -> str:
+    """The stored address of a Telegram user in the tests."""
+    return f"telegram:{user_id}"
+
+
 class Chat:
     def __init__(self, api: BotApi, user_id: int, deliver: Deliver, first_name: str = "Lan"):
         self.api = api

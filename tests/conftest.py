@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -148,34 +149,43 @@ def api():
     return BotApi()
 
 
+@dataclass
+class InProcess:
+    """The real turn pipeline and Telegram channel, its Bot talking to the stand-in through a
+    recording request object. `deliver(update)` hands one raw update to it, as polling does;
+    anything raised while handling it fails the test, even if a reply went out."""
+
+    rt: object
+    channels: dict
+
+    async def deliver(self, update: dict) -> bool:
+        from bot.channels.telegram.decode import decode  # noqa: PLC0415
+        from bot.channels.telegram.polling import process  # noqa: PLC0415
+        from bot.turns import Apologies  # noqa: PLC0415
+
+        d = decode(update)
+        if d is None:
+            return True
+        return await process(self.rt, self.channels["telegram"], d, Apologies(self.rt))
+
+
 @pytest.fixture
 async def app(runtime, api):
-    """The real Application with a request object that records instead of calling Telegram.
-    Any exception inside a handler fails the test, even if a reply went out."""
-    from bot.app import build_application  # noqa: PLC0415
+    from bot.run import close_channels, open_channels  # noqa: PLC0415
     from tests.standin import RecordingRequest  # noqa: PLC0415
 
-    application = build_application(runtime, request=RecordingRequest(api), updates_request=RecordingRequest(api))
-    errors: list[BaseException] = []
-
-    async def record(update, context):
-        errors.append(context.error)
-
-    application.add_error_handler(record)
-    async with application:
-        yield application
-    assert not errors, f"handler raised: {errors!r}"
+    channels = await open_channels(runtime, RecordingRequest(api), RecordingRequest(api))
+    yield InProcess(runtime, channels)
+    await close_channels(channels)
 
 
 @pytest.fixture
 def chat_factory(app, api):
-    """chat_factory(user_id) -> a Chat that talks to the in-process Application."""
-    from telegram import Update  # noqa: PLC0415
-
+    """chat_factory(user_id) -> a Chat that talks to the in-process pipeline."""
     from tests.chat import Chat  # noqa: PLC0415
 
     async def deliver(update: dict) -> None:
-        await app.process_update(Update.de_json(update, app.bot))
+        assert await app.deliver(update), "the update was not handled"
 
     def make(user_id: int = 1001, first_name: str = "Lan") -> Chat:
         return Chat(api, user_id, deliver, first_name)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from dialogs.codes import new_code
 from storage.models import Account, Broadcast, Declaration, Link, Resident, Staff
+from tests.chat import addr
 
 WARD = "Phường 27"
 OTHER_WARD = "Phường 1"
@@ -36,19 +37,19 @@ class Town:
     async def account(self, telegram_id=None, *, locale="vi", reminders=True, blocked=False) -> int:
         tid = telegram_id or next(_ids)
         async with self.sessions.begin() as s:
-            s.add(Account(telegram_id=tid, chat_id=tid, locale=locale, reminders_enabled=reminders,
+            s.add(Account(address=addr(tid), locale=locale, reminders_enabled=reminders,
                           blocked_at=datetime.now(UTC) if blocked else None))
         return tid
 
     async def link(self, account: int, resident: int) -> None:
         async with self.sessions.begin() as s:
-            s.add(Link(account_id=account, resident_id=resident, relation="self", consent_version="t",
+            s.add(Link(account_id=addr(account), resident_id=resident, relation="self", consent_version="t",
                        consented_at=datetime.now(UTC)))
 
     async def declare(self, resident: int, *, days_ago: float = 0, by: int = 1, **values) -> None:
         async with self.sessions.begin() as s:
             n = len((await s.execute(select(Declaration.id).where(Declaration.resident_id == resident))).all())
-            s.add(Declaration(resident_id=resident, version=n + 1, submission_key=uuid.uuid4().hex, submitted_by=by,
+            s.add(Declaration(resident_id=resident, version=n + 1, submission_key=uuid.uuid4().hex, submitted_by=addr(by),
                               relation="self", questionnaire_version="t", answers=values.pop("answers", {}),
                               submitted_at=datetime.now(UTC) - timedelta(days=days_ago), **values))
 
@@ -66,7 +67,7 @@ class Town:
 
     async def staff(self, telegram_id: int, ward: str | None = WARD, role: str = "staff") -> int:
         async with self.sessions.begin() as s:
-            s.add(Staff(telegram_id=telegram_id, ward=ward, role=role))
+            s.add(Staff(account=addr(telegram_id), ward=ward, role=role))
         return telegram_id
 
     async def broadcast(self, bid: int) -> Broadcast:

@@ -1,6 +1,5 @@
 """The Application in process, through a recording request object (no network)."""
 
-from telegram import Update
 
 from tests.standin import message_update
 
@@ -30,5 +29,5 @@ async def test_sticker_location_and_long_text_get_answers(chat_factory):
 async def test_group_chats_are_ignored(app, api):
     upd = message_update(api, 2004, text="hello")
     upd["message"]["chat"] = {"id": -100, "type": "group", "title": "g"}
-    await app.process_update(Update.de_json(upd, app.bot))
+    assert await app.deliver(upd)
     assert api.sent(-100) == []

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from telegram import Bot
 
 from bot.broadcaster import Tuning, worker_loop
 from dialogs.ports import Audience, Submission
@@ -19,6 +18,7 @@ from locales import t
 from storage import broadcasts
 from storage.broadcasts import Queue
 from storage.models import Account, AuditEntry, Delivery
+from tests.chat import addr
 from tests.staffdata import KP1, KP2, OTHER_WARD, WARD, Town
 from tests.standin import TOKEN, RecordingRequest, serve
 
@@ -32,9 +32,11 @@ def town(sessions, clean_db):
     return Town(sessions)
 
 
-def make_bot(api) -> Bot:
-    return Bot(TOKEN, base_url="http://standin.invalid/bot", request=RecordingRequest(api),
-               get_updates_request=RecordingRequest(api))
+async def channels_for(rt, api) -> dict:
+    """The runtime's channels, their Bot talking to the stand-in (no getMe: a worker needs none)."""
+    from bot.run import open_channels  # noqa: PLC0415
+
+    return await open_channels(rt, RecordingRequest(api), RecordingRequest(api), start=False)
 
 
 class Faults:
@@ -73,16 +75,16 @@ def too_many(seconds: int):
 async def create(rt, audience=UNDECLARED, message=None, at=None, notify=None) -> int:
     async with rt.sessions.begin() as s:
         return await broadcasts.create(s, audience, message, at, actor_kind="cli", actor_id="test",
-                                       notify_chat_id=notify)
+                                       notify=None if notify is None else addr(notify))
 
 
 def start_worker(rt, api, **tuning) -> tuple[asyncio.Task, asyncio.Event]:
     stop = asyncio.Event()
-    bot = make_bot(api)
 
     async def run():
-        async with bot:
-            await worker_loop(rt, stop, bot=bot, tuning=Tuning(**{**FAST, **tuning}))
+        if not rt.channels:
+            await channels_for(rt, api)
+        await worker_loop(rt, stop, tuning=Tuning(**{**FAST, **tuning}))
 
     return asyncio.create_task(run()), stop
 
@@ -163,7 +165,7 @@ async def test_stale_and_everyone_audiences(runtime, api, town):
     async def who(audience):
         async with rt.sessions() as s:
             rows = (await s.execute(broadcasts.audience_select(audience, datetime.now(UTC)))).all()
-        return {r.account_id for r in rows}
+        return {int(r.account_id.split(':')[1]) for r in rows}
 
     assert await who(Audience(WARD, older_than_days=90)) == {old}
     assert await who(Audience(WARD, undeclared=True)) == {old, never}  # `old` holds an undeclared member too
@@ -243,8 +245,8 @@ async def test_403_marks_the_account_and_later_broadcasts_skip_it(runtime, api, 
     await send_all(rt, api, town, first)
     assert await statuses(rt.sessions, first) == Counter(sent=1, blocked=1)
     async with rt.sessions() as s:
-        assert (await s.get(Account, gone)).blocked_at is not None
-        assert (await s.get(Account, kept)).blocked_at is None
+        assert (await s.get(Account, addr(gone))).blocked_at is not None
+        assert (await s.get(Account, addr(kept))).blocked_at is None
 
     calls_before = len(api.sent(gone))
     second = await create(rt)
@@ -260,13 +262,13 @@ async def test_an_account_that_blocked_the_bot_gets_reminders_again_once_it_decl
     api.blocked.add(back)
     await send_all(rt, api, town, await create(rt))
     async with rt.sessions() as s:
-        assert (await s.get(Account, back)).blocked_at is not None
+        assert (await s.get(Account, addr(back))).blocked_at is not None
     api.blocked.discard(back)  # they unblock the bot and declare again
-    sub = Submission(resident_id=rid, account_id=back, submission_key="back", questionnaire_version="t",
+    sub = Submission(resident_id=rid, account_id=addr(back), submission_key="back", questionnaire_version="t",
                      started_at=None, answers={}, columns={})
     assert (await rt.services.declarations.submit(sub))[0] == "saved"
     async with rt.sessions() as s:
-        assert (await s.get(Account, back)).blocked_at is None
+        assert (await s.get(Account, addr(back))).blocked_at is None
     again = await create(rt, Audience(WARD, everyone=True))
     await send_all(rt, api, town, again)
     assert await statuses(rt.sessions, again) == Counter(sent=1)
@@ -315,10 +317,12 @@ WORKER = """
 import asyncio
 from bot.broadcaster import Tuning, worker_loop
 from bot.config import load_settings
+from bot.run import open_channels
 from bot.runtime import open_runtime
 
 async def main():
     rt = await open_runtime(load_settings(), upgrade=False)
+    await open_channels(rt, start=False)
     await worker_loop(rt, asyncio.Event(), tuning=Tuning(rate=40, concurrency=8, lease=1.5, heartbeat=0.3, poll=0.05))
 
 asyncio.run(main())
@@ -354,11 +358,11 @@ async def test_worker_killed_hard_never_sends_anyone_a_second_copy(runtime, api,
     assert max(per_chat.values()) == 1  # nobody got a second copy
     async with rt.sessions() as s:
         rows = (await s.execute(select(Delivery).where(Delivery.broadcast_id == bid))).scalars().all()
-    uncertain = {d.chat_id for d in rows if d.status == "failed"}
+    uncertain = {int(d.account_id.split(':')[1]) for d in rows if d.status == "failed"}
     assert {d.status for d in rows} <= {"sent", "failed"}
     assert all(d.error == "uncertain" for d in rows if d.status == "failed")
     assert len(uncertain) <= 8  # at most what the killed worker had in flight
-    assert {d.chat_id for d in rows if d.status == "sent"} <= set(per_chat)
+    assert {int(d.account_id.split(':')[1]) for d in rows if d.status == "sent"} <= set(per_chat)
     missing = set(families) - set(per_chat)
     assert missing <= uncertain
     print("kill:", before, "uncertain", len(uncertain), "missing", len(missing))  # a chat without its message is one we may not resend
@@ -413,7 +417,7 @@ async def test_cancel_stops_what_has_not_gone_out(runtime, api, town):
     assert counts["sent"] + counts["cancelled"] == 60
     report = api.sent(staff_chat, "sendMessage")[-1].params["text"]
     expected = t("vi", "staff.progress.final_cancelled", id=bid, duration="",
-                 **{k: counts.get(k, 0) for k in ("sent", "blocked", "failed", "skipped", "cancelled")})
+                 **{k: counts.get(k, 0) for k in ("sent", "blocked", "unreachable", "failed", "skipped", "cancelled")})
     assert report.split("\n")[1] == expected.split("\n")[1]
     async with rt.sessions.begin() as s:
         assert not await broadcasts.cancel(s, bid, actor_kind="cli", actor_id="test")  # over already
@@ -457,7 +461,7 @@ async def test_progress_message_is_edited_in_place_then_a_final_report(runtime, 
     assert "reply_markup" not in final.params  # the stop button is gone
     expected = t("vi", "staff.progress.final_done", id=bid,
                  duration=str(b.finished_at.replace(microsecond=0) - b.started_at.replace(microsecond=0)),
-                 sent=39, blocked=1, failed=0, skipped=0, cancelled=0)
+                 sent=39, blocked=1, unreachable=0, failed=0, skipped=0, cancelled=0)
     assert final.params["text"].split("\n")[1] == expected.split("\n")[1]
     report = api.sent(staff_chat, "sendMessage")[-1]
     assert report.params["text"] == final.params["text"]

@@ -17,8 +17,7 @@ from dialogs.ports import Submission
 from dialogs.questionnaire import VERSION
 from storage.db import make_engine, make_sessions
 from storage.models import Account, AuditEntry, Declaration, Link, Resident
-from storage.state import StateKey
-from tests.chat import Chat
+from tests.chat import Chat, addr
 
 TODAY = datetime.now(TIME_ZONE).date()
 
@@ -34,7 +33,7 @@ async def family(sessions, account_id: int, *people: dict) -> list[Resident]:
     """An account and its linked residents: dicts of Resident fields plus `relation`."""
     rows = []
     async with sessions.begin() as s:
-        s.add(Account(telegram_id=account_id, chat_id=account_id, locale="vi"))
+        s.add(Account(address=addr(account_id), locale="vi"))
         await s.flush()
         for spec in people:
             spec = dict(spec)
@@ -43,7 +42,7 @@ async def family(sessions, account_id: int, *people: dict) -> list[Resident]:
             row = Resident(code=codes.new_code(), ward="Phường 27", birth_date=b, birth_year=b.year, **spec)
             s.add(row)
             await s.flush()
-            s.add(Link(account_id=account_id, resident_id=row.id, relation=relation,
+            s.add(Link(account_id=addr(account_id), resident_id=row.id, relation=relation,
                        consent_version="test", consented_at=datetime.now(TIME_ZONE)))
             rows.append(row)
     return rows
@@ -64,7 +63,7 @@ async def rows(sessions, resident_id: int | None = None) -> list[Declaration]:
 
 
 async def state_of(runtime, uid: int) -> dict:
-    return await runtime.store.load(StateKey(uid, uid))
+    return await runtime.store.load(addr(uid))
 
 
 def said(chat: Chat, msg_id: str) -> bool:
@@ -159,14 +158,14 @@ async def test_full_declaration_saves_typed_columns_and_answers(chat_factory, se
     assert said(chat, "decl.saved")
     [row] = await rows(sessions)
     assert row.resident_id == lan.id and row.version == 1
-    assert (row.submitted_by, row.relation, row.questionnaire_version) == (5001, "self", VERSION)
+    assert (row.submitted_by, row.relation, row.questionnaire_version) == (addr(5001), "self", VERSION)
     assert row.started_at is not None and row.submitted_at >= row.started_at
     assert (row.height_cm, row.weight_kg, row.bmi) == (Decimal("158.0"), Decimal("52.5"), Decimal("21.0"))
     assert (row.systolic, row.diastolic, row.pregnancies, row.children, row.covid_doses) == (120, 80, 2, 2, 3)
     assert row.answers == LAN_ANSWERS
     async with sessions() as s:
         [entry] = (await s.execute(select(AuditEntry).where(AuditEntry.action == "declaration.submit"))).scalars()
-    assert entry.resident_id == lan.id and entry.actor_id == "5001" and entry.details["version"] == 1
+    assert entry.resident_id == lan.id and entry.actor_id == addr(5001) and entry.details["version"] == 1
     assert not {"52.5", "158", "120", "Penicillin"} & set(map(str, entry.details.values()))
     state = await state_of(runtime, 5001)
     assert "declare" not in state and state["node"] == "home"
@@ -275,8 +274,9 @@ async def test_back_goes_to_the_previous_question_with_its_answer_kept(chat_fact
 
 
 async def test_survives_a_bot_restart_mid_way(chat_factory, sessions, runtime, api):
-    from bot.app import build_application
+    from bot.run import close_channels, open_channels
     from bot.runtime import open_runtime
+    from tests.conftest import InProcess
     from tests.standin import RecordingRequest
 
     await family(sessions, 5007, LAN)
@@ -284,23 +284,23 @@ async def test_survives_a_bot_restart_mid_way(chat_factory, sessions, runtime, a
     await chat.command("khaibao")
     await run(chat, LAN_SCRIPT[:10])
 
-    rt2 = await open_runtime(runtime.settings, upgrade=False)
-    app2 = build_application(rt2, request=RecordingRequest(api), updates_request=RecordingRequest(api))
+    rt2 = await open_runtime(runtime.settings, upgrade=False)  # a new process: nothing shared but the stores
+    channels = await open_channels(rt2, RecordingRequest(api), RecordingRequest(api))
+    second = InProcess(rt2, channels)
     try:
-        async with app2:
-            from telegram import Update
 
-            async def deliver(update: dict) -> None:
-                await app2.process_update(Update.de_json(update, app2.bot))
+        async def deliver(update: dict) -> None:
+            assert await second.deliver(update)
 
-            again = Chat(api, 5007, deliver)
-            await again.command("khaibao")  # coming back mid-way
-            assert again.has_button("Tiếp tục") and again.has_button("Làm lại")
-            await again.press("Tiếp tục")
-            assert "hút thuốc" in again.text
-            await run(again, LAN_SCRIPT[10:])
-            await again.press("Xác nhận gửi")
+        again = Chat(api, 5007, deliver)
+        await again.command("khaibao")  # coming back mid-way
+        assert again.has_button("Tiếp tục") and again.has_button("Làm lại")
+        await again.press("Tiếp tục")
+        assert "hút thuốc" in again.text
+        await run(again, LAN_SCRIPT[10:])
+        await again.press("Xác nhận gửi")
     finally:
+        await close_channels(channels)
         await rt2.close()
     [row] = await rows(sessions)
     assert row.answers == LAN_ANSWERS
@@ -354,14 +354,16 @@ async def test_grandchild_by_grandmother_gets_questions_for_a_small_child(chat_f
     assert not any("mang thai" in t or "hút thuốc" in t or "Nghề nghiệp" in t for t in asked)
     await chat.press("Xác nhận gửi")
     [row] = await rows(sessions, an.id)
-    assert row.relation == "grandparent" and row.submitted_by == 5009
+    assert row.relation == "grandparent" and row.submitted_by == addr(5009)
     assert row.answers["epi_complete"] == "yes" and row.answers["conditions"] == []
     assert row.answers["blood_group"] == "unknown" and row.answers["allergies"] == "none"
     assert not {"pregnancies", "children", "smoking", "blood_pressure", "insurance", "flu_shot"} & set(row.answers)
     assert row.pregnancies is None and row.systolic is None and row.covid_doses == 0
 
 
-async def test_database_down_at_confirmation_keeps_everything(chat_factory, sessions, runtime):
+async def test_database_down_at_confirmation_is_saved_once_when_it_returns(chat_factory, sessions, runtime, api):
+    from bot.turns import sweep
+
     await family(sessions, 5010, LAN)
     chat = chat_factory(5010)
     await to_review(chat)
@@ -372,17 +374,25 @@ async def test_database_down_at_confirmation_keeps_everything(chat_factory, sess
     try:
         before = await state_of(runtime, 5010)
         await chat.press("Xác nhận gửi")
-        assert said(chat, "common.busy")
-        assert await state_of(runtime, 5010) == before  # still on the review, answers and key kept
-        assert before["node"] == "declare.review" and before["declare"]["skey"]
+        assert said(chat, "decl.save_later")  # told it will be saved, no need to press again
+        kept = await state_of(runtime, 5010)
+        assert kept["declare"] == before["declare"] and kept["node"] == "declare.review"
+        assert await runtime.store.retry_waiting(-1) == [addr(5010)]
+        sent = len(api.sent(5010))
+        assert await sweep(runtime, {}, retry_after=-1) == 1  # still down: tried, nothing said
+        assert len(api.sent(5010)) == sent and await runtime.store.retry_waiting(-1) == [addr(5010)]
     finally:
         decl.sessions = working
         await dead.dispose()
     assert await rows(sessions) == []
-    await chat.press("Xác nhận gửi")
-    assert said(chat, "decl.saved")
+    await sweep(runtime, {}, retry_after=-1)  # the database is back: saved, and the person told
     [row] = await rows(sessions)
     assert row.answers == LAN_ANSWERS
+    opening = locales.catalog("vi")["decl.saved"].split("{")[0]  # "Đã gửi khai báo sức khỏe của "
+    assert any(opening in (c.params.get("text") or "") for c in api.sent(5010)[sent:])
+    assert await runtime.store.retry_waiting(-1) == []
+    await sweep(runtime, {}, retry_after=-1)
+    assert len(await rows(sessions)) == 1  # once
 
 
 async def test_double_tap_on_confirm_saves_once(chat_factory, sessions):
@@ -399,7 +409,7 @@ async def test_same_submission_key_concurrently_saves_once_and_versions_stay_uni
     decl = runtime.services.declarations
 
     def sub(key: str) -> Submission:
-        return Submission(lan.id, 5012, key, VERSION, None, {"height": 150.0}, {"height_cm": 150.0})
+        return Submission(lan.id, addr(5012), key, VERSION, None, {"height": 150.0}, {"height_cm": 150.0})
 
     results = await asyncio.gather(*(decl.submit(sub("same")) for _ in range(4)))
     assert sorted(results) == [("duplicate", 1)] * 3 + [("saved", 1)]
@@ -452,13 +462,13 @@ async def test_idle_declaration_is_reminded_once(chat_factory, sessions, runtime
     store = idle_store(runtime)
     assert await store.redis.ttl(store.name) > 0  # the set itself expires if left alone
     now = datetime.now(TIME_ZONE)
-    assert await remind_idle(runtime, app.bot, now) == 0  # not idle yet
+    assert await remind_idle(runtime, app.channels, now) == 0  # not idle yet
     later = now + timedelta(hours=25)
     sent_before = len(api.sent(5015))
-    assert await remind_idle(runtime, app.bot, later) == 1
+    assert await remind_idle(runtime, app.channels, later) == 1
     reminder = api.sent(5015)[-1].params["text"]
     assert "Nguyễn Thị Lan" in reminder and len(api.sent(5015)) == sent_before + 1
-    assert await remind_idle(runtime, app.bot, later + timedelta(hours=30)) == 0  # once
+    assert await remind_idle(runtime, app.channels, later + timedelta(hours=30)) == 0  # once
     assert (await state_of(runtime, 5015))["node"] == "declare.q.occupation"  # stayed where it was
 
     await run(chat, LAN_SCRIPT[3:])  # activity again, then finished: off the list
@@ -483,7 +493,7 @@ async def test_idle_loop_stops_when_told(runtime, app):
     from bot.idle import idle_loop
 
     stop = asyncio.Event()
-    task = asyncio.create_task(idle_loop(runtime, app.bot, stop, every=0.05))
+    task = asyncio.create_task(idle_loop(runtime, app.channels, stop, every=0.05))
     await asyncio.sleep(0.12)
     stop.set()
     await asyncio.wait_for(task, 2)

@@ -13,7 +13,7 @@ import locales
 from dialogs import codes
 from dialogs.link import MAX_MISSES, MAX_WRONG_YEARS
 from storage.models import Account, AuditEntry, Consent, Link, Resident
-from storage.state import StateKey
+from tests.chat import addr
 from tests.standin import BOT_USERNAME
 
 STATION_PHONE = "028 3899 0000"  # tests/conftest.py test_settings
@@ -64,7 +64,7 @@ async def active_links(sessions, resident_id: int | None = None, account_id: int
     if resident_id is not None:
         q = q.where(Link.resident_id == resident_id)
     if account_id is not None:
-        q = q.where(Link.account_id == account_id)
+        q = q.where(Link.account_id == addr(account_id))
     async with sessions() as s:
         return list((await s.execute(q.order_by(Link.id))).scalars())
 
@@ -78,7 +78,7 @@ async def audit(sessions, action: str, outcome: str | None = None) -> list[Audit
 
 
 async def state_of(runtime, user_id: int) -> dict:
-    return await runtime.store.load(StateKey(user_id, user_id))
+    return await runtime.store.load(addr(user_id))
 
 
 # ---------------------------------------------------------------- three ways in
@@ -98,15 +98,15 @@ async def test_deep_link_links_after_year_relation_and_consent(chat_factory, ses
     await agree(chat)
 
     [link] = await active_links(sessions)
-    assert (link.account_id, link.resident_id, link.relation) == (3001, hoa.id, "grandparent")
+    assert (link.account_id, link.resident_id, link.relation) == (addr(3001), hoa.id, "grandparent")
     assert link.consent_version == "2026-01" and link.consented_at is not None
     async with sessions() as s:
         consent = (await s.execute(select(Consent))).scalar_one()
-    assert (consent.account_id, consent.resident_id, consent.version) == (3001, hoa.id, "2026-01")
+    assert (consent.account_id, consent.resident_id, consent.version) == (addr(3001), hoa.id, "2026-01")
     assert "bà Nguyễn Thị Hoa" in chat.text  # named with an honorific once linked
     assert chat.has_button("Khai báo ngay") and chat.has_button("Để sau")
     [entry] = await audit(sessions, "link", "ok")
-    assert entry.actor_id == "3001" and entry.resident_id == hoa.id
+    assert entry.actor_id == addr(3001) and entry.resident_id == hoa.id
     assert "Hoa" not in str(entry.details) and hoa.code not in str(entry.details)
 
 
@@ -181,7 +181,7 @@ async def test_one_wrong_character_gets_a_specific_answer_and_no_lookup(chat_fac
     await chat.command("start")
     await chat.send(codes.display(wrong))
     assert said(chat, "link.err_check")
-    assert await runtime.store.count("link:miss:3008") == 0  # not counted as an unknown code
+    assert await runtime.store.count("link:miss:telegram:3008") == 0  # not counted as an unknown code
     [entry] = await audit(sessions, "link_attempt")
     assert (entry.outcome, entry.resident_id, entry.details) == ("check_failed", None, {})
     await chat.send(hoa.code[:10])
@@ -197,7 +197,7 @@ async def test_twenty_unknown_codes_an_hour_then_refused(chat_factory, sessions,
     for _ in range(MAX_MISSES):
         await chat.send(codes.new_code())
         assert said(chat, "link.unknown")
-    assert await runtime.store.count("link:miss:3009") == MAX_MISSES
+    assert await runtime.store.count("link:miss:telegram:3009") == MAX_MISSES
     assert len(await audit(sessions, "link_attempt", "unknown_code")) == MAX_MISSES
     await chat.command("start", hoa.code)  # even a real code is refused now
     assert said(chat, "link.too_many") and STATION_PHONE in chat.text
@@ -234,7 +234,7 @@ async def test_five_wrong_years_lock_the_code_for_that_account_only(chat_factory
 
     other = chat_factory(3012)
     await link_via_start(other, hoa, "Con")
-    assert [lk.account_id for lk in await active_links(sessions, hoa.id)] == [3012]
+    assert [lk.account_id for lk in await active_links(sessions, hoa.id)] == [addr(3012)]
 
 
 async def test_a_right_year_resets_the_wrong_year_count(chat_factory, sessions, runtime):
@@ -242,10 +242,10 @@ async def test_a_right_year_resets_the_wrong_year_count(chat_factory, sessions, 
     chat = chat_factory(3013)
     await chat.command("start", hoa.code)
     await chat.send("1949")
-    assert await runtime.store.count(f"link:year:3013:{hoa.id}") == 1
+    assert await runtime.store.count(f"link:year:telegram:3013:{hoa.id}") == 1
     await chat.send("12/03/1948")
     assert said(chat, "link.relation")
-    assert await runtime.store.count(f"link:year:3013:{hoa.id}") == 0
+    assert await runtime.store.count(f"link:year:telegram:3013:{hoa.id}") == 0
 
 
 async def test_code_of_another_ward_links_and_shows_the_ward(chat_factory, sessions):
@@ -360,7 +360,7 @@ async def test_two_accounts_at_the_same_moment_both_link_once(chat_factory, sess
     for chat in racers:
         await link_via_start(chat, hoa, "Con", consent=False)
     await asyncio.gather(*(agree(chat) for chat in racers))
-    assert sorted(lk.account_id for lk in await active_links(sessions, hoa.id)) == [3026, 3027]
+    assert sorted(lk.account_id for lk in await active_links(sessions, hoa.id)) == [addr(3026), addr(3027)]
 
 
 async def test_the_same_update_twice_links_once(chat_factory, sessions, api):
@@ -445,7 +445,7 @@ async def test_unlink_after_confirmation(chat_factory, sessions, runtime):
         consent = (await s.execute(select(Consent).where(Consent.resident_id == bao.id))).scalar_one()
     assert consent.withdrawn_at is not None
     [entry] = await audit(sessions, "unlink")
-    assert (entry.actor_id, entry.resident_id) == ("3030", bao.id)
+    assert (entry.actor_id, entry.resident_id) == (addr(3030), bao.id)
 
     await chat.command("huylienket")  # one left: straight to the confirmation
     assert said(chat, "family.unlink_confirm")
@@ -511,7 +511,7 @@ async def test_link_cap_holds_under_a_burst_of_simultaneous_links(sessions, clea
     people, now = People(sessions), datetime.now(TIME_ZONE)
     accounts = [3100 + i % 6 for i in range(12)]  # six accounts, each trying twice at once
     outcomes = await asyncio.gather(
-        *(people.link(a, a, "vi", hoa.id, "child", "2026-01", now) for a in accounts)
+        *(people.link(addr(a), "vi", hoa.id, "child", "2026-01", now) for a in accounts)
     )
     links = await active_links(sessions, hoa.id)
     assert len(links) == MAX_ACCOUNTS == len({lk.account_id for lk in links})

@@ -14,6 +14,7 @@ from bot import logs
 from dialogs import codes
 from dialogs.text import fold
 from storage.models import Staff
+from tests.chat import addr
 from tests.test_declare import LAN_SCRIPT, run
 from tests.test_privacy import WARD, decide, link, resident, the_request
 
@@ -60,7 +61,7 @@ def needles(lan) -> list[str]:
 async def test_no_log_line_holds_personal_data(logged, chat_factory, sessions, runtime, api):
     lan = await resident(sessions)
     async with sessions.begin() as s:
-        s.add(Staff(telegram_id=STAFF, ward=WARD, role="staff"))
+        s.add(Staff(account=addr(STAFF), ward=WARD, role="staff"))
     chat = chat_factory(USER)
 
     # Linking, with a mistyped code and a wrong birth year on the way.

@@ -32,7 +32,7 @@ from storage.models import (
     Resident,
     Staff,
 )
-from storage.state import StateKey
+from tests.chat import addr
 from tests.conftest import ROOT
 from tests.standin import serve
 from tests.test_declare import LAN, LAN_SCRIPT, born, run
@@ -64,7 +64,7 @@ async def link(chat, r: Resident, relation: str = "Tôi") -> None:
 async def declare(sessions, rid: int, by: int, **answers) -> None:
     async with sessions.begin() as s:
         n = await s.scalar(select(func.count()).where(Declaration.resident_id == rid))
-        s.add(Declaration(resident_id=rid, version=n + 1, submission_key=uuid.uuid4().hex, submitted_by=by,
+        s.add(Declaration(resident_id=rid, version=n + 1, submission_key=uuid.uuid4().hex, submitted_by=addr(by),
                           relation="self", questionnaire_version="2021.1", submitted_at=datetime.now(TIME_ZONE),
                           weight_kg=answers.get("weight"), answers=answers))
 
@@ -148,7 +148,7 @@ async def test_my_data_is_one_readable_file_and_one_json_with_everything(chat_fa
     assert "chị Nguyễn Thị Lan" in chat.text  # the caption names her
 
     [entry] = await audit(sessions, "privacy_access")
-    assert (entry.actor_id, entry.resident_id, entry.outcome) == (str(A), lan.id, "ok")
+    assert (entry.actor_id, entry.resident_id, entry.outcome) == (addr(A), lan.id, "ok")
     assert "Lan" not in json.dumps(entry.details, ensure_ascii=False)
 
 
@@ -191,8 +191,8 @@ async def test_an_account_not_linked_is_refused_politely_with_nothing_disclosed(
     assert said(nobody, "privacy.no_people") and not documents(nobody)
 
     refused = [(e.action, e.actor_id, e.resident_id, e.outcome) for e in await audit(sessions, "privacy_access")]
-    assert refused == [("privacy_access", str(B), lan.id, "not_linked"), ("privacy_access", str(B), None, "unknown_code"),
-                       ("privacy_access", str(B + 50), None, "no_links")]
+    assert refused == [("privacy_access", addr(B), lan.id, "not_linked"), ("privacy_access", addr(B), None, "unknown_code"),
+                       ("privacy_access", addr(B + 50), None, "no_links")]
     assert [(e.resident_id, e.outcome) for e in await audit(sessions, "consent_withdraw")] == [(lan.id, "not_linked")]
     assert [(e.resident_id, e.outcome) for e in await audit(sessions, "deletion_request")] == [(lan.id, "not_linked")]
     async with sessions() as s:
@@ -217,7 +217,7 @@ async def test_withdrawal_ends_the_link_drops_the_draft_and_stops_reminders(chat
     # …and a new declaration in progress for her.
     await chat.command("khaibao")
     await run(chat, LAN_SCRIPT[:3])
-    assert (await runtime.store.load(StateKey(A, A)))["declare"]["rid"] == lan.id
+    assert (await runtime.store.load(addr(A)))["declare"]["rid"] == lan.id
 
     await chat.command("rutdongy")
     assert said(chat, "privacy.withdraw_confirm") and chat.has_button("Không, giữ nguyên")
@@ -233,8 +233,8 @@ async def test_withdrawal_ends_the_link_drops_the_draft_and_stops_reminders(chat
         consent = await s.scalar(select(Consent).where(Consent.resident_id == lan.id))
     assert ln.revoked_at is not None and consent.withdrawn_at is not None
     [entry] = await audit(sessions, "consent_withdraw")
-    assert entry.details == {"consent_version": "2026-01"} and entry.actor_id == str(A)
-    state = await runtime.store.load(StateKey(A, A))
+    assert entry.details == {"consent_version": "2026-01"} and entry.actor_id == addr(A)
+    state = await runtime.store.load(addr(A))
     assert "declare" not in state and "person_id" not in state
 
     # No further reminders: not in any audience, and dropped from the one under way.
@@ -256,7 +256,7 @@ async def test_withdraw_and_ask_for_erasure_in_one_step(chat_factory, sessions):
     await chat.press(locales.t("vi", "privacy.btn_withdraw_erase"))
     assert said(chat, "privacy.erase_requested") and said(chat, "privacy.withdrawn")
     req = await the_request(sessions)
-    assert (req.resident_id, req.requested_by, req.status) == (lan.id, A, "open")
+    assert (req.resident_id, req.requested_by, req.status) == (lan.id, addr(A), "open")
     assert await count(sessions, Link, lan.id, Link.revoked_at.is_(None)) == 0
 
 
@@ -276,7 +276,7 @@ async def test_erasure_approved_while_a_declaration_is_in_progress_elsewhere(
     await declare(sessions, lan.id, C, weight=53.5)
     await declare(sessions, neighbour.id, A, weight=70.0)
     async with sessions.begin() as s:
-        s.add(Staff(telegram_id=STAFF, ward=WARD, role="staff"))
+        s.add(Staff(account=addr(STAFF), ward=WARD, role="staff"))
     async with sessions() as s:
         before = await stats.report(s, WARD, datetime.now(TIME_ZONE))
     # The son is at the review of a new declaration for her.
@@ -338,14 +338,14 @@ async def test_erasure_approved_while_a_declaration_is_in_progress_elsewhere(
     assert said(son, "decl.lost")
     assert await count(sessions, Declaration, lan.id) == 0
     # Even a draft that escaped the Redis sweep is refused by the database.
-    sub = Submission(resident_id=lan.id, account_id=C, submission_key="late", questionnaire_version="2021.1",
+    sub = Submission(resident_id=lan.id, account_id=addr(C), submission_key="late", questionnaire_version="2021.1",
                      started_at=None, answers={"weight": 54.0}, columns={"weight_kg": 54.0})
     assert await runtime.services.declarations.submit(sub) == ("not_linked", 0)
 
     # The trail keeps who asked, who decided and when, without the erased values.
     [decision] = await audit(sessions, "deletion_approve")
     assert decision.resident_id == lan.id and decision.actor_kind == "cli"
-    assert decision.details["requested_by"] == A and decision.details["declarations"] == 2
+    assert decision.details["requested_by"] == addr(A) and decision.details["declarations"] == 2
     assert not {"52.5", "53.5", "Penicillin", "Nguyễn Thị Lan"} & set(map(str, decision.details.values()))
     async with sessions() as s:
         held = [e.details for e in (await s.execute(select(AuditEntry))).scalars()]
@@ -389,11 +389,11 @@ async def test_an_undeliverable_outcome_does_not_undo_the_decision(chat_factory,
 async def test_a_save_racing_the_erasure_waits_for_it_and_is_refused(sessions, runtime):
     lan = await resident(sessions)
     async with sessions.begin() as s:
-        s.add(Account(telegram_id=C, chat_id=C))
+        s.add(Account(address=addr(C)))
         await s.flush()
-        s.add(Link(account_id=C, resident_id=lan.id, relation="child", consent_version="2026-01",
+        s.add(Link(account_id=addr(C), resident_id=lan.id, relation="child", consent_version="2026-01",
                    consented_at=datetime.now(TIME_ZONE)))
-    sub = Submission(resident_id=lan.id, account_id=C, submission_key="racing", questionnaire_version="2021.1",
+    sub = Submission(resident_id=lan.id, account_id=addr(C), submission_key="racing", questionnaire_version="2021.1",
                      started_at=None, answers={"weight": 54.0}, columns={"weight_kg": 54.0})
     async with sessions.begin() as s:  # the approval's transaction, not yet committed
         await privacy.erase(s, lan.id)
@@ -413,7 +413,7 @@ async def test_audit_answers_who_saw_or_changed_what_when(chat_factory, sessions
     await link(chat_factory(A), lan)
     await link(chat_factory(B), other)
     async with sessions.begin() as s:
-        s.add(Staff(telegram_id=STAFF, ward=WARD, role="staff"))
+        s.add(Staff(account=addr(STAFF), ward=WARD, role="staff"))
     staff = chat_factory(STAFF)
     await staff.command("tracuu", lan.code)
     await chat_factory(A).command("dulieucuatoi")
@@ -425,10 +425,10 @@ async def test_audit_answers_who_saw_or_changed_what_when(chat_factory, sessions
     today = datetime.now(TIME_ZONE).strftime("%d/%m/%Y")
     assert await cli(runtime, "audit", "--resident", codes.display(lan.code), "--since", today) == 0
     out = capsys.readouterr().out
-    for needle in ("link", "staff_lookup", f"staff:{STAFF}", "privacy_access", f"account:{A}", "staff_export",
+    for needle in ("link", "staff_lookup", f"staff:{addr(STAFF)}", "privacy_access", f"account:{addr(A)}", "staff_export",
                    "xem toàn bộ dữ liệu cá nhân", "2 hồ sơ"):
         assert needle in out, needle
-    assert "Nguyễn Thị Lan" not in out and f"account:{B}" not in out
+    assert "Nguyễn Thị Lan" not in out and f"account:{addr(B)}" not in out
 
     assert await cli(runtime, "audit", "--staff", str(STAFF), "--csv") == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))

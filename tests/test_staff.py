@@ -24,6 +24,7 @@ from dialogs.staff import describe
 from locales import t
 from storage.models import Account, AuditEntry, Broadcast, Resident, Staff
 from tests import conftest
+from tests.chat import addr
 from tests.staffdata import KP1, KP2, OTHER_WARD, WARD, Town
 from tests.standin import callback_update, serve
 from tests.test_broadcast import buttons, create, finish, start_worker, wait_for
@@ -157,10 +158,10 @@ async def test_staff_checks_numbers_reminds_one_quarter_and_each_family_gets_one
     assert progress and {c.params.get("message_id") for c in progress[1:]} <= {None, *[
         c.params.get("message_id") for c in api.sent(STAFF_ID, "editMessageText")]}
     final = api.sent(STAFF_ID, "sendMessage")[-1].params["text"]
-    assert final.split("\n")[1] == t("vi", "staff.progress.final_done", id=bid, duration="", sent=4, blocked=0,
+    assert final.split("\n")[1] == t("vi", "staff.progress.final_done", id=bid, duration="", sent=4, blocked=0, unreachable=0,
                                      failed=0, skipped=0, cancelled=0).split("\n")[1]
     [created] = await audit(sessions, "broadcast_create")
-    assert created.actor_kind == "staff" and created.actor_id == str(STAFF_ID)
+    assert created.actor_kind == "staff" and created.actor_id == addr(STAFF_ID)
     # A family member presses "Khai báo ngay" for the second person: the declaration starts.
     family = chat_factory(threes[0][0])
     await family.click("Khai báo ngay")
@@ -255,7 +256,7 @@ async def test_lookup_by_code_or_name_shows_the_latest_declaration_and_is_audite
     await staff.command("tracuu")
     assert staff.text == t("vi", "staff.lookup.usage")
     lookups = await audit(sessions, "staff_lookup")
-    assert [(a.actor_id, a.resident_id) for a in lookups] == [(str(STAFF_ID), rid)] * 2
+    assert [(a.actor_id, a.resident_id) for a in lookups] == [(addr(STAFF_ID), rid)] * 2
 
 
 async def test_lookup_lists_several_and_admins_see_every_ward(chat_factory, town, sessions):
@@ -314,7 +315,7 @@ async def test_residents_turn_reminders_off_and_on(chat_factory, town, runtime, 
     await chat.command("tatnhacnho")
     assert chat.texts[0] == t("vi", "staff.optout.off")
     async with sessions() as s:
-        assert (await s.get(Account, 5005)).reminders_enabled is False
+        assert (await s.get(Account, addr(5005))).reminders_enabled is False
     await town.family(2, account=5005)
     size = await rt.services.broadcasts.audience_size(Audience(WARD, undeclared=True), datetime.now(UTC))
     assert size.chats == 0
@@ -350,9 +351,11 @@ async def test_cli_staff_accounts(runtime, town, capsys, sessions):
     await town.resident()
     assert await cli(rt, "staff", "add", "--telegram-id", "777", "--ward", "phuong 27") == 0
     async with sessions() as s:
-        row = await s.get(Staff, 777)
+        row = await s.get(Staff, addr(777))
     assert (row.ward, row.role) == (WARD, "staff")
-    assert await cli(rt, "staff", "add", "--telegram-id", "778", "--role", "admin") == 0
+    assert await cli(rt, "staff", "add", "--zalo-id", "778", "--role", "admin") == 0
+    async with sessions() as s:
+        assert (await s.get(Staff, "zalo:778")).role == "admin"
     capsys.readouterr()
     assert await cli(rt, "staff", "list") == 0
     out = capsys.readouterr().out
@@ -361,7 +364,8 @@ async def test_cli_staff_accounts(runtime, town, capsys, sessions):
     assert await cli(rt, "staff", "remove", "--telegram-id", "777") == 1
     capsys.readouterr()
     for argv in (("--telegram-id", "abc", "--ward", WARD), ("--telegram-id", "5"),
-                 ("--telegram-id", "5", "--ward", "Phường 99"), ("--telegram-id", "5", "--role", "boss")):
+                 ("--telegram-id", "5", "--ward", "Phường 99"), ("--telegram-id", "5", "--role", "boss"),
+                 ("--zalo-id", "not-an-id", "--role", "admin")):
         assert await cli(rt, "staff", "add", *argv) == 2, argv
         one_line_error(capsys)
 
@@ -469,5 +473,5 @@ async def test_cli_broadcast_waits_with_a_progress_bar(database_url, redis_url, 
     captured = capsys.readouterr()
     assert "10" in captured.err  # the preview: 5 messages for 10 people
     assert captured.out.strip().splitlines()[-1] == t(
-        "vi", "staff.cli.final", id=1, outcome=t("vi", "staff.cli.outcome_done"), sent=5, blocked=0, failed=0,
+        "vi", "staff.cli.final", id=1, outcome=t("vi", "staff.cli.outcome_done"), sent=5, blocked=0, unreachable=0, failed=0,
         skipped=0, cancelled=0, duration=captured.out.strip().rsplit(" · ", 1)[-1])

@@ -11,6 +11,7 @@ import time
 import aiohttp
 import psutil
 
+from tests.chat import addr
 from tests.e2e.conftest import free_port
 from tests.standin import message_update
 
@@ -151,7 +152,7 @@ async def test_two_webhook_processes_share_one_conversation(bot_process, standin
     async with sessions() as s:
         from sqlalchemy import select  # noqa: PLC0415
 
-        links = (await s.execute(select(Link).where(Link.account_id == uid))).scalars().all()
+        links = (await s.execute(select(Link).where(Link.account_id == addr(uid)))).scalars().all()
     assert [(link.resident_id, link.relation) for link in links] == [(r.id, "self")]
 
 
@@ -178,10 +179,10 @@ async def test_running_bot_delivers_a_reminder_queued_at_the_terminal(bot_proces
         people = [Resident(code=new_code(), ward="Phường 27", quarter="KP1", full_name=f"Trần Văn {n}",
                            birth_year=1980 + i) for i, n in enumerate("ABC")]
         s.add_all(people)
-        s.add(Account(telegram_id=5020, chat_id=5020, locale="vi"))
+        s.add(Account(address=addr(5020), locale="vi"))
         await s.flush()
         now = datetime.now(UTC)
-        s.add_all([Link(account_id=5020, resident_id=p.id, relation="child", consent_version="2026-01",
+        s.add_all([Link(account_id=addr(5020), resident_id=p.id, relation="child", consent_version="2026-01",
                         consented_at=now) for p in people])
     bot_process()
     await wait_until(lambda: any(c.method == "deleteWebhook" for c in api.calls))

@@ -25,7 +25,7 @@ class Svc:
 
 
 def env(svc=None):
-    return Env(user_id=1, chat_id=1, now=datetime(2026, 11, 30), services=svc or Svc(),
+    return Env(account="test:1", now=datetime(2026, 11, 30), services=svc or Svc(),
                station_name="Trạm Y tế", station_phone="028")
 
 
@@ -47,7 +47,7 @@ async def test_language_switch_persists_and_is_told():
     svc = Svc()
     state, replies = await step({}, Input(kind="command", command="ngonngu"), env(svc))
     assert state["locale"] == "en"
-    assert svc.accounts.locales[1] == "en"
+    assert svc.accounts.locales["test:1"] == "en"
     assert replies[0].msg == "common.language_set"
     state, _ = await step(state, Input(kind="command", command="ngonngu"), env(svc))
     assert state["locale"] == "vi"

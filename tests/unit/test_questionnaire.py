@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -196,9 +197,14 @@ class Svc:
         self.accounts = Accounts()
 
 
+_TICKS = itertools.count()
+
+
 def env(svc) -> Env:
-    return Env(user_id=1, chat_id=1, now=datetime(2026, 11, 30, 9, 0), services=svc, station_name="Trạm Y tế",
-               station_phone="028")
+    """A person answering at a human pace: each step 10 s after the one before (a second
+    tap within a few seconds is a double tap, tested in test_repeats.py)."""
+    now = datetime(2026, 11, 30, 9, 0) + timedelta(seconds=10 * next(_TICKS))
+    return Env(account="test:1", now=now, services=svc, station_name="Trạm Y tế", station_phone="028")
 
 
 BUTTONS = ["✅ Đúng", "✏️ Sửa", "Có", "Không", "Xong", "Không có", "↩️ Giữ nguyên", "Bỏ qua", "⬅️ Quay lại",
