@@ -48,6 +48,7 @@ class ZaloApi:
         self.refresh_token = FIRST_REFRESH
         self.access_tokens: set[str] = set()
         self._n = itertools.count(1)
+        self._tokens = itertools.count(1)
         self.interacted: dict[str, float] = {}  # user id → time of their last interaction
         self.unfollowed: set[str] = set()
         self.files: dict[str, bytes] = {}  # served at /img/<name>
@@ -89,7 +90,7 @@ class ZaloApi:
             return {"error": -14002, "error_name": "Invalid app", "error_description": "app_id or secret_key"}
         if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != self.refresh_token:
             return {"error": -14014, "error_name": "Invalid refresh token", "error_description": "refresh token is invalid"}
-        n = next(self._n)
+        n = next(self._tokens)
         access, self.refresh_token = f"AT-{n}", f"RT-{n}"  # single use: the old one is dead now
         self.access_tokens.add(access)
         return {"access_token": access, "refresh_token": self.refresh_token, "expires_in": "90000"}
