@@ -18,6 +18,9 @@ from bot.channels.base import (
 )
 from bot.channels.zalo import ZaloChannel, make_routes
 from bot.channels.zalo.channel import MAX_TEXT
+from dialogs.core import BACK, button_forms
+from dialogs.text import fold
+from locales import t
 from tests import zalo_standin as zs
 from tests.channels.test_zalo_webhook import Webhook
 from tests.zalo_standin import zalo_api, zalo_channel, zalo_settings  # noqa: F401 - fixtures
@@ -248,6 +251,21 @@ async def test_the_share_number_button_asks_with_request_user_info(zalo_channel,
     assert question == {"text": "Số điện thoại của bạn?"}
     payload = ask["attachment"]["payload"]
     assert payload["template_type"] == "request_user_info" and payload["elements"][0]["title"] == "📱 Gửi số của tôi"
+
+
+@pytest.mark.parametrize("extra", [0, 4], ids=["as buttons", "as numbered lines"])
+async def test_what_comes_back_is_what_the_engine_reads_as_that_button(zalo_channel, zalo_api, hook, person, extra):  # noqa: F811
+    """The engine matches a reply by its label (Ctx.pressed → button_forms): a tap or a typed
+    number must arrive as that label."""
+    api, _ = zalo_api
+    ids = ["btn.yes", "btn.no", BACK] + [BACK] * extra
+    labels = [t("vi", i) for i in ids]
+    await zalo_channel.send(person, Outgoing("Câu hỏi?", keyboard=tuple((label,) for label in labels)))
+    sent = api.sent(person)[-1]
+    for n, msg_id in enumerate(ids[:3], 1):
+        event = press(sent, labels[n - 1]) if not extra else zs.text_event(person, str(n))
+        inp = (await hook.says(event)).input
+        assert inp.kind == "text" and fold(inp.text) in button_forms(msg_id)
 
 
 # ------------------------------------------------------------ long text and documents

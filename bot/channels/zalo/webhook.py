@@ -135,7 +135,7 @@ async def decode(event: dict, memory: Memory, fetch: Fetch) -> Inbound | None:
 
 
 def text_input(text: str, offer: list[tuple[str, str | None]]) -> Input:
-    if text.startswith(CALLBACK):
+    if text.startswith(CALLBACK):  # anyone can type this; callback data is untrusted on Telegram too
         return Input(kind="callback", text=text[len(CALLBACK):])
     if text.startswith("/") and len(text) > 1:
         head, _, rest = text[1:].partition(" ")
