@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -310,3 +311,46 @@ async def zalo_channel(zalo_settings, redis):
     channel = ZaloChannel(zalo_settings, redis)
     yield channel
     await channel.close()
+
+
+class Webhook:
+    """The bot's webhook route served alone, with an on_event that records what arrives."""
+
+    def __init__(self, url: str, api: ZaloApi):
+        self.url = url
+        self.api = api
+        self.events: list = []  # Inbound
+        self.answer = True
+        self.session = aiohttp.ClientSession()
+
+    async def on_event(self, inbound) -> bool:
+        self.events.append(inbound)
+        return self.answer
+
+    async def post(self, body: dict | None = None, *, raw: bytes | None = None,
+                   headers: dict[str, str] | None = None) -> int:
+        if raw is None:
+            raw, signed_headers = signed(body)
+            headers = {**signed_headers, **(headers or {})}
+        async with self.session.post(self.url + "/zalo", data=raw, headers=headers or {}) as resp:
+            return resp.status
+
+    async def says(self, body: dict):
+        """The person does something in Zalo: the window opens on Zalo's side, the event arrives."""
+        self.api.interact(body["sender"]["id"])
+        before = len(self.events)
+        assert await self.post(body) == 200
+        assert len(self.events) == before + 1
+        return self.events[-1]
+
+
+@pytest.fixture
+async def zalo_hook(zalo_settings, zalo_api, redis):
+    """The bot's webhook route, served alone with a recording on_event."""
+    from bot.channels.zalo import make_routes  # noqa: PLC0415
+
+    hook = Webhook("", zalo_api[0])
+    runner, hook.url = await serve_routes(make_routes(zalo_settings, redis, hook.on_event))
+    yield hook
+    await hook.session.close()
+    await runner.cleanup()

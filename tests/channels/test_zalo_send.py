@@ -16,14 +16,13 @@ from bot.channels.base import (
     Uncertain,
     Unreachable,
 )
-from bot.channels.zalo import ZaloChannel, make_routes
+from bot.channels.zalo import ZaloChannel
 from bot.channels.zalo.channel import MAX_TEXT
 from dialogs.core import BACK, button_forms
 from dialogs.text import fold
 from locales import t
 from tests import zalo_standin as zs
-from tests.channels.test_zalo_webhook import Webhook
-from tests.zalo_standin import zalo_api, zalo_channel, zalo_settings  # noqa: F401 - fixtures
+from tests.zalo_standin import zalo_api, zalo_channel, zalo_hook, zalo_settings  # noqa: F401 - fixtures
 
 CS = "/v3.0/oa/message/cs"
 OAUTH = "/v4/oa/access_token"
@@ -169,42 +168,33 @@ async def test_when_zalo_says_the_window_closed_we_stop_trying(zalo_channel, zal
 # ------------------------------------------------------------ buttons
 
 
-@pytest.fixture
-async def hook(zalo_settings, zalo_api, redis):  # noqa: F811
-    wh = Webhook("", zalo_api[0])
-    runner, wh.url = await zs.serve_routes(make_routes(zalo_settings, redis, wh.on_event))
-    yield wh
-    await wh.session.close()
-    await runner.cleanup()
-
-
 def press(message: dict, title: str, user: str = "u1") -> dict:
     """What Zalo sends when the person taps the button with this title: its payload as a message."""
     button = next(b for b in message["attachment"]["payload"]["buttons"] if b["title"] == title)
     return zs.text_event(user, button["payload"])
 
 
-async def test_reply_buttons_come_back_as_the_label_typed(zalo_channel, zalo_api, hook, person):  # noqa: F811
+async def test_reply_buttons_come_back_as_the_label_typed(zalo_channel, zalo_api, zalo_hook, person):  # noqa: F811
     api, _ = zalo_api
     await zalo_channel.send(person, Outgoing("Bạn có hút thuốc không?", keyboard=(("Có", "Không"), ("↩️ Quay lại",))))
     sent = api.sent(person)[-1]
     assert sent["text"] == "Bạn có hút thuốc không?"
     assert [(b["type"], b["title"]) for b in sent["attachment"]["payload"]["buttons"]] == [
         ("oa.query.show", "Có"), ("oa.query.show", "Không"), ("oa.query.show", "↩️ Quay lại")]
-    back = (await hook.says(press(sent, "↩️ Quay lại"))).input
+    back = (await zalo_hook.says(press(sent, "↩️ Quay lại"))).input
     assert (back.kind, back.text) == ("text", "↩️ Quay lại")
 
 
-async def test_inline_buttons_come_back_as_callbacks(zalo_channel, zalo_api, hook, person):  # noqa: F811
+async def test_inline_buttons_come_back_as_callbacks(zalo_channel, zalo_api, zalo_hook, person):  # noqa: F811
     api, _ = zalo_api
     await zalo_channel.send(person, Outgoing("Hủy liên kết?", inline=((("Đồng ý", "unlink:7"), ("Không", "keep:7")),)))
     sent = api.sent(person)[-1]
     assert {b["type"] for b in sent["attachment"]["payload"]["buttons"]} == {"oa.query.hide"}
-    inp = (await hook.says(press(sent, "Đồng ý"))).input
+    inp = (await zalo_hook.says(press(sent, "Đồng ý"))).input
     assert (inp.kind, inp.text) == ("callback", "unlink:7")
 
 
-async def test_many_buttons_become_numbered_lines_and_a_typed_number_picks_one(zalo_channel, zalo_api, hook, person):  # noqa: F811
+async def test_many_buttons_become_numbered_lines_and_a_typed_number_picks_one(zalo_channel, zalo_api, zalo_hook, person):  # noqa: F811
     api, _ = zalo_api
     labels = ("Khai báo", "Người thân", "Quyền riêng tư", "Nhắc nhở", "Trợ giúp")
     await zalo_channel.send(person, Outgoing("Bạn muốn làm gì?", keyboard=tuple((label,) for label in labels)))
@@ -212,36 +202,36 @@ async def test_many_buttons_become_numbered_lines_and_a_typed_number_picks_one(z
     assert "attachment" not in sent
     for i, label in enumerate(labels, 1):
         assert f"\n{i}. {label}" in sent["text"]
-    picked = (await hook.says(zs.text_event(person, " 4 "))).input
+    picked = (await zalo_hook.says(zs.text_event(person, " 4 "))).input
     assert (picked.kind, picked.text) == ("text", "Nhắc nhở")
-    assert (await hook.says(zs.text_event(person, "9"))).input.text == "9"  # no such button: as typed
-    typed = (await hook.says(zs.text_event(person, "Trợ giúp"))).input
+    assert (await zalo_hook.says(zs.text_event(person, "9"))).input.text == "9"  # no such button: as typed
+    typed = (await zalo_hook.says(zs.text_event(person, "Trợ giúp"))).input
     assert (typed.kind, typed.text) == ("text", "Trợ giúp")
 
 
-async def test_numbered_inline_buttons_come_back_as_callbacks(zalo_channel, zalo_api, hook, person):  # noqa: F811
+async def test_numbered_inline_buttons_come_back_as_callbacks(zalo_channel, zalo_api, zalo_hook, person):  # noqa: F811
     inline = tuple(((f"Người {i}", f"pick:{i}"),) for i in range(1, 7))
     await zalo_channel.send(person, Outgoing("Chọn người:", inline=inline))
-    inp = (await hook.says(zs.text_event(person, "6"))).input
+    inp = (await zalo_hook.says(zs.text_event(person, "6"))).input
     assert (inp.kind, inp.text) == ("callback", "pick:6")
-    by_label = (await hook.says(zs.text_event(person, "người 2"))).input
+    by_label = (await zalo_hook.says(zs.text_event(person, "người 2"))).input
     assert (by_label.kind, by_label.text) == ("callback", "pick:2")
 
 
-async def test_buttons_that_are_numbers_are_not_numbered(zalo_channel, zalo_api, hook, person):  # noqa: F811
+async def test_buttons_that_are_numbers_are_not_numbered(zalo_channel, zalo_api, zalo_hook, person):  # noqa: F811
     api, _ = zalo_api
     await zalo_channel.send(person, Outgoing("Bao nhiêu mũi?", keyboard=(("0", "1", "2", "3", "4+"), ("Hủy",))))
     sent = api.sent(person)[-1]
     assert "1. 0" not in sent["text"] and "4+" in sent["text"]
-    typed = (await hook.says(zs.text_event(person, "2"))).input
+    typed = (await zalo_hook.says(zs.text_event(person, "2"))).input
     assert (typed.kind, typed.text) == ("text", "2")
 
 
-async def test_a_removed_keyboard_forgets_the_numbers(zalo_channel, zalo_api, hook, person):  # noqa: F811
+async def test_a_removed_keyboard_forgets_the_numbers(zalo_channel, zalo_api, zalo_hook, person):  # noqa: F811
     await zalo_channel.send(person, Outgoing("Chọn:", keyboard=tuple((f"Mục {i}",) for i in range(6))))
-    assert (await hook.says(zs.text_event(person, "2"))).input.text == "Mục 1"
+    assert (await zalo_hook.says(zs.text_event(person, "2"))).input.text == "Mục 1"
     await zalo_channel.send(person, Outgoing("Cảm ơn!", remove_keyboard=True))
-    assert (await hook.says(zs.text_event(person, "2"))).input.text == "2"
+    assert (await zalo_hook.says(zs.text_event(person, "2"))).input.text == "2"
 
 
 async def test_the_share_number_button_asks_with_request_user_info(zalo_channel, zalo_api, person):  # noqa: F811
@@ -254,7 +244,7 @@ async def test_the_share_number_button_asks_with_request_user_info(zalo_channel,
 
 
 @pytest.mark.parametrize("extra", [0, 4], ids=["as buttons", "as numbered lines"])
-async def test_what_comes_back_is_what_the_engine_reads_as_that_button(zalo_channel, zalo_api, hook, person, extra):  # noqa: F811
+async def test_what_comes_back_is_what_the_engine_reads_as_that_button(zalo_channel, zalo_api, zalo_hook, person, extra):  # noqa: F811
     """The engine matches a reply by its label (Ctx.pressed → button_forms): a tap or a typed
     number must arrive as that label."""
     api, _ = zalo_api
@@ -264,7 +254,7 @@ async def test_what_comes_back_is_what_the_engine_reads_as_that_button(zalo_chan
     sent = api.sent(person)[-1]
     for n, msg_id in enumerate(ids[:3], 1):
         event = press(sent, labels[n - 1]) if not extra else zs.text_event(person, str(n))
-        inp = (await hook.says(event)).input
+        inp = (await zalo_hook.says(event)).input
         assert inp.kind == "text" and fold(inp.text) in button_forms(msg_id)
 
 

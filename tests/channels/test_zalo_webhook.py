@@ -6,128 +6,84 @@ import io
 import json
 import time
 
-import aiohttp
 import pytest
 import segno
 
-from bot.channels.base import Inbound
-from bot.channels.zalo import make_routes
 from bot.channels.zalo.memory import Memory
 from tests import zalo_standin as zs
-from tests.zalo_standin import zalo_api, zalo_channel, zalo_settings  # noqa: F401 - fixtures
-
-
-class Webhook:
-    """The bot's webhook route served alone, with an on_event that records what arrives."""
-
-    def __init__(self, url: str, api: zs.ZaloApi):
-        self.url = url
-        self.api = api
-        self.events: list[Inbound] = []
-        self.answer = True
-        self.session = aiohttp.ClientSession()
-
-    async def on_event(self, inbound: Inbound) -> bool:
-        self.events.append(inbound)
-        return self.answer
-
-    async def post(self, body: dict | None = None, *, raw: bytes | None = None,
-                   headers: dict[str, str] | None = None) -> int:
-        if raw is None:
-            raw, signed_headers = zs.signed(body)
-            headers = {**signed_headers, **(headers or {})}
-        async with self.session.post(self.url + "/zalo", data=raw, headers=headers or {}) as resp:
-            return resp.status
-
-    async def says(self, body: dict) -> Inbound:
-        """The person does something in Zalo: the window opens on Zalo's side, the event arrives."""
-        self.api.interact(body["sender"]["id"])
-        before = len(self.events)
-        assert await self.post(body) == 200
-        assert len(self.events) == before + 1
-        return self.events[-1]
-
-
-@pytest.fixture
-async def hook(zalo_settings, zalo_api, redis):  # noqa: F811
-    wh = Webhook("", zalo_api[0])
-    runner, wh.url = await zs.serve_routes(make_routes(zalo_settings, redis, wh.on_event))
-    yield wh
-    await wh.session.close()
-    await runner.cleanup()
-
+from tests.zalo_standin import zalo_api, zalo_channel, zalo_hook, zalo_settings  # noqa: F401 - fixtures
 
 # ------------------------------------------------------------ signature and body
 
 
-async def test_a_signed_text_event_reaches_the_engine_as_text(hook):
-    inbound = await hook.says(zs.text_event("u1", "Xin chào"))
+async def test_a_signed_text_event_reaches_the_engine_as_text(zalo_hook):  # noqa: F811
+    inbound = await zalo_hook.says(zs.text_event("u1", "Xin chào"))
     assert inbound.channel == "zalo" and inbound.user == "u1" and inbound.address == "zalo:u1"
     assert inbound.key.startswith("msg") and inbound.input.kind == "text" and inbound.input.text == "Xin chào"
 
 
-async def test_a_bad_or_missing_signature_is_refused_unread(hook):
+async def test_a_bad_or_missing_signature_is_refused_unread(zalo_hook):  # noqa: F811
     body = zs.text_event("u1", "hello")
     raw, headers = zs.signed(body)
     tampered = raw.replace(b"hello", b"hellO")
-    assert await hook.post(raw=tampered, headers=headers) == 403
-    assert await hook.post(raw=raw, headers={"Content-Type": "application/json"}) == 403
+    assert await zalo_hook.post(raw=tampered, headers=headers) == 403
+    assert await zalo_hook.post(raw=raw, headers={"Content-Type": "application/json"}) == 403
     raw2, headers2 = zs.signed(body, oa_secret=zs.APP_SECRET)  # signed with the app's secret, not the OA's
-    assert await hook.post(raw=raw2, headers=headers2) == 403
+    assert await zalo_hook.post(raw=raw2, headers=headers2) == 403
     bare = {"X-ZEvent-Signature": headers["X-ZEvent-Signature"].removeprefix("mac=")}
-    assert await hook.post(raw=raw, headers=bare) == 200  # the hex alone is accepted too
-    assert [e.input.text for e in hook.events] == ["hello"]
+    assert await zalo_hook.post(raw=raw, headers=bare) == 200  # the hex alone is accepted too
+    assert [e.input.text for e in zalo_hook.events] == ["hello"]
 
 
-async def test_stale_and_future_events_are_refused_but_zalo_retries_are_not(hook):
+async def test_stale_and_future_events_are_refused_but_zalo_retries_are_not(zalo_hook):  # noqa: F811
     hour = 3600 * 1000
-    assert await hook.post(zs.text_event("u1", "old", timestamp=zs.now_ms() - 4 * hour)) == 403
-    assert await hook.post(zs.text_event("u1", "ahead", timestamp=zs.now_ms() + hour)) == 403
-    assert await hook.post(zs.text_event("u1", "retried", timestamp=zs.now_ms() - hour)) == 200
-    assert [e.input.text for e in hook.events] == ["retried"]
+    assert await zalo_hook.post(zs.text_event("u1", "old", timestamp=zs.now_ms() - 4 * hour)) == 403
+    assert await zalo_hook.post(zs.text_event("u1", "ahead", timestamp=zs.now_ms() + hour)) == 403
+    assert await zalo_hook.post(zs.text_event("u1", "retried", timestamp=zs.now_ms() - hour)) == 200
+    assert [e.input.text for e in zalo_hook.events] == ["retried"]
 
 
 @pytest.mark.parametrize("raw", [b"[1, 2]", b"not json", b'"text"', b""])
-async def test_a_body_that_is_not_a_json_object_is_a_bad_request(hook, raw):
-    assert await hook.post(raw=raw, headers={"X-ZEvent-Signature": "mac=00"}) == 400
-    assert hook.events == []
+async def test_a_body_that_is_not_a_json_object_is_a_bad_request(zalo_hook, raw):  # noqa: F811
+    assert await zalo_hook.post(raw=raw, headers={"X-ZEvent-Signature": "mac=00"}) == 400
+    assert zalo_hook.events == []
 
 
-async def test_an_event_the_bot_could_not_handle_is_answered_503_so_zalo_retries(hook):
-    hook.answer = False
-    assert await hook.post(zs.text_event("u1", "hi")) == 503
-    assert len(hook.events) == 1
+async def test_an_event_the_bot_could_not_handle_is_answered_503_so_zalo_retries(zalo_hook):  # noqa: F811
+    zalo_hook.answer = False
+    assert await zalo_hook.post(zs.text_event("u1", "hi")) == 503
+    assert len(zalo_hook.events) == 1
 
 
-async def test_receipts_need_no_answer(hook):
+async def test_receipts_need_no_answer(zalo_hook):  # noqa: F811
     seen = zs.event("user_seen_message", "u1", message={"msg_ids": ["m1"]})
-    assert await hook.post(seen) == 200
-    assert hook.events == []
+    assert await zalo_hook.post(seen) == 200
+    assert zalo_hook.events == []
 
 
 # ------------------------------------------------------------ what each event becomes
 
 
-async def test_commands_and_the_words_people_type_to_start(hook):
-    start = (await hook.says(zs.text_event("u1", "/start K7QM3XPA9TZRD4"))).input
+async def test_commands_and_the_words_people_type_to_start(zalo_hook):  # noqa: F811
+    start = (await zalo_hook.says(zs.text_event("u1", "/start K7QM3XPA9TZRD4"))).input
     assert (start.kind, start.command, start.text) == ("command", "start", "K7QM3XPA9TZRD4")
     for typed in ("Bắt đầu", "bat dau", "START"):
-        inp = (await hook.says(zs.text_event("u1", typed))).input
+        inp = (await zalo_hook.says(zs.text_event("u1", typed))).input
         assert (inp.kind, inp.command) == ("command", "start")
-    assert (await hook.says(zs.text_event("u1", "bắt đầu khai báo"))).input.kind == "text"
+    assert (await zalo_hook.says(zs.text_event("u1", "bắt đầu khai báo"))).input.kind == "text"
 
 
-async def test_follow_starts_and_unfollow_marks_the_person_blocked(hook, zalo_channel, redis, zalo_settings):  # noqa: F811
-    hook.api.interact("u2")
-    assert await hook.post(zs.follow_event("follow", "u2")) == 200
-    follow = hook.events[-1]
+async def test_follow_starts_and_unfollow_marks_the_person_blocked(zalo_hook, zalo_channel, redis, zalo_settings):  # noqa: F811
+    zalo_hook.api.interact("u2")
+    assert await zalo_hook.post(zs.follow_event("follow", "u2")) == 200
+    follow = zalo_hook.events[-1]
     assert follow.user == "u2" and (follow.input.kind, follow.input.command) == ("command", "start")
     assert await zalo_channel.reachable("u2")
     memory = Memory(redis, zalo_settings.redis_prefix, 60)
     await memory.save_offer("u2", [("Có", None)])
 
-    assert await hook.post(zs.follow_event("unfollow", "u2")) == 200
-    gone = hook.events[-1]
+    assert await zalo_hook.post(zs.follow_event("unfollow", "u2")) == 200
+    gone = zalo_hook.events[-1]
     assert gone.blocked and gone.input is None and gone.user == "u2"
     assert not await zalo_channel.reachable("u2")
     assert await memory.offer("u2") == []
@@ -139,15 +95,15 @@ def _qr_png(text: str) -> bytes:
     return buf.getvalue()
 
 
-async def test_a_photo_of_the_card_arrives_with_its_qr_code_read(hook, zalo_api):  # noqa: F811
+async def test_a_photo_of_the_card_arrives_with_its_qr_code_read(zalo_hook, zalo_api):  # noqa: F811
     api, url = zalo_api
     api.files["card.png"] = _qr_png("https://zalo.me/s/healthcard?c=K7QM3XPA9TZRD4")
-    photo = (await hook.says(zs.image_event("u1", f"{url}/img/card.png"))).input
+    photo = (await zalo_hook.says(zs.image_event("u1", f"{url}/img/card.png"))).input
     assert photo.kind == "photo" and photo.qr == ("https://zalo.me/s/healthcard?c=K7QM3XPA9TZRD4",)
 
     api.files["blank.png"] = _qr_png("x")[:40]  # a broken image
-    assert (await hook.says(zs.image_event("u1", f"{url}/img/blank.png"))).input.qr == ()
-    assert (await hook.says(zs.image_event("u1", f"{url}/img/missing.png"))).input.qr == ()
+    assert (await zalo_hook.says(zs.image_event("u1", f"{url}/img/blank.png"))).input.qr == ()
+    assert (await zalo_hook.says(zs.image_event("u1", f"{url}/img/missing.png"))).input.qr == ()
 
 
 @pytest.mark.parametrize("name, kind, attachment", [
@@ -158,34 +114,34 @@ async def test_a_photo_of_the_card_arrives_with_its_qr_code_read(hook, zalo_api)
     ("user_send_location", "location", {"type": "location", "payload": {"coordinates": {"latitude": "10.7", "longitude": "106.6"}}}),
     ("user_send_gif", "other", {"type": "gif", "payload": {"url": "https://x/g.gif"}}),
 ])
-async def test_other_message_kinds(hook, name, kind, attachment):
-    inbound = await hook.says(zs.attachment_event(name, "u1", attachment["type"], attachment["payload"]))
+async def test_other_message_kinds(zalo_hook, name, kind, attachment):  # noqa: F811
+    inbound = await zalo_hook.says(zs.attachment_event(name, "u1", attachment["type"], attachment["payload"]))
     assert inbound.input.kind == kind
 
 
-async def test_shared_details_are_the_persons_own_number_and_a_business_card_is_not(hook):
+async def test_shared_details_are_the_persons_own_number_and_a_business_card_is_not(zalo_hook):  # noqa: F811
     info = zs.event("user_submit_info", "u1", info={"name": "Lan", "phone": "84912345678", "address": ""})
-    shared = (await hook.says(info)).input
+    shared = (await zalo_hook.says(info)).input
     assert (shared.kind, shared.phone) == ("contact", "84912345678")
     card = zs.attachment_event("user_send_business_card", "u1", "business_card", {"phone": "0987654321"})
-    other = (await hook.says(card)).input
+    other = (await zalo_hook.says(card)).input
     assert (other.kind, other.phone) == ("contact", "")
 
 
-async def test_every_event_from_the_person_opens_the_window(hook, zalo_channel):  # noqa: F811
+async def test_every_event_from_the_person_opens_the_window(zalo_hook, zalo_channel):  # noqa: F811
     assert not await zalo_channel.reachable("u3")
-    await hook.says(zs.text_event("u3", "hi"))
+    await zalo_hook.says(zs.text_event("u3", "hi"))
     assert await zalo_channel.reachable("u3")
 
 
-async def test_the_dedup_key_is_the_message_id_or_the_event_and_time(hook):
+async def test_the_dedup_key_is_the_message_id_or_the_event_and_time(zalo_hook):  # noqa: F811
     body = zs.text_event("u1", "one")
-    first = await hook.says(body)
-    again = await hook.says(body)
+    first = await zalo_hook.says(body)
+    again = await zalo_hook.says(body)
     assert first.key == again.key == body["message"]["msg_id"]
     f1 = zs.follow_event("follow", "u1")
-    assert await hook.post(f1) == 200
-    assert hook.events[-1].key == f"follow:u1:{f1['timestamp']}"
+    assert await zalo_hook.post(f1) == 200
+    assert zalo_hook.events[-1].key == f"follow:u1:{f1['timestamp']}"
 
 
 def test_the_stand_in_signs_as_the_adapter_verifies(zalo_settings):  # noqa: F811
