@@ -34,8 +34,8 @@ Protocol details (and where they come from)
   _file, _location, _link, _gif, _business_card / user_submit_info (the answer to a
   request_user_info template) / follow and unfollow (the person in `follower.id`) /
   user_received_message, user_seen_message (receipts). Sender in `sender.id`, message id in
-  `message.msg_id`, `timestamp` in milliseconds. Zalo wants 200 within about 2 seconds and
-  retries otherwise (30 s, 5, 15, 30 min, 1 h) [4][2].
+  `message.msg_id`, `timestamp` in milliseconds; user_submit_info carries `info.phone` [12].
+  Zalo wants 200 within about 2 seconds and retries otherwise (30 s, 5, 15, 30 min, 1 h) [4][2].
 - Signature: header X-ZEvent-Signature = "mac=" + sha256(app_id + raw body + timestamp +
   OA secret key), the timestamp taken from the body; the OA secret key, not the app's [1][2].
 - Sending: header `access_token`; body {"recipient": {"user_id"}, "message": {"text"} or
@@ -76,6 +76,8 @@ Sources (the official pages on developers.zalo.me are not reachable from here; t
      uploader.rb (refresh call, -216 → refresh and retry, upload endpoints)
  [10] developers.esms.vn "Tin Zalo giao dịch" (button types and their limits, 4 buttons)
  [11] app.unpkg.com/@warriorteam/redai-zalo-sdk docs/BUTTON_TYPES_GUIDE.md
+ [12] app.unpkg.com/@warriorteam/redai-zalo-sdk dist/types/webhook.d.ts (event fields; the
+      details a person submits: name, phone, address)
 """
 
 from bot.channels.zalo.channel import ZaloChannel
