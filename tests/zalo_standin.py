@@ -7,6 +7,10 @@ working), checks the shape of every message against the documented limits, appli
 a test inject any error code. `signed(...)` builds a webhook request the way Zalo signs it.
 
     api = ZaloApi(); runner, url = await serve(api)   # ZALO_API_URL = ZALO_OAUTH_URL = ZALO_ZNS_URL = url
+    person = ZaloPerson(api, "<bot>/zalo", "8837001", session)
+    await person.says("bắt đầu")  # -> the messages the bot sent back (waits for them)
+
+Fixtures for tests: `zalo_api`, `zalo_settings`, `zalo_channel`, `zalo_hook` (import them).
 """
 
 from __future__ import annotations
@@ -342,6 +346,74 @@ class Webhook:
         assert await self.post(body) == 200
         assert len(self.events) == before + 1
         return self.events[-1]
+
+
+class ZaloPerson:
+    """Someone chatting with the OA through the stand-in: what they do reaches the bot's webhook
+    as Zalo would post it, and what the bot sends them is read back from the stand-in."""
+
+    def __init__(self, api: ZaloApi, webhook_url: str, user: str, session: aiohttp.ClientSession):
+        self.api, self.url, self.user, self.session = api, webhook_url, user, session
+        self.seen = 0  # messages to this person already returned
+
+    async def post(self, body: dict) -> int:
+        raw, headers = signed(body)
+        async with self.session.post(self.url, data=raw, headers=headers) as resp:
+            return resp.status
+
+    async def _do(self, body: dict, expect: int, timeout: float) -> list[dict]:
+        self.api.interact(self.user)
+        status = await self.post(body)
+        assert status == 200, f"the webhook answered {status}"
+        return await self.replies(expect, timeout)
+
+    async def replies(self, expect: int = 1, timeout: float = 10.0) -> list[dict]:
+        """The messages sent to this person since the last look; waits (on the stand-in's
+        calls, not the clock) until at least `expect` have arrived."""
+        async def enough() -> None:
+            while len(self.api.sent(self.user)) < self.seen + expect:
+                self.api.changed.clear()
+                await self.api.changed.wait()
+
+        await asyncio.wait_for(enough(), timeout)
+        new = self.api.sent(self.user)[self.seen:]
+        self.seen += len(new)
+        return new
+
+    async def says(self, text: str, expect: int = 1, timeout: float = 10.0) -> list[dict]:
+        return await self._do(text_event(self.user, text), expect, timeout)
+
+    async def presses(self, title: str, expect: int = 1, timeout: float = 10.0) -> list[dict]:
+        """Taps the button with this title on the last message that had buttons."""
+        for message in reversed(self.api.sent(self.user)):
+            buttons = ((message.get("attachment") or {}).get("payload") or {}).get("buttons") or []
+            for b in buttons:
+                if b["title"] == title:
+                    return await self._do(text_event(self.user, b["payload"]), expect, timeout)
+        raise AssertionError(f"no button {title!r} was offered")
+
+    async def sends_photo(self, png: bytes, base_url: str, expect: int = 1, timeout: float = 10.0) -> list[dict]:
+        """`base_url`: the stand-in's, which serves the photo as Zalo's CDN would."""
+        name = f"photo{next(_msg_ids)}.png"
+        self.api.files[name] = png
+        return await self._do(image_event(self.user, f"{base_url}/img/{name}"), expect, timeout)
+
+    async def follows(self, expect: int = 1, timeout: float = 10.0) -> list[dict]:
+        self.api.interact(self.user)
+        assert await self.post(follow_event("follow", self.user)) == 200
+        return await self.replies(expect, timeout)
+
+    async def unfollows(self) -> None:
+        self.api.unfollowed.add(self.user)
+        assert await self.post(follow_event("unfollow", self.user)) == 200
+
+
+def text_of(messages: list[dict]) -> str:
+    return "\n".join(m.get("text", "") for m in messages)
+
+
+def buttons_of(message: dict) -> list[str]:
+    return [b["title"] for b in ((message.get("attachment") or {}).get("payload") or {}).get("buttons") or []]
 
 
 @pytest.fixture
