@@ -151,3 +151,21 @@ def test_the_stand_in_signs_as_the_adapter_verifies(zalo_settings):  # noqa: F81
     raw, headers = zs.signed(body)
     assert verify(zalo_settings, raw, json.loads(raw), headers["X-ZEvent-Signature"], now=time.time())
     assert not verify(zalo_settings, raw, json.loads(raw), headers["X-ZEvent-Signature"], now=time.time() + 4 * 3600)
+
+
+async def test_without_redis_the_event_is_answered_503_and_not_handed_on(zalo_settings, zalo_api):  # noqa: F811
+    from redis.asyncio import Redis  # noqa: PLC0415
+
+    from bot.channels.zalo import make_routes  # noqa: PLC0415
+
+    dead = Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=1)
+    hook = zs.Webhook("", zalo_api[0])
+    runner, url = await zs.serve_routes(make_routes(zalo_settings, dead, hook.on_event))
+    hook.url = url
+    try:
+        assert await hook.post(zs.text_event("u1", "hi")) == 503
+        assert hook.events == []
+    finally:
+        await hook.session.close()
+        await runner.cleanup()
+        await dead.aclose()

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from bot.channels.base import Inbound
 from bot.channels.zalo.channel import CALLBACK
@@ -59,6 +60,7 @@ def verify(settings: Settings, body: bytes, event: dict, header: str, now: float
     if not settings.zalo_oa_secret:
         return False
     expected = signature(settings.zalo_app_id, body, str(timestamp), settings.zalo_oa_secret)
+    header = header.strip().lower()
     given = header if header.startswith("mac=") else "mac=" + header
     if not hmac.compare_digest(expected.encode(), given.encode()):
         return False
@@ -70,7 +72,8 @@ def make_routes(settings: Settings, redis: Redis, on_event: OnEvent, *, fetch: F
                 ) -> list[web.RouteDef]:
     """`POST settings.zalo_webhook_path`: 403 for a bad or stale signature, 400 for a body
     that is not a JSON object, otherwise `await on_event(inbound)`: True answers 200, False
-    503 (Zalo sends the event again). Events that need no answer get 200 at once."""
+    503 (Zalo sends the event again), as does a Redis that cannot be reached. Events that
+    need no answer get 200 at once. `fetch(url) -> bytes | None` downloads a photo (tests)."""
     memory = Memory(redis, settings.redis_prefix, settings.state_ttl_seconds)
     fetch = fetch or fetch_image
 
@@ -84,13 +87,17 @@ def make_routes(settings: Settings, redis: Redis, on_event: OnEvent, *, fetch: F
             return web.Response(status=400, text="expected a JSON object")
         if not verify(settings, body, event, request.headers.get(SIGNATURE, "")):
             return web.Response(status=403, text="bad signature")
-        inbound = await decode(event, memory, fetch)
-        if inbound is None:
-            return web.Response(text="ok")
-        if inbound.blocked:
-            await memory.forget(inbound.user)
-        else:
-            await memory.note_interaction(inbound.user)
+        try:
+            inbound = await decode(event, memory, fetch)
+            if inbound is None:
+                return web.Response(text="ok")
+            if inbound.blocked:
+                await memory.forget(inbound.user)
+            else:
+                await memory.note_interaction(inbound.user)
+        except RedisError as e:  # as bot.turns does: nothing done, Zalo sends it again
+            log.warning("zalo event not taken, Redis unavailable: %s", type(e).__name__)
+            return web.Response(status=503, text="try again")
         handled = await on_event(inbound)
         return web.Response(text="ok") if handled else web.Response(status=503, text="try again")
 
