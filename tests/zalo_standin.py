@@ -426,3 +426,37 @@ async def zalo_hook(zalo_settings, zalo_api, redis):
     yield hook
     await hook.session.close()
     await runner.cleanup()
+
+
+def main() -> None:  # pragma: no cover - manual trials
+    """uv run python -m tests.zalo_standin --bot http://127.0.0.1:8080/zalo"""
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description="Zalo OA API stand-in")
+    parser.add_argument("--port", type=int, default=8082)
+    parser.add_argument("--bot", default="http://127.0.0.1:8080/zalo", help="the bot's Zalo webhook URL")
+    args = parser.parse_args()
+
+    async def run() -> None:
+        api = ZaloApi()
+        _, url = await serve(api, port=args.port)
+        print(f"Zalo stand-in at {url}. For the bot: ZALO_APP_ID={APP_ID} ZALO_APP_SECRET={APP_SECRET} "
+              f"ZALO_OA_SECRET={OA_SECRET} ZALO_REFRESH_TOKEN={FIRST_REFRESH} ZALO_OA_ID={OA_ID} "
+              f"ZALO_API_URL={url} ZALO_OAUTH_URL={url} ZALO_ZNS_URL={url}")
+        print("Type a message to send it as Zalo user 8837001.")
+        loop = asyncio.get_running_loop()
+        async with aiohttp.ClientSession() as session:
+            person = ZaloPerson(api, args.bot, "8837001", session)
+            while True:
+                line = await loop.run_in_executor(None, input, "> ")
+                try:
+                    for m in await person.says(line, timeout=10):
+                        print("bot:", m.get("text", ""), buttons_of(m) or "")
+                except (TimeoutError, AssertionError, aiohttp.ClientError) as e:
+                    print("no answer:", e)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
