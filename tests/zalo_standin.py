@@ -448,14 +448,20 @@ def main() -> None:  # pragma: no cover - manual trials
         async with aiohttp.ClientSession() as session:
             person = ZaloPerson(api, args.bot, "8837001", session)
             while True:
-                line = await loop.run_in_executor(None, input, "> ")
+                try:
+                    line = await loop.run_in_executor(None, input, "> ")
+                except EOFError:
+                    return
                 try:
                     for m in await person.says(line, timeout=10):
                         print("bot:", m.get("text", ""), buttons_of(m) or "")
                 except (TimeoutError, AssertionError, aiohttp.ClientError) as e:
                     print("no answer:", e)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
