@@ -38,6 +38,8 @@ Protocol details (and where they come from)
   Zalo wants 200 within about 2 seconds and retries otherwise (30 s, 5, 15, 30 min, 1 h) [4][2].
 - Signature: header X-ZEvent-Signature = "mac=" + sha256(app_id + raw body + timestamp +
   OA secret key), the timestamp taken from the body; the OA secret key, not the app's [1][2].
+  (One guide [4] writes the OA id where [1] and working code [2] have the app id; we follow
+  [1][2].)
 - Sending: header `access_token`; body {"recipient": {"user_id"}, "message": {"text"} or
   {"attachment": ...}}; a file is uploaded first (v2.0/oa/upload/file, PDF/DOC/DOCX, 5 MB)
   and sent as {"type": "file", "payload": {"token"}} [3][9]. Text: at most 2000 characters [7].
