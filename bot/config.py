@@ -19,6 +19,7 @@ LOCALES = available()  # the languages locales/ has, as for terminal_locale
 DESCRIBED = (
     "BOT_TOKEN", "DATABASE_URL", "REDIS_URL", "TELEGRAM_API_URL", "WEBHOOK_URL", "WEBHOOK_SECRET",
     "WEBHOOK_PORT", "DEFAULT_LOCALE", "STATE_TTL_DAYS", "MAX_CONCURRENT_UPDATES", "BROADCAST_RATE",
+    "ZALO_WEBHOOK_PATH", "ZALO_RATE",  # described in locales/*/zalo.toml
 )
 
 
@@ -51,6 +52,19 @@ class Settings(BaseSettings):
     health_station_name: str = "Trạm Y tế Phường 27"
     log_level: str = "INFO"
 
+    # Zalo Official Account (bot/channels/zalo/); Zalo is on when ZALO_APP_ID is set.
+    zalo_app_id: str = ""
+    zalo_app_secret: str = ""  # the app's secret key: OAuth requests (header secret_key)
+    zalo_oa_secret: str = ""  # the OA's secret key: webhook signatures
+    zalo_refresh_token: str = ""  # first refresh token; later ones rotate in Redis
+    zalo_oa_id: str = ""  # for the chat link https://zalo.me/<oa_id> on cards
+    zalo_api_url: str = "https://openapi.zalo.me"
+    zalo_oauth_url: str = "https://oauth.zaloapp.com"
+    zalo_zns_url: str = "https://business.openapi.zalo.me"
+    zalo_webhook_path: str = "/zalo"
+    zalo_zns_template_id: str = ""  # an approved ZNS template for reminders outside the window
+    zalo_rate: float = 10.0  # messages per second for broadcasts on Zalo
+
     @field_validator("bot_token")
     @classmethod
     def _token(cls, v: str) -> str:
@@ -72,7 +86,7 @@ class Settings(BaseSettings):
             raise ValueError("REDIS_URL")
         return v
 
-    @field_validator("telegram_api_url", "webhook_url")
+    @field_validator("telegram_api_url", "webhook_url", "zalo_api_url", "zalo_oauth_url", "zalo_zns_url")
     @classmethod
     def _http(cls, v: str) -> str:
         if v and not v.startswith(("http://", "https://")):
@@ -84,6 +98,20 @@ class Settings(BaseSettings):
     def _secret(cls, v: str) -> str:
         if v and (len(v) > 256 or not all(c.isalnum() or c in "_-" for c in v)):
             raise ValueError("WEBHOOK_SECRET")
+        return v
+
+    @field_validator("zalo_webhook_path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/") or len(v) < 2:
+            raise ValueError("ZALO_WEBHOOK_PATH")
+        return v
+
+    @field_validator("zalo_rate")
+    @classmethod
+    def _zalo_rate(cls, v: float) -> float:
+        if not 0 < v <= 100:
+            raise ValueError("ZALO_RATE")
         return v
 
     @field_validator("webhook_port")
@@ -113,6 +141,10 @@ class Settings(BaseSettings):
         if not 0 < v <= 30:
             raise ValueError("BROADCAST_RATE")
         return v
+
+    @property
+    def zalo_enabled(self) -> bool:
+        return bool(self.zalo_app_id)
 
     @property
     def state_ttl_seconds(self) -> int:
