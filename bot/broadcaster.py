@@ -246,7 +246,7 @@ class Worker:
                 self.blocked.append(d.account_id)
                 return self._record(d.id, "blocked", None)
             except NotAllowedNow:  # the messenger would refuse it now: nothing was sent
-                return self._record(d.id, "unreachable", None)
+                return self._record(d.id, await self._template(channel, job), None)
             except Refused as e:  # refused (chat not found, …): nothing went out
                 return self._record(d.id, "failed", (str(e) or "Refused")[:40])
             except Uncertain:
@@ -262,6 +262,22 @@ class Worker:
             except SendError as e:
                 return self._record(d.id, "failed", type(e).__name__[:40])
             return self._record(d.id, "sent", None)
+
+    async def _template(self, channel, job: Job) -> str:
+        """Outside Zalo's window: an approved ZNS template to the registry's number, when one
+        is configured; otherwise the family counts as not reachable on this messenger now."""
+        template = self.rt.settings.zalo_zns_template_id
+        phone = next((p.phone for p in job.people if p.phone), None)
+        if not template or phone is None or not hasattr(channel, "send_zns"):
+            return "unreachable"
+        names = ", ".join(p.full_name for p in job.people)
+        try:
+            await channel.send_zns(phone.removeprefix("+"), template, {"name": names, "station": self.station},
+                                   f"bcast-{job.delivery.id}")
+        except SendError as e:
+            log.info("template message not sent: %s", type(e).__name__)
+            return "unreachable"
+        return "sent"
 
     def _render(self, job: Job) -> Outgoing:
         d, people = job.delivery, job.people

@@ -136,8 +136,8 @@ def _command(argv: list[str] | None) -> int:
     try:
         settings = load_settings()
         logs.setup(settings.log_level)
-        if getattr(args, "needs_token", False):
-            require(settings, "BOT_TOKEN")
+        if getattr(args, "needs_token", False) and not settings.zalo_enabled:
+            require(settings, "BOT_TOKEN")  # a messenger is needed: Telegram's token, or Zalo's app
         code = uvloop.run(_main(args, settings))
     except ConfigError as e:
         return e.code

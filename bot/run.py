@@ -50,7 +50,8 @@ async def announce_commands(channel: TelegramChannel, locale: str) -> None:
 
 
 async def open_channels(rt: Runtime, telegram_request=None, updates_request=None, start: bool = True) -> dict:
-    """The messengers configured here (Telegram: BOT_TOKEN set). `start` asks each who it is
+    """The messengers configured here (Telegram: BOT_TOKEN set; Zalo: ZALO_APP_ID set; either
+    may be off). `start` asks each who it is
     (Telegram's getMe); a terminal command that only sends skips it, so that a messenger
     outage does not stop it."""
     s = rt.settings
@@ -61,6 +62,10 @@ async def open_channels(rt: Runtime, telegram_request=None, updates_request=None
         if start:
             await tg.start()
         channels[tg.name] = tg
+    if s.zalo_enabled:
+        from bot.channels.zalo import ZaloChannel  # noqa: PLC0415
+
+        channels["zalo"] = ZaloChannel(s, rt.redis)
     rt.channels = channels
     return channels
 
@@ -83,6 +88,21 @@ async def close_channels(channels: dict) -> None:
     for ch in channels.values():
         with contextlib.suppress(Exception):
             await ch.close()
+
+
+def zalo_events(rt: Runtime):
+    """Zalo's events into turns; False (answered 503, so Zalo sends it again) when a store is away."""
+    from bot.turns import Apologies, handle  # noqa: PLC0415
+
+    apologies = Apologies(rt)
+
+    async def on_event(inbound) -> bool:
+        ok = await handle(rt, inbound)
+        if not ok:
+            await apologies.tell(inbound)
+        return ok
+
+    return on_event
 
 
 def decoders(channels: dict) -> dict:
@@ -116,8 +136,8 @@ async def serve(rt: Runtime, webhook: bool, stop: asyncio.Event, background: lis
         tg = channels.get("telegram")
         if tg is not None:
             await announce_commands(tg, rt.settings.default_locale)
-        if webhook:
-            runner = await start_web(rt, channels)
+        if webhook or "zalo" in channels:  # Zalo only ever calls us: it always needs the server
+            runner = await start_web(rt, channels, telegram_webhook=webhook)
         for job in background if background is not None else jobs(rt):
             tasks.append(asyncio.create_task(job(rt, stop)))
         if tg is not None and not webhook:
@@ -137,14 +157,14 @@ async def serve(rt: Runtime, webhook: bool, stop: asyncio.Event, background: lis
         await close_channels(channels)
 
 
-async def start_web(rt: Runtime, channels: dict) -> web.AppRunner:
+async def start_web(rt: Runtime, channels: dict, telegram_webhook: bool = True) -> web.AppRunner:
     s = rt.settings
-    app = make_web_app(rt, channels)
+    app = make_web_app(rt, channels, telegram_webhook)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, s.webhook_host, s.webhook_port).start()
     tg = channels.get("telegram")
-    if tg is not None:
+    if tg is not None and telegram_webhook:
         from telegram import Update  # noqa: PLC0415
 
         await tg.bot.set_webhook(s.webhook_url, secret_token=s.webhook_secret,
@@ -165,7 +185,7 @@ async def _finish(tasks: list[asyncio.Task]) -> None:
             await j
 
 
-def make_web_app(rt: Runtime, channels: dict) -> web.Application:
+def make_web_app(rt: Runtime, channels: dict, telegram_webhook: bool = True) -> web.Application:
     s = rt.settings
 
     async def healthz(request: web.Request) -> web.Response:
@@ -186,10 +206,14 @@ def make_web_app(rt: Runtime, channels: dict) -> web.Application:
         return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
 
     app = web.Application(client_max_size=1024 * 1024)
-    if "telegram" in channels and s.webhook_url:
+    if "telegram" in channels and telegram_webhook and s.webhook_url:
         from bot.channels.telegram.webhook import route  # noqa: PLC0415
 
         app.router.add_post(urlsplit(s.webhook_url).path or "/", route(rt, channels["telegram"], s.webhook_secret))
+    if "zalo" in channels:
+        from bot.channels.zalo import make_routes  # noqa: PLC0415
+
+        app.add_routes(make_routes(s, rt.redis, zalo_events(rt)))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus)
     return app

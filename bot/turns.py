@@ -25,7 +25,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 import dialogs.flows  # noqa: F401 - registers the flows
-from bot import idle, metrics
+from bot import failpoints, idle, metrics
 from bot.channels.base import (
     Blocked,
     Channel,
@@ -89,8 +89,11 @@ async def _turn(rt: Runtime, addr: str, event: str | None, inp: Input | None, fi
                 metrics.inc("healthbot_updates_duplicate_total")
             elif inp is not None:
                 replies, retry = await _step(rt, turn, inp, first_name)
+                failpoints.hit("turn.stepped")
                 await store.commit(turn, replies, retry)
+                failpoints.hit("turn.committed")
             sent = await deliver(rt, addr, turn.pending)
+            failpoints.hit("turn.sent")
         except BaseException:
             with contextlib.suppress(Exception):
                 await store.ack(turn, sent)
@@ -205,9 +208,17 @@ async def sweep(rt: Runtime, decoders: dict[str, Decoder], *, outbox_after: floa
 
 
 async def sweep_loop(rt: Runtime, decoders: dict[str, Decoder], stop: asyncio.Event, every: float = 2.0) -> None:
+    """At start everything waiting is taken up at once (its process is gone: Telegram lets one
+    process poll at a time); then only what has waited a while. Taking up work that another
+    process is still doing is safe, only wasted: the lease and the done mark decide."""
+    first = True
     while not stop.is_set():
         try:
-            await sweep(rt, decoders)
+            if first:
+                await sweep(rt, decoders, outbox_after=-1, inbox_after=-1, retry_after=-1)
+                first = False
+            else:
+                await sweep(rt, decoders)
         except Exception as e:  # a store away: next round
             log.warning("sweep failed: %s", type(e).__name__)
         with contextlib.suppress(TimeoutError):

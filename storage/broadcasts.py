@@ -203,6 +203,7 @@ class Recipient:
     birth_year: int
     birth_date: Any
     message: str | None  # the broadcast's own text, None for the template
+    phone: str | None = None  # the registry's number (+84…), for Zalo's template messages (ZNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +256,7 @@ WHERE d.id = v.id AND d.worker = :w
 
 _RECIPIENTS = text("""
 SELECT d.id AS delivery_id, r.id AS resident_id, r.full_name, r.sex, r.birth_year, r.birth_date,
-       b.message
+       b.message, r.phone
 FROM deliveries d
 JOIN broadcasts b ON b.id = d.broadcast_id
 JOIN accounts a ON a.address = d.account_id AND a.reminders_enabled AND a.blocked_at IS NULL
