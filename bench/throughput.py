@@ -106,12 +106,12 @@ async def seed(db_url: str, users: int) -> None:
                       "F" if i % 2 else "M") for i, c in enumerate(codes)],
         )
         await conn.copy_records_to_table(
-            "accounts", columns=["telegram_id", "chat_id", "locale"],
-            records=[(FIRST_USER + i, FIRST_USER + i, "vi") for i in range(users)],
+            "accounts", columns=["address", "locale"],
+            records=[(f"telegram:{FIRST_USER + i}", "vi") for i in range(users)],
         )
         await conn.execute(
             """INSERT INTO links (account_id, resident_id, relation, consent_version, consented_at)
-               SELECT $1 + id - 1, id, 'self', 'bench', $2 FROM residents""", FIRST_USER, now)
+               SELECT 'telegram:' || ($1 + id - 1), id, 'self', 'bench', $2 FROM residents""", FIRST_USER, now)
     finally:
         await conn.close()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import datetime
 from typing import Any
 
@@ -35,18 +34,16 @@ def idle_store(rt: Runtime) -> IdleStore:
     return store
 
 
-async def track(rt: Runtime, addr: str, before: dict[str, Any], after: dict[str, Any], now: datetime) -> None:
-    """Record activity of a declaration in progress; drop it once finished or cancelled.
-    The start and end are also kept in PostgreSQL (accounts.draft_since), so a Redis that
-    lost its data can tell a person their unfinished declaration is gone."""
+async def track(rt: Runtime, addr: str, before: dict[str, Any], after: dict[str, Any], now: datetime) -> str:
+    """What the turn's commit does to the set of declarations in progress: 'touch' (activity),
+    'forget' (finished or cancelled) or ''. The start and end are also kept in PostgreSQL
+    (accounts.draft_since), so a Redis that lost its data can tell a person their unfinished
+    declaration is gone."""
     was, is_ = in_progress(before), in_progress(after)
-    if is_:
-        await idle_store(rt).touch(addr, time.time())
-    elif was:
-        await idle_store(rt).forget(addr)
     if was != is_:
         with contextlib.suppress(Unavailable):  # only a hint: never worth failing a turn
             await rt.services.accounts.set_draft(addr, now if is_ else None)
+    return "touch" if is_ else "forget" if was else ""
 
 
 async def remind_idle(rt: Runtime, channels: dict, now: datetime) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -56,13 +56,14 @@ async def open_runtime(settings: Settings, upgrade: bool = True) -> Runtime:
     engine = make_engine(db_url)
     sessions = make_sessions(engine)
     # Bounded pool that waits for a free connection instead of failing under load.
-    # A connection left stale by a Redis restart is retried once on a fresh one (a command
-    # that failed to reach the server), and idle ones are checked before use.
-    pool = BlockingConnectionPool.from_url(
-        redis_url, max_connections=settings.max_concurrent_updates + 32, timeout=20, decode_responses=True,
+    # A connection left stale by a Redis restart is retried on a fresh one (a command that
+    # failed to reach the server). Unbounded pool: concurrency is bounded by the turns'
+    # slots. No per-command socket timeout (a blocking pool and a timer per command cost a
+    # fifth of a turn's CPU): a turn as a whole has one deadline (bot/turns.py, TURN_DEADLINE).
+    pool = ConnectionPool.from_url(
+        redis_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=None,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 2),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        health_check_interval=10, socket_connect_timeout=5, socket_timeout=15,
     )
     redis = Redis(connection_pool=pool)
     store = StateStore(redis, settings.redis_prefix, settings.state_ttl_seconds)

@@ -46,6 +46,10 @@ from storage.state import Busy, LeaseLost, Turn
 
 log = logging.getLogger(__name__)
 
+# A turn stuck longer than this (a store that stopped answering without closing its
+# connections) is abandoned: nothing was committed, or what was is sent by the sweeper.
+TURN_DEADLINE = 60.0
+
 # What "a store is away" looks like from here: the turn did not commit, hand the event back.
 STORE_DOWN = (RedisError, Busy, LeaseLost, OSError, Unavailable)
 
@@ -64,8 +68,9 @@ async def handle(rt: Runtime, inbound: Inbound) -> bool:
             return True
         if inbound.input is None:
             return True
-        await _turn(rt, inbound.address, f"{inbound.channel}:{inbound.key}" if inbound.key else None,
-                    inbound.input, inbound.first_name)
+        async with asyncio.timeout(TURN_DEADLINE):
+            await _turn(rt, inbound.address, f"{inbound.channel}:{inbound.key}" if inbound.key else None,
+                        inbound.input, inbound.first_name)
     except STORE_DOWN as e:
         metrics.inc("healthbot_unavailable_total")
         log.warning("event not handled, will come again: %s", type(e).__name__)
@@ -88,9 +93,9 @@ async def _turn(rt: Runtime, addr: str, event: str | None, inp: Input | None, fi
             if turn.duplicate:
                 metrics.inc("healthbot_updates_duplicate_total")
             elif inp is not None:
-                replies, retry = await _step(rt, turn, inp, first_name)
+                replies, retry, idle_op = await _step(rt, turn, inp, first_name)
                 failpoints.hit("turn.stepped")
-                await store.commit(turn, replies, retry)
+                await store.commit(turn, replies, retry, idle_op)
                 failpoints.hit("turn.committed")
             sent = await deliver(rt, addr, turn.pending)
             failpoints.hit("turn.sent")
@@ -102,9 +107,9 @@ async def _turn(rt: Runtime, addr: str, event: str | None, inp: Input | None, fi
         return turn
 
 
-async def _step(rt: Runtime, turn: Turn, inp: Input, first_name: str) -> tuple[list[dict], str]:
-    """The engine's step on the turn's state; returns the outbox entries and the retry mark
-    change ('add', 'rem' or '')."""
+async def _step(rt: Runtime, turn: Turn, inp: Input, first_name: str) -> tuple[list[dict], str, str]:
+    """The engine's step on the turn's state; returns the outbox entries, the retry mark
+    change ('add', 'rem' or '') and the idle set's (bot/idle.py)."""
     s = rt.settings
     before = turn.state
     now = datetime.now(TIME_ZONE)
@@ -124,13 +129,14 @@ async def _step(rt: Runtime, turn: Turn, inp: Input, first_name: str) -> tuple[l
         user_first_name=first_name,
         draft_lost=lost,
     )
+    idle_op = ""
     try:
         after, replies = await step(before, inp, env)
     except Unavailable:  # the database is down: the state stays exactly as it was
         after, replies = before, [Reply("common.busy")]
     else:
         turn.save(after)
-        await idle.track(rt, turn.addr, before, after, now)
+        idle_op = await idle.track(rt, turn.addr, before, after, now)
     if lost:
         with contextlib.suppress(Unavailable):
             await rt.services.accounts.set_draft(turn.addr, None)
@@ -141,7 +147,7 @@ async def _step(rt: Runtime, turn: Turn, inp: Input, first_name: str) -> tuple[l
         retry = "add"
     elif before.get(RETRY) and not after.get(RETRY):
         retry = "rem"
-    return entries, retry
+    return entries, retry, idle_op
 
 
 async def deliver(rt: Runtime, addr: str, entries: list[dict[str, Any]]) -> int:

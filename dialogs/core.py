@@ -308,8 +308,10 @@ def _remember_buttons(ctx: Ctx) -> None:
 
 
 def _repeated_tap(ctx: Ctx) -> bool:
-    """A reply-keyboard text that matches a button of the question just answered but none
-    of the current one, within a few seconds; or the same inline button pressed again."""
+    """A reply-keyboard text that is a button of the question just answered, exactly as the
+    messenger sends a tap (the label itself: typed words like "khong" are answers), but
+    matches none of the current question's buttons, within a few seconds; or the same
+    inline button pressed again."""
     s, inp, now = ctx.state, ctx.inp, ctx.env.now.timestamp()
     if inp.kind == "callback":
         last = s.get("cb")
@@ -317,8 +319,12 @@ def _repeated_tap(ctx: Ctx) -> bool:
         return bool(last) and last[0] == inp.text and now - last[1] < REPEAT_SECONDS
     if inp.kind != "text" or not s.get("kb_prev") or now - s.get("kb_at", 0) >= REPEAT_SECONDS:
         return False
+    from locales import t  # noqa: PLC0415 - catalogs are data, not I/O
+
+    if inp.text not in {t(ctx.locale, b) for b in s["kb_prev"]}:
+        return False
     f = fold(inp.text)
-    return any(f in _forms(b) for b in s["kb_prev"]) and not any(f in _forms(b) for b in s.get("kb") or [])
+    return not any(f in _forms(b) for b in s.get("kb") or [])
 
 
 async def _dispatch(ctx: Ctx) -> None:

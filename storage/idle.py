@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 class IdleStore:
     def __init__(self, redis: Redis, prefix: str, ttl_seconds: int):
         self.redis = redis
-        self.name = f"{prefix}:idle"
+        self.name = f"{prefix}:idle"  # the same key as storage.state.KeyBuilder.idle (turns touch it)
         self.ttl = ttl_seconds
 
     async def touch(self, addr: str, now: float) -> None:

@@ -69,6 +69,10 @@ class KeyBuilder:
         return f"{self.prefix}:retryq"
 
     @property
+    def idle(self) -> str:  # declarations in progress by last activity (storage/idle.py)
+        return f"{self.prefix}:idle"
+
+    @property
     def inbox(self) -> str:  # accepted events not handled yet: event -> raw payload
         return f"{self.prefix}:inbox"
 
@@ -103,15 +107,20 @@ end
 return {1, done, redis.call('get', KEYS[3]) or false, unpack(out)}
 """
 
-# KEYS: lock, state, outbox, done, outq, inbox, inboxq, retryq.
+# KEYS: lock, state, outbox, done, outq, inbox, inboxq, retryq, idle.
 # ARGV: token, mode (set|del|keep), state, state ttl, dedup ttl, now, address, event, retry
-# (add|rem|''), outbox ttl, then the replies. Returns 0 when the lease was lost (nothing written).
+# (add|rem|''), outbox ttl, idle (touch|forget|''), then the replies. Returns 0 when the lease
+# was lost (nothing written).
 _COMMIT = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == 'set' then redis.call('set', KEYS[2], ARGV[3], 'EX', ARGV[4])
 elseif ARGV[2] == 'del' then redis.call('del', KEYS[2]) end
-if #ARGV > 10 then
-  for i = 11, #ARGV do redis.call('rpush', KEYS[3], ARGV[i]) end
+if ARGV[11] == 'touch' then
+  redis.call('zadd', KEYS[9], ARGV[6], ARGV[7])
+  redis.call('expire', KEYS[9], ARGV[4] + 86400)
+elseif ARGV[11] == 'forget' then redis.call('zrem', KEYS[9], ARGV[7]) end
+if #ARGV > 11 then
+  for i = 12, #ARGV do redis.call('rpush', KEYS[3], ARGV[i]) end
   redis.call('expire', KEYS[3], ARGV[10])
   redis.call('zadd', KEYS[5], 'NX', ARGV[6], ARGV[7])
   redis.call('expire', KEYS[5], ARGV[10])
@@ -241,18 +250,19 @@ class StateStore:
         return Turn(addr, token, event, json.loads(raw) if raw else {}, duplicate=res[1] == 1,
                     pending=[json.loads(x) for x in res[3:]])
 
-    async def commit(self, turn: Turn, replies: list[dict], retry: str = "") -> None:
-        """The new state, its replies and the event's done mark, atomically. LeaseLost if
-        another holder took over meanwhile (then nothing was written)."""
+    async def commit(self, turn: Turn, replies: list[dict], retry: str = "", idle: str = "") -> None:
+        """The new state, its replies and the event's done mark, atomically (and the person's
+        place among declarations in progress: `idle` touch|forget). LeaseLost if another
+        holder took over meanwhile (then nothing was written)."""
         mode, data = ("keep", "")
         if turn.changed:
             mode, data = ("set", _dump(turn.state)) if turn.state else ("del", "")
         k = self.keys
         lock = k.lock(turn.addr)
         keys = [lock, k.state(turn.addr), k.outbox(turn.addr), k.done(turn.event) if turn.event else lock,
-                k.outq, k.inbox, k.inboxq, k.retryq]
+                k.outq, k.inbox, k.inboxq, k.retryq, k.idle]
         args = [turn.token, mode, data, self.ttl, DEDUP_TTL, time.time(), turn.addr, turn.event or "", retry,
-                OUTBOX_TTL, *(_dump(r) for r in replies)]
+                OUTBOX_TTL, idle, *(_dump(r) for r in replies)]
         if not await self._commit(keys=keys, args=args):
             self._held.pop(lock, None)
             raise LeaseLost(turn.addr)

@@ -416,7 +416,7 @@ async def test_same_submission_key_concurrently_saves_once_and_versions_stay_uni
     results = await asyncio.gather(*(decl.submit(sub(f"k{i}")) for i in range(6)))
     assert sorted(v for _, v in results) == [2, 3, 4, 5, 6, 7]
     assert [r.version for r in await rows(sessions)] == list(range(1, 8))
-    assert (await decl.submit(Submission(lan.id, 999, "other", VERSION, None, {}, {})))[0] == "not_linked"
+    assert (await decl.submit(Submission(lan.id, addr(999), "other", VERSION, None, {}, {})))[0] == "not_linked"
 
 
 async def test_update_keeping_every_answer_makes_an_equal_version_2(chat_factory, sessions):
