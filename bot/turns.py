@@ -25,7 +25,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 import dialogs.flows  # noqa: F401 - registers the flows
-from bot import failpoints, idle, metrics
+from bot import idle, metrics
 from bot.channels.base import (
     Blocked,
     Channel,
@@ -42,6 +42,7 @@ from bot.runtime import Runtime
 from dialogs.core import RETRY, Env, Input, Reply, step
 from dialogs.ports import Unavailable
 from locales import t
+from storage import failpoints
 from storage.state import Busy, LeaseLost, Turn
 
 log = logging.getLogger(__name__)

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import CreateIndex
 
 from dialogs import codes
+from storage import failpoints
 from storage.models import AuditEntry, Resident
 from storage.registry_check import Checker
 from storage.registry_rows import (
@@ -315,6 +316,7 @@ async def _copy_in(conn: asyncpg.Connection, table: str, columns: Sequence[str],
         async for chunk in rows:
             report.rejected += chunk.rejected
             loaded.add(chunk)
+            failpoints.hit("registry.copying")
             payload = memoryview(chunk.payload)  # pieces without copies (asyncpg copies them once)
             for start in range(0, len(payload), COPY_PIECE):
                 yield payload[start : start + COPY_PIECE]
