@@ -15,7 +15,7 @@ from dialogs.codes import CodeProblem
 from dialogs.core import HOME, NAV, NODES, SYNONYMS, Ctx, Msg, Reply, command, node
 from dialogs.home import HOME_INPUT, menu_item
 from dialogs.naming import masked_name, who
-from dialogs.ports import Person
+from dialogs.ports import RELATIONS, Person
 
 CONSENT_VERSION = "2026-01"  # the notice's text version, stored with every consent
 MAX_WRONG_YEARS = 5  # per code (resident) per account …
@@ -24,15 +24,6 @@ MAX_MISSES = 20  # unknown codes per account …
 MISS_WINDOW = 3600  # … per hour, across codes
 MAX_ACCOUNTS = 3  # shown in the message; enforced by storage.people
 
-# Button message id → the relation code stored on the link.
-RELATIONS = {
-    "link.rel.self": "self",
-    "link.rel.child": "child",
-    "link.rel.parent": "parent",
-    "link.rel.grandparent": "grandparent",
-    "link.rel.spouse": "spouse",
-    "link.rel.other": "other",
-}
 RELATION_LABEL = {code: msg for msg, code in RELATIONS.items()}
 
 # What people type instead of pressing a relation button (folded). "ba" is left out on

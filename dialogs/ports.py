@@ -72,6 +72,18 @@ class Services(Protocol):
     privacy: Privacy
 
 
+# How an account holder relates to the person they link: button message id → the code
+# stored on the link (and shown in exports by its label).
+RELATIONS = {
+    "link.rel.self": "self",
+    "link.rel.child": "child",
+    "link.rel.parent": "parent",
+    "link.rel.grandparent": "grandparent",
+    "link.rel.spouse": "spouse",
+    "link.rel.other": "other",
+}
+
+
 class Unavailable(Exception):
     """A store is unreachable (database down). The adapter keeps the person's state as it
     was and asks them to try again shortly: nothing they said is lost."""

@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from dialogs.link import RELATIONS
 from dialogs.parsers import show_phone
+from dialogs.ports import RELATIONS
 from locales import catalog, t
 from storage import privacy
 from storage.audit import entry
