@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     redis_prefix: str = "hb"
     telegram_api_url: str = "https://api.telegram.org"
     webhook_url: str = ""
+    public_url: str = ""  # https://host where GET /c/<code> is served: cards then work for every messenger
     webhook_secret: str = ""
     webhook_host: str = "0.0.0.0"
     webhook_port: int = 8080
@@ -86,7 +87,7 @@ class Settings(BaseSettings):
             raise ValueError("REDIS_URL")
         return v
 
-    @field_validator("telegram_api_url", "webhook_url", "zalo_api_url", "zalo_oauth_url", "zalo_zns_url")
+    @field_validator("telegram_api_url", "webhook_url", "public_url", "zalo_api_url", "zalo_oauth_url", "zalo_zns_url")
     @classmethod
     def _http(cls, v: str) -> str:
         if v and not v.startswith(("http://", "https://")):

@@ -7,7 +7,9 @@ from collections import Counter
 COUNTERS: Counter[str] = Counter()
 HELP = {
     "healthbot_updates_total": "Updates received",
-    "healthbot_updates_duplicate_total": "Updates ignored because their update_id was already handled",
+    "healthbot_updates_duplicate_total": "Events already handled (delivered again): only unsent replies were sent",
+    "healthbot_updates_unreadable_total": "Updates whose shape could not be read: logged once and skipped",
+    "healthbot_unavailable_total": "Events given back because Redis or PostgreSQL was away (handled later)",
     "healthbot_replies_total": "Messages sent in reply",
     "healthbot_errors_total": "Updates whose handling raised",
     "healthbot_update_seconds_sum": "Total time spent handling updates",

@@ -174,10 +174,10 @@ async def start_web(rt: Runtime, channels: dict, telegram_webhook: bool = True) 
 
 
 async def _finish(tasks: list[asyncio.Task]) -> None:
-    """Tasks watch `stop` and return; anything still running after 5 s is cancelled."""
+    """Tasks watch `stop` and return; anything still running after 3 s is cancelled."""
     if not tasks:
         return
-    _, pending = await asyncio.wait(tasks, timeout=5)
+    _, pending = await asyncio.wait(tasks, timeout=3)
     for j in pending:
         j.cancel()
     for j in pending:
@@ -214,6 +214,9 @@ def make_web_app(rt: Runtime, channels: dict, telegram_webhook: bool = True) -> 
         from bot.channels.zalo import make_routes  # noqa: PLC0415
 
         app.add_routes(make_routes(s, rt.redis, zalo_events(rt)))
+    from bot.card_page import route as card_page  # noqa: PLC0415
+
+    app.router.add_get("/c/{code}", card_page(s, channels))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus)
     return app

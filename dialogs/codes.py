@@ -54,7 +54,8 @@ _VALUE_TO_CHAR = ALPHABET.encode() + bytes(224)  # translate needs 256 entries
 # Typed look-alikes; U stays invalid (Crockford reserves it) and is reported as such.
 _TYPED = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = re.compile(r"[\s\-.\u2010-\u2015\u2212]+")
-_DEEP_LINK = re.compile(r"(?:https?://)?(?:t|telegram)\.me/[^\s?]+\?start=([^\s&#]+)", re.I)
+# A Telegram deep link, or the card's own page (one QR for every messenger: bot/card_page.py).
+_DEEP_LINK = re.compile(r"(?:https?://)?(?:(?:t|telegram)\.me/[^\s?]+\?start=|[^\s/]+/c/)([^\s&#?/]+)", re.I)
 
 
 class CodeProblem(Enum):

@@ -215,3 +215,31 @@ async def test_zalo_outside_its_window_is_counted_not_sent(both, sessions):
     assert len(zapi.sent(person.person.user)) == before
     async with rt.sessions() as s:
         assert (await s.execute(select(Declaration))).first() is None
+
+
+async def test_one_card_page_opens_either_messenger_and_tells_nothing(both, sessions):
+    from dialogs import codes
+
+    rt, on, zapi = both
+    code = codes.new_code()
+    assert codes.normalise(f"https://suckhoe.example.vn/c/{codes.display(code)}") == code  # a card photo's QR
+    from bot.run import make_web_app
+
+    runner = web.AppRunner(make_web_app(rt, rt.channels, telegram_webhook=False))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/c/{code}") as r:
+                assert r.status == 200 and r.headers["Cache-Control"] == "no-store"
+                page = await r.text()
+            bad = code[:-1] + ("0" if code[-1] != "0" else "1")
+            async with http.get(f"http://127.0.0.1:{port}/c/{bad}") as r:
+                assert r.status == 404
+    finally:
+        await runner.cleanup()
+    assert f"https://zalo.me/{rt.settings.zalo_oa_id}" in page
+    assert f"https://t.me/{rt.settings.bot_username}?start={code}" in page
+    assert codes.display(code) in page and VI["card_page.open_zalo"] in page

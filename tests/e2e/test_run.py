@@ -16,7 +16,7 @@ from tests.e2e.conftest import free_port
 from tests.standin import message_update
 
 
-async def wait_until(cond, timeout: float = 20.0) -> None:
+async def wait_until(cond, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
@@ -78,6 +78,11 @@ async def test_webhook_secret_health_and_metrics(bot_process, standin):
         assert len(api.sent(5003)) == replies, "a redelivered update was acted on twice"
         async with http.post(f"{base}/tg", data=b"not json", headers=headers) as r:
             assert r.status == 400
+        async with http.post(f"{base}/tg", json=[update], headers=headers) as r:  # JSON, not an object
+            assert r.status == 400
+        unreadable = {"update_id": update["update_id"] + 1000, "message": {"chat": "not an object"}}
+        async with http.post(f"{base}/tg", json=unreadable, headers=headers) as r:  # logged, skipped
+            assert r.status == 200
         async with http.get(f"{base}/healthz") as r:
             assert r.status == 200
             assert json.loads(await r.text()) == {"postgres": "ok", "redis": "ok"}
@@ -85,6 +90,7 @@ async def test_webhook_secret_health_and_metrics(bot_process, standin):
             body = await r.text()
     assert len(api.sent(5003)) == replies
     assert "healthbot_updates_duplicate_total 1" in body
+    assert "healthbot_updates_unreadable_total 1" in body
     assert "healthbot_updates_total 2" in body
     assert await proc.stop(signal.SIGINT) < 5
 
