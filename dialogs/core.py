@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dialogs.state import DialogState
 from dialogs.text import fold
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ STACK_LIMIT = 20
 class Ctx:
     """One step's view: the state being changed, the input, and the replies so far."""
 
-    def __init__(self, state: dict[str, Any], inp: Input, env: Env):
+    def __init__(self, state: DialogState, inp: Input, env: Env):
         self.state = state
         self.inp = inp
         self.env = env
@@ -259,7 +260,7 @@ REPEAT_SECONDS = 5.0
 RETRY = "retry"  # state key: what a `retry` input should try again ("submit")
 
 
-async def step(state: dict[str, Any], inp: Input, env: Env) -> tuple[dict[str, Any], list[Reply]]:
+async def step(state: DialogState, inp: Input, env: Env) -> tuple[DialogState, list[Reply]]:
     """Advance one conversation by one input. Never raises for anything the person sends.
     Every input gets an answer, except a double tap (a repeat of the button just pressed)
     and the adapter's own `retry` when there is still nothing to say."""
