@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dialogs.text import fold
+from dialogs.text import answer, pick
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class Input:
     """What the person did, independent of the messenger."""
 
-    kind: str = "text"  # text | command | photo | contact | callback | other
+    kind: str = "text"  # text | command | callback | photo | contact | voice | sticker | video | file | location | other
     text: str = ""  # the message text, a command's arguments, or callback data
     command: str = ""  # lower-case command name without the slash
     qr: tuple[str, ...] = ()  # QR payloads the adapter decoded from a photo
@@ -203,18 +203,16 @@ class Ctx:
 
     # -- understanding input
     def pressed(self, msg_id: str) -> bool:
-        """Whether the input is the button `msg_id`, in any language, typed or tapped."""
-        return self.inp.kind == "text" and fold(self.inp.text) in button_forms(msg_id)
+        """Whether the input is the button `msg_id`, in any language, typed or tapped
+        (polite words around it and missing diacritics do not matter)."""
+        return self.inp.kind == "text" and answer(self.inp.text[:200]) in button_forms(msg_id)
 
     def choice(self, msg_ids: list[str] | tuple[str, ...]) -> str | None:
-        """The button (by message id) the input matches, if any."""
+        """The one button (by message id) the input means, if any: its text, or its text
+        with only everyday words around it ("tôi chọn …"). Two buttons meant: None."""
         if self.inp.kind != "text":
             return None
-        f = fold(self.inp.text)
-        for m in msg_ids:
-            if f in button_forms(m):
-                return m
-        return None
+        return pick(self.inp.text[:200], [(m, button_forms(m)) for m in msg_ids])
 
 
 # Button labels as they may arrive: in every locale, diacritics or not, any case.
@@ -222,6 +220,7 @@ _FORMS: dict[str, frozenset[str]] = {}
 
 
 def button_forms(msg_id: str) -> frozenset[str]:
+    """The matching forms (`dialogs.text.answer`) of a button's label and synonyms."""
     forms = _FORMS.get(msg_id)
     if forms is None:
         from locales import available, catalog  # noqa: PLC0415 - catalogs are data, not I/O
@@ -230,18 +229,20 @@ def button_forms(msg_id: str) -> frozenset[str]:
         for loc in available():
             label = catalog(loc).get(msg_id)
             if label:
-                found.add(fold(label))
-        found.update(SYNONYMS.get(msg_id, ()))
-        forms = _FORMS[msg_id] = frozenset(found)
+                found.add(answer(label))
+        found.update(answer(s) for s in SYNONYMS.get(msg_id, ()))
+        forms = _FORMS[msg_id] = frozenset(found - {""})
     return forms
 
 
-# What people type instead of pressing a button (already folded).
+# What people type instead of pressing a button (chat shorthand such as "ko" or "hok"
+# is spelled out by `dialogs.text.words`, so it need not be listed).
 SYNONYMS: dict[str, tuple[str, ...]] = {
     BACK: ("back", "quay lai", "tro lai", "lui"),
     CANCEL: ("cancel", "huy", "huy bo", "thoi", "dung lai", "stop"),
-    "btn.yes": ("co", "u", "uh", "vang", "da", "dung", "ok", "oke", "yes", "y", "roi", "dong y"),
-    "btn.no": ("khong", "ko", "k", "kg", "hong", "no", "n", "chua"),
+    "btn.yes": ("co", "u", "vang", "da", "dung", "dung roi", "ok", "yes", "y", "roi", "dong y", "co a", "phai",
+                "da co", "co roi", "duoc"),
+    "btn.no": ("khong", "kg", "no", "n", "chua", "khong co", "chua co", "khong a", "khong phai", "chua bao gio"),
 }
 
 
@@ -282,6 +283,9 @@ async def _dispatch(ctx: Ctx) -> None:
     if ctx.node not in NODES:  # first message, or state expired: read it as said at home
         ctx.reset()
         ctx.state["node"] = HOME
+    if inp.kind in NOT_TEXT:
+        await fallback(ctx)
+        return
     if ctx.pressed(CANCEL):
         await cancel(ctx)
         return
@@ -305,9 +309,34 @@ async def unknown_command(ctx: Ctx) -> None:
 
 async def fallback(ctx: Ctx) -> None:
     """Input the current step cannot use: say so, then ask the current question again."""
-    if ctx.inp.kind in ("photo", "other", "contact") or ctx.node:
+    if ctx.inp.kind in NOT_TEXT:
+        not_text(ctx)
+    elif ctx.inp.kind in ("photo", "contact") or ctx.node:
         ctx.say("common.not_understood")
     await _reprompt(ctx)
+
+
+# Kinds of message no step reads (a photo may be a card, a contact a phone number: those
+# reach the step first). Each gets its own kind reply, naming what to type or press.
+NOT_TEXT = ("voice", "sticker", "video", "file", "location", "other")
+# node name -> message id (or a function of the step giving a Msg) of what to type or press
+# there; any other node: "press a button below".
+HINTS: dict[str, str | Callable[[Ctx], Msg]] = {
+    HOME: "hint.home",
+    "link.code": "hint.link_code",
+    "link.year": "hint.link_year",
+}
+
+
+def hint(ctx: Ctx) -> Msg:
+    h = HINTS.get(ctx.node or HOME, "hint.buttons")
+    return h(ctx) if callable(h) else Msg(h)
+
+
+def not_text(ctx: Ctx) -> None:
+    """'I cannot listen to voice messages: type the height, e.g. 1m65.'"""
+    kind = ctx.inp.kind if ctx.inp.kind in NOT_TEXT + ("photo", "contact") else "other"
+    ctx.say("input." + kind, hint=hint(ctx))
 
 
 async def _reprompt(ctx: Ctx) -> None:
