@@ -587,7 +587,7 @@ def ethnicity(text: str) -> str:
     picked = pick(text[:100], ethnic_groups(), frozenset({"dan", "toc", "nguoi", "la"}))
     if picked is not None:
         return picked
-    if m := _OTHER.match(said):
+    if _OTHER.match(said):
         rest = _OTHER.sub("", fold(text[:100]), count=1)
         own = clean(text, 100)
         tail = own[len(own) - len(rest):].strip(" :,-") if rest else ""
