@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from dialogs import draft, parsers
-from dialogs.core import HINTS, NAV, NOT_TEXT, Ctx, Msg, Reply, node
+from dialogs.core import HINTS, NAV, NOT_TEXT, READS_ANY_KIND, Ctx, Msg, Reply, node
 from dialogs.draft import REVIEW, node_of
 from dialogs.parsers import Invalid
 from dialogs.questionnaire import (
@@ -179,9 +179,6 @@ def hint_of(q: Question) -> Msg:
 
 
 def _failed(ctx: Ctx, d: dict[str, Any], q: Question, facts: Facts, e: Invalid) -> None:
-    if e.msg.startswith("input."):  # not a try at answering
-        _reply(ctx, d, q, facts, e.msg, e.vars)
-        return
     tries = d["tries"][q.key] = d["tries"].get(q.key, 0) + 1
     _reply(ctx, d, q, facts, e.msg, e.vars)
     if q.optional and tries == TRIES_BEFORE_SKIP:
@@ -220,6 +217,7 @@ def _register(q: Question) -> None:
 
     node(node_of(q.key))(Ask)
     HINTS[node_of(q.key)] = lambda ctx: hint_of(q)
+    READS_ANY_KIND.add(node_of(q.key))
 
 
 for _q in QUESTIONS:

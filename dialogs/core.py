@@ -283,7 +283,7 @@ async def _dispatch(ctx: Ctx) -> None:
     if ctx.node not in NODES:  # first message, or state expired: read it as said at home
         ctx.reset()
         ctx.state["node"] = HOME
-    if inp.kind in NOT_TEXT:
+    if inp.kind in NOT_TEXT and ctx.node not in READS_ANY_KIND:
         await fallback(ctx)
         return
     if ctx.pressed(CANCEL):
@@ -319,6 +319,8 @@ async def fallback(ctx: Ctx) -> None:
 # Kinds of message no step reads (a photo may be a card, a contact a phone number: those
 # reach the step first). Each gets its own kind reply, naming what to type or press.
 NOT_TEXT = ("voice", "sticker", "video", "file", "location", "other")
+# Nodes whose `handle` answers those kinds itself (the questions: it counts as a try).
+READS_ANY_KIND: set[str] = set()
 # node name -> message id (or a function of the step giving a Msg) of what to type or press
 # there; any other node: "press a button below".
 HINTS: dict[str, str | Callable[[Ctx], Msg]] = {

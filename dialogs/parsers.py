@@ -479,19 +479,18 @@ def free_text(text: str, minimum: int = 2, limit: int = 200) -> str:
     return value
 
 
+_POLITE_OPEN = frozenset({"dạ", "vâng", "thưa", "dạ,", "vâng,"})
+_POLITE_CLOSE = frozenset({"ạ", "nhé", "nha", "nhá", "ạh"})
+
+
 def _own_words(text: str, limit: int) -> str:
-    """The answer as stored: cleaned, without the polite words around it ("dạ …ạ")."""
-    kept = words(text, limit)
-    value = clean(text, limit)
-    if not kept:
-        return value
-    # Drop leading/trailing polite words by position in the cleaned text.
-    tokens = value.split(" ")
-    lower = [t.lower().strip(".,!?;:") for t in tokens]
-    first, last = kept[0].typed, kept[-1].typed
-    start = next((i for i, t in enumerate(lower) if first in t), 0)
-    end = max((i for i, t in enumerate(lower) if last in t), default=len(tokens) - 1)
-    return " ".join(tokens[start : end + 1]).strip(" ,.;") if end >= start else value
+    """The answer as stored: cleaned, without polite words at its ends ("dạ …ạ")."""
+    tokens = clean(text, limit).split(" ")
+    while len(tokens) > 1 and tokens[0].lower().strip(".,!?") in _POLITE_OPEN:
+        tokens.pop(0)
+    while len(tokens) > 1 and tokens[-1].lower().strip(".,!?") in _POLITE_CLOSE:
+        tokens.pop()
+    return " ".join(tokens).strip(" ,;")
 
 
 _LETTERS = re.compile(r"[^\W\d_]")

@@ -452,7 +452,8 @@ QUESTIONS: tuple[Question, ...] = (
     ),
     Question(
         "covid_doses",
-        parse=lambda t: min(parsers.count(t), 4),  # 4 stands for "4 or more"
+        # 4 stands for "4 or more"; more than 6 doses is not plausible (asked again, not capped)
+        parse=lambda t: min(parsers.count(t, hi=6), 4),
         choices=tuple(Choice(n, f"opt.d{n}") for n in range(5)),
         columns=_column("covid_doses"),
         per_row=5,
