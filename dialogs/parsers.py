@@ -248,6 +248,9 @@ def height(text: str) -> float:
     elif m := _HEIGHT.fullmatch(f):
         n, unit = _num(m.group(1)), m.group(2)
         # A bare number under 3 can only be metres; "m" means metres whatever the size.
+        # Said in words ("hai") it is no height: metres are said with "mét".
+        if unit is None and n < 3 and not re.search(r"[0-9]", text):
+            raise Invalid("err.height", example="1m65")
         cm = n * 100 if unit in ("m", "met") or (unit is None and n < 3) else n
     if cm is None or not HEIGHT_CM[0] <= cm <= HEIGHT_CM[1]:
         raise Invalid("err.height", example="1m65")
@@ -569,8 +572,8 @@ def ethnic_groups() -> tuple[tuple[str, frozenset[str]], ...]:
             forms.add(spelled(name))
             if " " in answer(name):
                 forms.add(answer(name).replace(" ", ""))  # "Ba-na" typed "bana"
-        if forms & _NOT_AN_ANSWER:  # "Co" is also "có": only "dân tộc Co", "người Co"
-            forms = {f for f in forms if f not in _NOT_AN_ANSWER and len(f) != 1}
+        if answer(g["name"]) in _NOT_AN_ANSWER:  # "Co" is also "có": only "dân tộc Co", "người Co"
+            forms.discard(spelled(g["name"]))
             forms |= {spelled("dân tộc " + g["name"]), spelled("người " + g["name"])}
         out.append((g["name"], frozenset(forms)))
     return tuple(out)

@@ -291,7 +291,7 @@ def _has_registry_address(f: Facts) -> bool:
 UNKNOWN = Choice("unknown", "opt.unknown", ("khong biet", "chua biet", "chua do", "khong ro", "khong nho", "quen roi",
                                             "chua do bao gio", "chua bao gio do"))
 CORRECT = ("dung", "dung roi", "chinh xac", "phai", "co", "u", "vang", "da", "ok", "yes", "y", "right")
-STILL_THERE = ("nhu cu", "van o do", "van o day", "van vay", "khong doi", "van the", "nhu trong so", "dia chi cu")
+STILL_THERE = ("nhu cu", "van o", "van o do", "van o day", "van vay", "khong doi", "van the", "nhu trong so", "dia chi cu")
 
 CONDITIONS = (
     Choice("htn", "cond.htn", ("huyet ap", "huyet ap cao", "cao huyet ap", "tang huyet ap", "hypertension")),

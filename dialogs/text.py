@@ -182,6 +182,10 @@ def pick(text: str, options, around: frozenset[str] = frozenset()):
             n = len(f)
             spans += [(i, i + n, key) for i in range(len(said) - n + 1) if f and _same(ws[i : i + n], f)]
     kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and o[1] - o[0] > s[1] - s[0] for o in spans)]
+    # A button form that is also an everyday word ("rồi" for yes) counts only alone:
+    # in "bỏ thuốc rồi" it is the "rồi" of "already".
+    strong = [s for s in kept if not (s[1] - s[0] == 1 and said[s[0]] in AROUND)]
+    kept = strong or kept
     keys: list = []
     for _, _, k in kept:
         if all(k is not o and k != o for o in keys):
@@ -208,10 +212,11 @@ def _same(said: list[Word], form) -> bool:
     if isinstance(form[0], str):
         return [w.form for w in said] == list(form)
     return all(
-        w.form == o.form if (w.plain or o.plain) else w.typed == o.typed for w, o in zip(said, form, strict=True)
+        w.typed == o.typed or (w.plain or o.plain) and w.form == o.form for w, o in zip(said, form, strict=True)
     )
 
 
 def spelled(text: str) -> tuple[Word, ...]:
-    """A form for `pick` that keeps its diacritics (see `_same`)."""
-    return tuple(w for w in words(text) for w in _split(w))
+    """A form for `pick` that keeps its diacritics (see `_same`); a name as written, so
+    never read as shorthand or Telex ("Cor" is not "cỏ")."""
+    return tuple(Word(w.typed, strip_diacritics(w.typed)) for w in words(text))
