@@ -309,9 +309,9 @@ async def unknown_command(ctx: Ctx) -> None:
 
 async def fallback(ctx: Ctx) -> None:
     """Input the current step cannot use: say so, then ask the current question again."""
-    if ctx.inp.kind in NOT_TEXT:
+    if ctx.inp.kind in NOT_TEXT + ("photo", "contact"):
         not_text(ctx)
-    elif ctx.inp.kind in ("photo", "contact") or ctx.node:
+    elif ctx.node:
         ctx.say("common.not_understood")
     await _reprompt(ctx)
 

@@ -155,9 +155,9 @@ def answer(text: str, limit: int = 300) -> str:
 
 # Words that may stand around a button's text without changing which button it is
 # ("tôi chọn Không có", "dạ đã về hưu rồi"). No negation is among them: "không" next
-# to "Kinh" is not "Kinh".
+# to "Kinh" is not "Kinh". Nor words that are buttons somewhere ("con", "ông": relations).
 AROUND = frozenset(
-    "toi tui em con chau minh anh chi ong cua thi la chon bam nut gi nao het ca roi da a nhe oi vay "
+    "toi tui em minh cua thi la chon bam nut gi nao het ca roi da nhe oi vay "
     "day do nay hien tai bao gio luon duoc cung van dang muon xin thua chac ah".split()
 )
 
@@ -182,10 +182,9 @@ def pick(text: str, options, around: frozenset[str] = frozenset()):
             n = len(f)
             spans += [(i, i + n, key) for i in range(len(said) - n + 1) if f and _same(ws[i : i + n], f)]
     kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and o[1] - o[0] > s[1] - s[0] for o in spans)]
-    # A button form that is also an everyday word ("rồi" for yes) counts only alone:
-    # in "bỏ thuốc rồi" it is the "rồi" of "already".
-    strong = [s for s in kept if not (s[1] - s[0] == 1 and said[s[0]] in AROUND)]
-    kept = strong or kept
+    # A button form that is also an everyday word ("rồi" for yes, "ông" for grandfather)
+    # counts only as the whole answer: in "bỏ thuốc rồi" it is the "rồi" of "already".
+    kept = [s for s in kept if not (s[1] - s[0] == 1 and said[s[0]] in AROUND)]
     keys: list = []
     for _, _, k in kept:
         if all(k is not o and k != o for o in keys):
