@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 _SPACES = re.compile(r"\s+")
 # Emoji, symbols and punctuation that carry no meaning in an answer.
@@ -134,7 +134,12 @@ def _drop_polite(ws: list[Word]) -> list[Word]:
 
 def words(text: str, limit: int = 300) -> list[Word]:
     """The words of an answer as a health worker reads them (see the module doc)."""
-    t = unicodedata.normalize("NFC", unicodedata.normalize("NFKC", text[:limit])).lower()
+    return list(_words(text[:limit]))
+
+
+@lru_cache(maxsize=512)  # one answer is read by several buttons and parsers in a step
+def _words(text: str) -> tuple[Word, ...]:
+    t = unicodedata.normalize("NFC", unicodedata.normalize("NFKC", text)).lower()
     t = _PUNCT.sub(" ", _SPLIT_NOISE.sub(" ", t))
     t = _LETTER_HYPHEN.sub(" ", t)  # "Khơ-me", "vắc-xin"; "120-80" keeps its dash
     ws = []
@@ -143,7 +148,7 @@ def words(text: str, limit: int = 300) -> list[Word]:
         form = strip_diacritics(typed)
         if form:
             ws.append(Word(typed, _repair(typed, form)))
-    return _drop_polite(ws)
+    return tuple(_drop_polite(ws))
 
 
 def answer(text: str, limit: int = 300) -> str:
@@ -175,12 +180,15 @@ def pick(text: str, options, around: frozenset[str] = frozenset()):
     for key, forms in options:
         if whole in forms:
             return key
+    present = {w.form for w in ws} | {w.typed for w in ws}
     spans: list[tuple[int, int, object]] = []
     for key, forms in options:
         for form in forms:
-            f = form.split() if isinstance(form, str) else form
+            f = _tokens(form)
+            if not f or not ({f[0]} if isinstance(f[0], str) else {f[0].form, f[0].typed}) & present:
+                continue  # cheap: the form's first word is not in the answer
             n = len(f)
-            spans += [(i, i + n, key) for i in range(len(said) - n + 1) if f and _same(ws[i : i + n], f)]
+            spans += [(i, i + n, key) for i in range(len(said) - n + 1) if _same(ws[i : i + n], f)]
     kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and o[1] - o[0] > s[1] - s[0] for o in spans)]
     # A button form that is also an everyday word ("rồi" for yes, "ông" for grandfather)
     # counts only as the whole answer: in "bỏ thuốc rồi" it is the "rồi" of "already".
@@ -196,6 +204,17 @@ def pick(text: str, options, around: frozenset[str] = frozenset()):
     if any(i not in covered and w not in allowed for i, w in enumerate(said)):
         return None
     return kept[0][2]
+
+
+@cache
+def _tokens(form) -> tuple:
+    return tuple(form.split()) if isinstance(form, str) else form
+
+
+@cache
+def answers(forms: tuple[str, ...]) -> frozenset[str]:
+    """`answer` of each of several forms (synonym lists), computed once."""
+    return frozenset(answer(f) for f in forms)
 
 
 def _split(w: Word) -> list[Word]:
