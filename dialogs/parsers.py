@@ -150,6 +150,12 @@ def _spell(ws: list[Word], metre_digits: bool) -> list[str]:
         k = _kind(w)
         nxt = ws[i + 1] if i + 1 < len(ws) else None
         plain_tam = w.plain and w.form == "tam"
+        nk = _kind(nxt) if nxt is not None else None
+        if k is not None and k[0] == "LINH" and metre_digits and out and out[-1] in ("m", "met", "thuoc") \
+                and nk is not None and nk[0] in ("D", "U") and i + 2 == len(ws):
+            out.append(f"0{nk[1]}")  # một mét linh năm: 105
+            i += 2
+            continue
         if k is None or k[0] in ("HALF", "LINH") or plain_tam and nxt is not None and _HAS_DIGIT.search(nxt.form):
             out.append(w.form)  # tầm (about) typed plainly before digits: "tam 50"
             i += 1

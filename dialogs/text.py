@@ -66,7 +66,7 @@ SHORTHAND = {
 }
 # Words a reply opens or closes with out of politeness; they never change the answer.
 _POLITE_OPEN = {"dạ", "vâng", "thưa", "dạ vâng", "vâng ạ", "ạ"}
-_POLITE_CLOSE = {"ạ", "nhé", "nhe", "nha", "nhá", "nhen", "nghen", "ha", "hả", "ah", "à", "đó", "nè", "ne", "ạh"}
+_POLITE_CLOSE = {"ạ", "nhé", "nhe", "nha", "nhá", "nhen", "nghen", "hả", "ah", "à", "đó", "nè", "ne", "ạh"}
 # "da" typed without diacritics opens politely only before a yes/no word ("da co");
 # otherwise it is "đã" (already): "da bo" is "đã bỏ".
 _YES_NO = {"co", "khong", "vang", "chua", "roi", "dung", "u", "ok", "sai", "duoc", "thoi"}
