@@ -21,6 +21,13 @@ def stored(state: dict, key: str):
     return state[DRAFT]["answers"].get(key, "(nothing)")
 
 
+async def stored_after(key: str, text: str):
+    """What sending `text` at question `key` stored."""
+    state, _ = await at_question(key)
+    state, _ = await send(state, text)
+    return stored(state, key)
+
+
 async def asked_again(key: str, text: str) -> list:
     """Send `text` at question `key`; it must be refused: nothing stored, same question."""
     state, _ = await at_question(key)
@@ -50,9 +57,7 @@ async def test_a_sign_or_a_range_is_refused_with_an_example(key, text, msg):
     ("birth_date", "1958-03-05", "1958-03-05"),
 ])
 async def test_numbers_units_and_dates_in_words_are_stored_as_meant(key, text, value):
-    state, _ = await at_question(key)
-    state, _ = await send(state, text)
-    assert stored(state, key) == value
+    assert await stored_after(key, text) == value
 
 
 @pytest.mark.parametrize("key, text, value", [
@@ -68,9 +73,7 @@ async def test_numbers_units_and_dates_in_words_are_stored_as_meant(key, text, v
     ("address", "dạ 12 Nguyễn Trãi, Phường 2 ạ", "12 Nguyễn Trãi, Phường 2"),
 ])
 async def test_everyday_answers_choose_the_button_meant(key, text, value):
-    state, _ = await at_question(key)
-    state, _ = await send(state, text)
-    assert stored(state, key) == value
+    assert await stored_after(key, text) == value
 
 
 @pytest.mark.parametrize("key, text, msg", [
