@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dialogs.text import answer, pick
+from dialogs.text import answer, form, pick
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +229,8 @@ def button_forms(msg_id: str) -> frozenset[str]:
         for loc in available():
             label = catalog(loc).get(msg_id)
             if label:
-                found.add(answer(label))
-        found.update(answer(s) for s in SYNONYMS.get(msg_id, ()))
+                found.add(form(label))
+        found.update(form(s) for s in SYNONYMS.get(msg_id, ()))
         forms = _FORMS[msg_id] = frozenset(found - {""})
     return forms
 

@@ -21,7 +21,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from dialogs.text import Word, answer, clean, fold, pick, spelled, words
+from dialogs.text import Word, answer, clean, fold, form, pick, spelled, words
 
 
 class Invalid(Exception):
@@ -363,7 +363,7 @@ def count(text: str, hi: int = 20) -> int:
 
 def phone(text: str) -> str:
     """A Vietnamese number, stored as +84…: '0912 345 678', '+84 912345678', '(028) 3899 0000'."""
-    raw = unicodedata.normalize("NFKC", text[:60])  # full-width digits, no-break spaces
+    raw = unicodedata.normalize("NFKC", _own_words(text, 60))  # full-width digits, no-break spaces
     if re.search(r"[^0-9+\s().\-]", raw, re.ASCII):
         raise Invalid("err.phone", example="0912 345 678")
     digits = re.sub(r"[^0-9]", "", raw, flags=re.ASCII)
@@ -400,7 +400,7 @@ _INSURANCE_10 = re.compile(r"[0-9]{10}", re.ASCII)
 
 def insurance(text: str) -> str:
     """The health-insurance card code (2 letters + 13 digits) or the 10-digit number."""
-    code = re.sub(r"[\s\-.]", "", text[:60]).upper()
+    code = re.sub(r"[\s\-.]", "", _own_words(text, 60)).upper()
     if _INSURANCE_15.fullmatch(code) or _INSURANCE_10.fullmatch(code):
         return code
     raise Invalid("err.insurance", example="DN4797915410033")
@@ -503,11 +503,12 @@ def _own_words(text: str, limit: int) -> str:
 
 
 _LETTERS = re.compile(r"[^\W\d_]")
-# A word that makes text an address even without a house number.
-_PLACE = frozenset(
-    "duong pho ngo hem kiet ngach to khu khom ap thon xom ban buon phuong xa quan huyen tinh lo block tang "
-    "chung cu can ho so kp tdp dai lo cu xa thi tran thi xa thanh pho street st road ward district lane alley "
-    "village hamlet apartment".split()
+# Words that make text an address even without a house number.
+_PLACE = re.compile(
+    r"\b(?:duong|pho|ngo|hem|kiet|ngach|to|khu|khom|ap|thon|xom|ban|buon|phuong|xa|quan|huyen|tinh|lo|block|"
+    r"tang|chung cu|can ho|so|kp|tdp|dai lo|cu xa|thi tran|thi xa|thanh pho|street|st|road|ward|district|lane|"
+    r"alley|village|hamlet|apartment)\b",
+    re.ASCII,
 )
 # Answers that say "no", "I don't know" or "yes" rather than give the thing asked.
 _NOT_AN_ANSWER = frozenset(
@@ -529,7 +530,7 @@ def address(text: str) -> str:
     plausible = (
         len(value) >= 5
         and _letters(value) >= 3
-        and (re.search(r"[0-9]", value) or _PLACE & set(said.split()))
+        and (re.search(r"[0-9]", value) or _PLACE.search(said))
         and not _NEGATION_OPENING.match(said)
         and not re.search(r"[0-9]{9,}", re.sub(r"[\s.\-]", "", value))  # a phone number
     )
@@ -576,9 +577,9 @@ def ethnic_groups() -> tuple[tuple[str, frozenset[str]], ...]:
         forms: set = set()
         for name in [g["name"], *g["also"]]:
             forms.add(spelled(name))
-            if " " in answer(name):
-                forms.add(answer(name).replace(" ", ""))  # "Ba-na" typed "bana"
-        if answer(g["name"]) in _NOT_AN_ANSWER:  # "Co" is also "có": only "dân tộc Co", "người Co"
+            if " " in form(name):
+                forms.add(form(name).replace(" ", ""))  # "Ba-na" typed "bana"
+        if form(g["name"]) in _NOT_AN_ANSWER:  # "Co" is also "có": only "dân tộc Co", "người Co"
             forms.discard(spelled(g["name"]))
             forms |= {spelled("dân tộc " + g["name"]), spelled("người " + g["name"])}
         out.append((g["name"], frozenset(forms)))

@@ -24,7 +24,7 @@ from dialogs.core import Msg, button_forms
 from dialogs.naming import age_on, who
 from dialogs.parsers import Invalid
 from dialogs.ports import Person
-from dialogs.text import answer, pick
+from dialogs.text import answers, pick
 
 VERSION = "2021.1"
 
@@ -151,7 +151,7 @@ def forms(c: Choice) -> frozenset[str]:
     """What may be typed for a choice: its label in every language, and its synonyms."""
     found = _FORMS.get((c.label, c.also))
     if found is None:
-        found = _FORMS[(c.label, c.also)] = button_forms(c.label) | {answer(a) for a in c.also}
+        found = _FORMS[(c.label, c.also)] = button_forms(c.label) | answers(c.also)
     return found
 
 
@@ -291,7 +291,7 @@ def _has_registry_address(f: Facts) -> bool:
 UNKNOWN = Choice("unknown", "opt.unknown", ("khong biet", "chua biet", "chua do", "khong ro", "khong nho", "quen roi",
                                             "chua do bao gio", "chua bao gio do"))
 CORRECT = ("dung", "dung roi", "chinh xac", "phai", "co", "u", "vang", "da", "ok", "yes", "y", "right")
-STILL_THERE = ("nhu cu", "van o", "van o do", "van o day", "van vay", "khong doi", "van the", "nhu trong so", "dia chi cu")
+STILL_THERE = ("nhu cu", "van o", "van o do", "o do", "cho cu", "nha cu", "van o cho cu", "van o day", "van vay", "khong doi", "van the", "nhu trong so", "dia chi cu")
 
 CONDITIONS = (
     Choice("htn", "cond.htn", ("huyet ap", "huyet ap cao", "cao huyet ap", "tang huyet ap", "hypertension")),
@@ -394,7 +394,7 @@ QUESTIONS: tuple[Question, ...] = (
         optional=True,
         ask_if=lambda f: not f.person.insurance_code,
         choices=(Choice("none", "opt.no_card", ("khong co", "khong co the", "chua co", "chua co the", "khong", "chua",
-                                                "khong co bhyt", "chua lam the", "khong co bao hiem", "het han")),),
+                                                "khong co bhyt", "chua lam the", "khong co bao hiem")),),
         per_row=1,
     ),
     # Health status

@@ -66,7 +66,7 @@ SHORTHAND = {
 }
 # Words a reply opens or closes with out of politeness; they never change the answer.
 _POLITE_OPEN = {"dạ", "vâng", "thưa", "dạ vâng", "vâng ạ", "ạ"}
-_POLITE_CLOSE = {"ạ", "nhé", "nhe", "nha", "nhá", "nhen", "nghen", "hả", "ah", "à", "đó", "nè", "ne", "ạh"}
+_POLITE_CLOSE = {"ạ", "nhé", "nhe", "nha", "nhá", "nhen", "nghen", "hả", "ah", "à", "nè", "ne", "ạh"}
 # "da" typed without diacritics opens politely only before a yes/no word ("da co");
 # otherwise it is "đã" (already): "da bo" is "đã bỏ".
 _YES_NO = {"co", "khong", "vang", "chua", "roi", "dung", "u", "ok", "sai", "duoc", "thoi"}
@@ -132,9 +132,11 @@ def _drop_polite(ws: list[Word]) -> list[Word]:
     return out
 
 
-def words(text: str, limit: int = 300) -> list[Word]:
-    """The words of an answer as a health worker reads them (see the module doc)."""
-    return list(_words(text[:limit]))
+def words(text: str, limit: int = 300, polite: bool = True) -> list[Word]:
+    """The words of an answer as a health worker reads them (see the module doc);
+    `polite=False` keeps polite-looking words (a button's own text: "ở nhà")."""
+    found = _words(text[:limit])
+    return _drop_polite(list(found)) if polite else list(found)
 
 
 @lru_cache(maxsize=512)  # one answer is read by several buttons and parsers in a step
@@ -148,12 +150,17 @@ def _words(text: str) -> tuple[Word, ...]:
         form = strip_diacritics(typed)
         if form:
             ws.append(Word(typed, _repair(typed, form)))
-    return tuple(_drop_polite(ws))
+    return tuple(ws)
 
 
-def answer(text: str, limit: int = 300) -> str:
+def answer(text: str, limit: int = 300, polite: bool = True) -> str:
     """The matching form of a whole answer: 'Dạ, khoong có ạ!' -> 'khong co'."""
-    return " ".join(w.form for w in words(text, limit))
+    return " ".join(w.form for w in words(text, limit, polite))
+
+
+def form(text: str) -> str:
+    """The matching form of a button's text or synonym (nothing taken for politeness)."""
+    return answer(text, polite=False)
 
 
 # ---------------------------------------------------------------- which button was meant
@@ -163,7 +170,7 @@ def answer(text: str, limit: int = 300) -> str:
 # to "Kinh" is not "Kinh". Nor words that are buttons somewhere ("con", "ông": relations).
 AROUND = frozenset(
     "toi tui em minh cua thi la chon bam nut gi nao het ca roi da nhe oi vay "
-    "day do nay hien tai bao gio luon duoc cung van dang muon xin thua chac ah".split()
+    "day do nay hien tai bao gio luon duoc cung van dang muon xin thua ah".split()
 )
 
 
@@ -214,7 +221,7 @@ def _tokens(form) -> tuple:
 @cache
 def answers(forms: tuple[str, ...]) -> frozenset[str]:
     """`answer` of each of several forms (synonym lists), computed once."""
-    return frozenset(answer(f) for f in forms)
+    return frozenset(form(f) for f in forms)
 
 
 def _split(w: Word) -> list[Word]:
@@ -237,4 +244,4 @@ def _same(said: list[Word], form) -> bool:
 def spelled(text: str) -> tuple[Word, ...]:
     """A form for `pick` that keeps its diacritics (see `_same`); a name as written, so
     never read as shorthand or Telex ("Cor" is not "cỏ")."""
-    return tuple(Word(w.typed, strip_diacritics(w.typed)) for w in words(text))
+    return tuple(Word(w.typed, strip_diacritics(w.typed)) for w in words(text, polite=False))
