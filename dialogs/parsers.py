@@ -361,9 +361,13 @@ def count(text: str, hi: int = 20) -> int:
 # ---------------------------------------------------------------- identity and contact
 
 
+_PHONE_LABEL = re.compile(r"^\s*(?:sđt|sdt|số điện thoại|so dien thoai|số đt|so dt|đt|dt|phone|tel)\s*[:.]?\s*", re.I)
+
+
 def phone(text: str) -> str:
     """A Vietnamese number, stored as +84…: '0912 345 678', '+84 912345678', '(028) 3899 0000'."""
     raw = unicodedata.normalize("NFKC", _own_words(text, 60))  # full-width digits, no-break spaces
+    raw = _PHONE_LABEL.sub("", raw)
     if re.search(r"[^0-9+\s().\-]", raw, re.ASCII):
         raise Invalid("err.phone", example="0912 345 678")
     digits = re.sub(r"[^0-9]", "", raw, flags=re.ASCII)
@@ -513,7 +517,8 @@ _PLACE = re.compile(
 # Answers that say "no", "I don't know" or "yes" rather than give the thing asked.
 _NOT_AN_ANSWER = frozenset(
     {"khong", "khong co", "chua", "chua co", "co", "u", "ok", "vang", "da", "roi", "dung", "sai", "khong biet",
-     "khong nho", "khong ro", "chua biet", "no", "yes", "none", "nothing", "khong a", "co a", "gi", "sao"}
+     "khong nho", "khong ro", "chua biet", "no", "yes", "none", "nothing", "khong a", "co a", "gi", "sao", "kg", "n",
+     "y"}
 )
 _NEGATION_OPENING = re.compile(r"^(?:khong|chua)(?:\s+(?:co|biet|nho|ro|phai))?\b")
 
@@ -549,18 +554,23 @@ def short_text(text: str) -> str:
 def _words_not_numbers(text: str, msg: str, example: str, limit: int = 100) -> str:
     value = _own_words(text, limit)
     said = " ".join(w.form for w in words(text, limit))
-    if _letters(value) < 2 or said in _NOT_AN_ANSWER or _letters(value) < 2 * len(re.findall(r"[0-9]", value)):
+    if _letters(value) < 3 or said in _NOT_AN_ANSWER or _letters(value) < 2 * len(re.findall(r"[0-9]", value)):
         raise Invalid(msg, example=example)
     return value
 
 
 def occupation(text: str) -> str:
-    """What the person does, in their words: letters, not a number or a bare yes/no."""
+    """What the person does, in their words: letters, not a number or a bare yes/no
+    ("không có việc làm" is an answer)."""
     return _words_not_numbers(text, "err.occupation", "thợ may")
 
 
 def allergy(text: str) -> str:
-    """What the person is allergic to: a name, not a bare "có" or a number."""
+    """What the person is allergic to: a name, not a bare "có" or a number. Words opening
+    with "không"/"chưa" that are not the «Không» button ("ko bít", "không dị ứng thuốc
+    nhưng …") are asked again rather than stored as an allergy."""
+    if _NEGATION_OPENING.match(" ".join(w.form for w in words(text, 100))):
+        raise Invalid("err.allergies", example="penicillin, tôm")
     return _words_not_numbers(text, "err.allergies", "penicillin, tôm")
 
 

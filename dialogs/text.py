@@ -93,10 +93,16 @@ def _known() -> frozenset[str]:
     return frozenset(found)
 
 
+# Shorthand and misspellings typed with diacritics ("bít" for biết, Southern "hổng").
+MARKED_SHORTHAND = {"đc": "duoc", "đk": "duoc", "bít": "biet", "hổng": "khong", "hông": "khong", "hok": "khong"}
+
+
 def _repair(typed: str, form: str) -> str:
     """Shorthand spelled out; a Telex leftover repaired when the result is a known word.
     Only for words typed without diacritics ("hẻm" is an alley, not "hem", "không")."""
-    if typed != form and typed not in ("đc", "đk"):
+    if typed in MARKED_SHORTHAND:
+        return MARKED_SHORTHAND[typed]
+    if typed != form:
         return form
     form = _REPEATS.sub(r"\1", form)
     if form in SHORTHAND:
