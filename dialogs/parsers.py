@@ -199,9 +199,9 @@ def _spell(ws: list[Word], metre_digits: bool) -> list[str]:
             joined.append(tok)
     return joined
 
-# Words people wrap around a number: "cao khoảng 1m65", "nặng tầm 50 ký", "đo được 120/80".
+# Words people wrap around a number: "cao khoảng 1m65", "nặng tầm 50 ký", "đo được 120/80", "60 ký thôi".
 _FILLER = re.compile(
-    r"\b(?:chieu cao|can nang|huyet ap|cao|nang|khoang|tam|chung|co|do|duoc|la|hien tai|hien nay|"
+    r"\b(?:chieu cao|can nang|huyet ap|cao|nang|khoang|tam|chung|co|do|duoc|la|hien tai|hien nay|thoi|"
     r"about|around|approx|height|weight|bp|is)\b",
     re.ASCII,
 )

@@ -174,7 +174,7 @@ AROUND: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
     "allergies": "di ung gi bi",
     "covid_doses": "mui tiem vac xin covid lieu",
     "epi_complete": "tiem mui vac xin chuong trinh mo rong",
-    "flu_shot": "tiem vac xin cum mui",
+    "flu_shot": "tiem vac xin cum mui nam",
 }.items()}
 
 
