@@ -166,7 +166,7 @@ AROUND: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
     "address": "dia chi o nhu tren so",
     "occupation": "lam nghe nghiep o di",
     "ethnicity": "dan toc nguoi",
-    "blood_group": "nhom mau loai",
+    "blood_group": "nhom mau loai type group",
     "insurance": "the bhyt bao hiem y te so",
     "blood_pressure": "do huyet ap",
     "smoking": "hut thuoc la nua lau",
@@ -394,7 +394,7 @@ QUESTIONS: tuple[Question, ...] = (
         optional=True,
         ask_if=lambda f: not f.person.insurance_code,
         choices=(Choice("none", "opt.no_card", ("khong co", "khong co the", "chua co", "chua co the", "khong", "chua",
-                                                "khong co bhyt", "chua lam the", "khong co bao hiem")),),
+                                                "khong co bhyt", "chua lam the", "khong co bao hiem", "none")),),
         per_row=1,
     ),
     # Health status
@@ -435,7 +435,7 @@ QUESTIONS: tuple[Question, ...] = (
         per_row=3,
     ),
     Question("conditions", parse=_conditions, choices=CONDITIONS, multi=True),
-    Question("allergies", parse=parsers.allergy, choices=(Choice("none", "btn.no", ("khong co", "khong bi", "khong di ung", "khong di ung gi", "chua bi", "chua thay")),), per_row=1),
+    Question("allergies", parse=parsers.allergy, choices=(Choice("none", "btn.no", ("khong co", "khong bi", "khong di ung", "khong di ung gi", "chua bi", "chua thay", "none")),), per_row=1),
     Question(
         "pregnancies",
         parse=parsers.count,
@@ -482,7 +482,7 @@ QUESTIONS: tuple[Question, ...] = (
 
 # "Không có" on the chronic-conditions question: nothing to toggle.
 NO_CONDITIONS = Choice([], "opt.no_conditions", ("khong", "khong co", "khong benh", "khong co benh", "none", "chua co",
-                                                  "khong bi", "khoe manh", "khoe"))
+                                                  "khong bi", "khoe manh", "khoe", "no"))
 
 # The groups with their own button store that button's value when typed by name.
 _BUTTON_GROUPS = {"Kinh": "kinh", "Hoa": "hoa", "Khơ-me": "khmer", "Chăm": "cham"}

@@ -176,7 +176,7 @@ def form(text: str) -> str:
 # to "Kinh" is not "Kinh". Nor words that are buttons somewhere ("con", "ông": relations).
 AROUND = frozenset(
     "toi tui em minh cua thi la chon bam nut gi nao het ca roi da nhe oi vay "
-    "day do nay hien tai bao gio luon duoc cung van dang muon xin thua ah".split()
+    "day do nay hien tai bao gio luon duoc cung van dang muon xin thua ah i my it is the".split()
 )
 
 
