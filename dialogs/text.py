@@ -65,7 +65,7 @@ SHORTHAND = {
     "p": "phuong", "q": "quan",
 }
 # Words a reply opens or closes with out of politeness; they never change the answer.
-_POLITE_OPEN = {"dạ", "vâng", "thưa", "dạ vâng", "vâng ạ", "ạ"}
+_POLITE_OPEN = {"dạ", "vâng", "thưa"}
 _POLITE_CLOSE = {"ạ", "nhé", "nhe", "nha", "nhá", "nhen", "nghen", "hả", "ah", "à", "nè", "ne", "ạh"}
 # "da" typed without diacritics opens politely only before a yes/no word ("da co");
 # otherwise it is "đã" (already): "da bo" is "đã bỏ".
@@ -94,7 +94,7 @@ def _known() -> frozenset[str]:
 
 
 # Shorthand and misspellings typed with diacritics ("bít" for biết, Southern "hổng").
-MARKED_SHORTHAND = {"đc": "duoc", "đk": "duoc", "bít": "biet", "hổng": "khong", "hông": "khong", "hok": "khong"}
+MARKED_SHORTHAND = {"đc": "duoc", "đk": "duoc", "bít": "biet", "hổng": "khong", "hông": "khong"}
 
 
 def _repair(typed: str, form: str) -> str:
