@@ -565,11 +565,17 @@ def occupation(text: str) -> str:
     return _words_not_numbers(text, "err.occupation", "thợ may")
 
 
+# Words that name no allergen: "hình như có", "có bị dị ứng", "không rõ lắm".
+_VAGUE = frozenset("hinh nhu co le chac the thi vay khong biet ro lam nho gi u chua bi di ung hay it nhieu "
+                   "phai roi da thay cung".split())
+
+
 def allergy(text: str) -> str:
     """What the person is allergic to: a name, not a bare "có" or a number. Words opening
     with "không"/"chưa" that are not the «Không» button ("ko bít", "không dị ứng thuốc
-    nhưng …") are asked again rather than stored as an allergy."""
-    if _NEGATION_OPENING.match(" ".join(w.form for w in words(text, 100))):
+    nhưng …"), or naming nothing ("hình như có"), are asked again, not stored."""
+    said = " ".join(w.form for w in words(text, 100))
+    if _NEGATION_OPENING.match(said) or set(said.split()) <= _VAGUE:
         raise Invalid("err.allergies", example="penicillin, tôm")
     return _words_not_numbers(text, "err.allergies", "penicillin, tôm")
 
