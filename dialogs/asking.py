@@ -11,28 +11,32 @@ from __future__ import annotations
 from typing import Any
 
 from dialogs import draft, parsers
-from dialogs.core import NAV, Ctx, Msg, Reply, node
+from dialogs.core import HINTS, NAV, NOT_TEXT, READS_ANY_KIND, Ctx, Msg, Reply, node
 from dialogs.draft import REVIEW, node_of
 from dialogs.parsers import Invalid
 from dialogs.questionnaire import (
+    AROUND,
     NO_CONDITIONS,
     QUESTIONS,
+    Choice,
     Facts,
     Question,
     first_unanswered,
+    forms,
     interpret,
     joined,
     label_of,
-    match,
     next_key,
     offered,
     show,
 )
+from dialogs.text import pick
 
 KEEP = "decl.btn.keep"
 KEEP_ALSO = ("giu nguyen", "giu", "nhu cu", "nhu truoc", "van vay", "van nhu cu", "keep", "same")
 SKIP_ALSO = ("bo qua", "skip", "khong tra loi", "khong muon tra loi")
 SHARE = "decl.btn.share_phone"
+YES, NO = Choice(True, "btn.yes"), Choice(False, "btn.no")
 TRIES_BEFORE_SKIP = 3
 _WAIT = object()  # a toggle on a several-choice question: not answered yet
 
@@ -105,11 +109,12 @@ async def answer(ctx: Ctx, q: Question) -> None:
         return
     d, facts = found
     pending, d["pending"] = d.get("pending"), None
-    if pending and pending["key"] == q.key:
-        if draft.said(ctx, "btn.yes"):
+    if pending and pending["key"] == q.key and ctx.inp.kind == "text":
+        sure = pick(ctx.inp.text[:200], [(True, forms(YES)), (False, forms(NO))])
+        if sure is True:
             await _store(ctx, d, q, pending["value"], facts)
             return
-        if draft.said(ctx, "btn.no"):
+        if sure is False:
             await ask(ctx, q)
             return
     try:
@@ -139,8 +144,9 @@ def _understand(ctx: Ctx, d: dict[str, Any], q: Question, facts: Facts) -> tuple
         if not inp.phone:  # someone else's contact card
             raise Invalid("err.phone_not_own", example="0912 345 678")
         return parsers.phone(inp.phone), False
-    if inp.kind != "text":
-        raise Invalid("err.answer_not_text", example="")
+    if inp.kind != "text":  # a voice message, a sticker, a photo …: say what to type or press
+        kind = inp.kind if inp.kind in NOT_TEXT + ("photo", "contact") else "other"
+        raise Invalid("input." + kind, hint=hint_of(q))
     if q.multi:
         return _toggle(ctx, d, q, facts), False
     return interpret(q, inp.text, facts), False
@@ -152,9 +158,9 @@ def _toggle(ctx: Ctx, d: dict[str, Any], q: Question, facts: Facts) -> Any:
         if not on:
             raise Invalid("err.conditions_none", example="")
         return q.choices_in(on)
-    if draft.said(ctx, NO_CONDITIONS.label, NO_CONDITIONS.also):
+    c = pick(ctx.inp.text[:200], [(c, forms(c)) for c in [NO_CONDITIONS, *offered(q, facts)]], AROUND[q.key])
+    if c is NO_CONDITIONS:  # "Không có", "không có bệnh gì"; "không bị tiểu đường" names two
         return []
-    c = match(q, ctx.inp.text, facts)
     if c is None:  # typed as a list: "tiểu đường, huyết áp"
         return interpret(q, ctx.inp.text, facts)
     if c.value in on:
@@ -165,6 +171,11 @@ def _toggle(ctx: Ctx, d: dict[str, Any], q: Question, facts: Facts) -> Any:
     msg = "decl.toggled" if on else "decl.toggled_none"
     _reply(ctx, d, q, facts, msg, {"chosen": chosen})
     return _WAIT
+
+
+def hint_of(q: Question) -> Msg:
+    """What to type or press at this question (told when something else was sent)."""
+    return Msg("hint." + q.key)
 
 
 def _failed(ctx: Ctx, d: dict[str, Any], q: Question, facts: Facts, e: Invalid) -> None:
@@ -205,6 +216,8 @@ def _register(q: Question) -> None:
             await answer(ctx, q)
 
     node(node_of(q.key))(Ask)
+    HINTS[node_of(q.key)] = lambda ctx: hint_of(q)
+    READS_ANY_KIND.add(node_of(q.key))
 
 
 for _q in QUESTIONS:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from dialogs.state import DialogState
-from dialogs.text import fold
+from dialogs.text import answer, form, pick
 
 log = logging.getLogger(__name__)
 
@@ -208,18 +208,16 @@ class Ctx:
 
     # -- understanding input
     def pressed(self, msg_id: str) -> bool:
-        """Whether the input is the button `msg_id`, in any language, typed or tapped."""
-        return self.inp.kind == "text" and fold(self.inp.text) in button_forms(msg_id)
+        """Whether the input is the button `msg_id`, in any language, typed or tapped
+        (polite words around it and missing diacritics do not matter)."""
+        return self.inp.kind == "text" and answer(self.inp.text[:200]) in button_forms(msg_id)
 
     def choice(self, msg_ids: list[str] | tuple[str, ...]) -> str | None:
-        """The button (by message id) the input matches, if any."""
+        """The one button (by message id) the input means, if any: its text, or its text
+        with only everyday words around it ("tôi chọn …"). Two buttons meant: None."""
         if self.inp.kind != "text":
             return None
-        f = fold(self.inp.text)
-        for m in msg_ids:
-            if f in button_forms(m):
-                return m
-        return None
+        return pick(self.inp.text[:200], [(m, button_forms(m)) for m in msg_ids])
 
 
 # Button labels as they may arrive: in every locale, diacritics or not, any case.
@@ -227,6 +225,7 @@ _FORMS: dict[str, frozenset[str]] = {}
 
 
 def button_forms(msg_id: str) -> frozenset[str]:
+    """The matching forms (`dialogs.text.answer`) of a button's label and synonyms."""
     forms = _FORMS.get(msg_id)
     if forms is None:
         from locales import available, catalog  # noqa: PLC0415 - catalogs are data, not I/O
@@ -235,18 +234,20 @@ def button_forms(msg_id: str) -> frozenset[str]:
         for loc in available():
             label = catalog(loc).get(msg_id)
             if label:
-                found.add(fold(label))
-        found.update(SYNONYMS.get(msg_id, ()))
-        forms = _FORMS[msg_id] = frozenset(found)
+                found.add(form(label))
+        found.update(form(s) for s in SYNONYMS.get(msg_id, ()))
+        forms = _FORMS[msg_id] = frozenset(found - {""})
     return forms
 
 
-# What people type instead of pressing a button (already folded).
+# What people type instead of pressing a button (chat shorthand such as "ko" or "hok"
+# is spelled out by `dialogs.text.words`, so it need not be listed).
 SYNONYMS: dict[str, tuple[str, ...]] = {
     BACK: ("back", "quay lai", "tro lai", "lui"),
     CANCEL: ("cancel", "huy", "huy bo", "thoi", "dung lai", "stop"),
-    "btn.yes": ("co", "u", "uh", "vang", "da", "dung", "ok", "oke", "yes", "y", "roi", "dong y"),
-    "btn.no": ("khong", "ko", "k", "kg", "hong", "no", "n", "chua"),
+    "btn.yes": ("co", "u", "vang", "da", "dung", "dung roi", "ok", "yes", "y", "roi", "dong y", "co a", "phai",
+                "da co", "co roi", "duoc"),
+    "btn.no": ("khong", "kg", "no", "n", "chua", "khong co", "chua co", "khong a", "khong phai", "chua bao gio"),
 }
 
 
@@ -293,7 +294,7 @@ RETRIES: dict[str, Callable[[Ctx], Awaitable[None]]] = {}
 
 
 def _forms(label: str) -> frozenset[str]:
-    return button_forms(label) or frozenset((fold(label),))
+    return button_forms(label) or frozenset((form(label),))  # a label that is data (a name)
 
 
 def _remember_buttons(ctx: Ctx) -> None:
@@ -324,8 +325,7 @@ def _repeated_tap(ctx: Ctx) -> bool:
 
     if inp.text not in {t(ctx.locale, b) for b in s["kb_prev"]}:
         return False
-    f = fold(inp.text)
-    return not any(f in _forms(b) for b in s.get("kb") or [])
+    return pick(inp.text[:200], [(b, _forms(b)) for b in s.get("kb") or []]) is None
 
 
 async def _dispatch(ctx: Ctx) -> None:
@@ -350,6 +350,9 @@ async def _dispatch(ctx: Ctx) -> None:
     if ctx.node not in NODES:  # first message, or state expired: read it as said at home
         ctx.reset()
         ctx.state["node"] = HOME
+    if inp.kind in NOT_TEXT and ctx.node not in READS_ANY_KIND:
+        await fallback(ctx)
+        return
     if ctx.pressed(CANCEL):
         await cancel(ctx)
         return
@@ -373,9 +376,36 @@ async def unknown_command(ctx: Ctx) -> None:
 
 async def fallback(ctx: Ctx) -> None:
     """Input the current step cannot use: say so, then ask the current question again."""
-    if ctx.inp.kind in ("photo", "other", "contact") or ctx.node:
+    if ctx.inp.kind in NOT_TEXT + ("photo", "contact"):
+        not_text(ctx)
+    elif ctx.node:
         ctx.say("common.not_understood")
     await _reprompt(ctx)
+
+
+# Kinds of message no step reads (a photo may be a card, a contact a phone number: those
+# reach the step first). Each gets its own kind reply, naming what to type or press.
+NOT_TEXT = ("voice", "sticker", "video", "file", "location", "other")
+# Nodes whose `handle` answers those kinds itself (the questions: it counts as a try).
+READS_ANY_KIND: set[str] = set()
+# node name -> message id (or a function of the step giving a Msg) of what to type or press
+# there; any other node: "press a button below".
+HINTS: dict[str, str | Callable[[Ctx], Msg]] = {
+    HOME: "hint.home",
+    "link.code": "hint.link_code",
+    "link.year": "hint.link_year",
+}
+
+
+def hint(ctx: Ctx) -> Msg:
+    h = HINTS.get(ctx.node or HOME, "hint.buttons")
+    return h(ctx) if callable(h) else Msg(h)
+
+
+def not_text(ctx: Ctx) -> None:
+    """'I cannot listen to voice messages: type the height, e.g. 1m65.'"""
+    kind = ctx.inp.kind if ctx.inp.kind in NOT_TEXT + ("photo", "contact") else "other"
+    ctx.say("input." + kind, hint=hint(ctx))
 
 
 async def _reprompt(ctx: Ctx) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from dialogs.core import HOME, Ctx, Msg, button_forms
 from dialogs.ports import Person
 from dialogs.questionnaire import VERSION, Facts, facts_for, live, num
-from dialogs.text import fold
+from dialogs.text import answer, answers
 
 DRAFT = "declare"
 REVIEW = "declare.review"
@@ -87,8 +87,8 @@ def said(ctx: Ctx, label: str, also: tuple[str, ...] = ()) -> bool:
     """The button `label` pressed, or one of its typed forms."""
     if ctx.inp.kind != "text":
         return False
-    f = fold(ctx.inp.text[:200])
-    return f in button_forms(label) or f in also
+    f = answer(ctx.inp.text[:200])
+    return f in button_forms(label) or f in answers(also)
 
 
 def local(vars: dict[str, Any], locale: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from dialogs.core import Msg, button_forms
 from dialogs.naming import age_on, who
 from dialogs.parsers import Invalid
 from dialogs.ports import Person
-from dialogs.text import fold
+from dialogs.text import answers, pick
 
 VERSION = "2021.1"
 
@@ -147,12 +147,40 @@ def offered(q: Question, facts: Facts) -> list[Choice]:
     return [c for c in q.choices if c.when(facts)]
 
 
+def forms(c: Choice) -> frozenset[str]:
+    """What may be typed for a choice: its label in every language, and its synonyms."""
+    found = _FORMS.get((c.label, c.also))
+    if found is None:
+        found = _FORMS[(c.label, c.also)] = button_forms(c.label) | answers(c.also)
+    return found
+
+
+_FORMS: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
+
+# Words that may stand beside a button's text at one question without changing which
+# button is meant ("nhóm máu A", "không có thẻ BHYT", "đã về hưu rồi"), beside the
+# everyday ones of `dialogs.text.AROUND`. Never a negation.
+AROUND: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
+    "identity": "thong tin dung het ca ten ho ngay sinh gioi tinh nam",
+    "sex": "gioi tinh nguoi",
+    "address": "dia chi o nhu tren so",
+    "occupation": "lam nghe nghiep o di",
+    "ethnicity": "dan toc nguoi",
+    "blood_group": "nhom mau loai type group",
+    "insurance": "the bhyt bao hiem y te so",
+    "blood_pressure": "do huyet ap",
+    "smoking": "hut thuoc la nua lau",
+    "conditions": "benh gi man tinh bi mac",
+    "allergies": "di ung gi bi",
+    "covid_doses": "mui tiem vac xin covid lieu",
+    "epi_complete": "tiem mui vac xin chuong trinh mo rong",
+    "flu_shot": "tiem vac xin cum mui nam",
+}.items()}
+
+
 def match(q: Question, text: str, facts: Facts) -> Choice | None:
-    f = fold(text[:200])
-    for c in offered(q, facts):
-        if f in button_forms(c.label) or f in c.also:
-            return c
-    return None
+    """The one offered choice the answer means (see `dialogs.text.pick`), if any."""
+    return pick(text[:200], [(c, forms(c)) for c in offered(q, facts)], AROUND.get(q.key, frozenset()))
 
 
 def interpret(q: Question, text: str, facts: Facts) -> Any:
@@ -217,10 +245,10 @@ def _birth_in_range(iso: str, facts: Facts) -> None:
 
 def _conditions(text: str) -> list[str]:
     """Typed instead of pressed: 'tiểu đường, huyết áp' -> ['diabetes', 'htn']."""
-    parts = [p.strip() for p in re.split(r"[,;/+]| va | and ", fold(text[:300])) if p.strip()]
+    parts = [p.strip() for p in re.split(r"[,;+\n]| và | va | and | với | voi ", text[:300].lower()) if p.strip()]
     found: list[str] = []
     for p in parts:
-        c = next((c for c in CONDITIONS if p in button_forms(c.label) or p in c.also), None)
+        c = pick(p, [(c, forms(c)) for c in CONDITIONS], AROUND["conditions"])
         if c is None:
             raise Invalid("err.conditions", example="")
         if c.value not in found:
@@ -228,6 +256,12 @@ def _conditions(text: str) -> list[str]:
     if not found:
         raise Invalid("err.conditions", example="")
     return [c.value for c in CONDITIONS if c.value in found]  # questionnaire order
+
+
+def _ethnicity(text: str) -> str:
+    """A group typed by name; the groups with their own button store that button's value."""
+    name = parsers.ethnicity(text)
+    return _BUTTON_GROUPS.get(name, name)
 
 
 def _female_15(f: Facts) -> bool:
@@ -254,10 +288,10 @@ def _has_registry_address(f: Facts) -> bool:
     return bool(f.person.address)
 
 
-YES = Choice("yes", "btn.yes")
-NO = Choice("no", "btn.no")
-UNKNOWN = Choice("unknown", "opt.unknown", ("khong biet", "ko biet", "k biet", "kb", "chua biet", "chua do", "khong ro"))
+UNKNOWN = Choice("unknown", "opt.unknown", ("khong biet", "chua biet", "chua do", "khong ro", "khong nho", "quen roi",
+                                            "chua do bao gio", "chua bao gio do"))
 CORRECT = ("dung", "dung roi", "chinh xac", "phai", "co", "u", "vang", "da", "ok", "yes", "y", "right")
+STILL_THERE = ("nhu cu", "van o", "van o do", "o do", "cho cu", "nha cu", "van o cho cu", "van o day", "van vay", "khong doi", "van the", "nhu trong so", "dia chi cu")
 
 CONDITIONS = (
     Choice("htn", "cond.htn", ("huyet ap", "huyet ap cao", "cao huyet ap", "tang huyet ap", "hypertension")),
@@ -295,7 +329,7 @@ QUESTIONS: tuple[Question, ...] = (
     # Personal details
     Question(
         "identity",
-        choices=(Choice("ok", "opt.correct", CORRECT), Choice("fix", "opt.fix", ("sua", "sai", "khong dung", "chua dung", "khong", "ko", "k", "no", "n"))),
+        choices=(Choice("ok", "opt.correct", CORRECT), Choice("fix", "opt.fix", ("sua", "sai", "khong dung", "chua dung", "khong", "no", "n", "khong phai", "can sua", "sai roi"))),
         prompt_vars=_identity_vars,
         show=lambda v, loc: Msg("opt.correct" if v == "ok" else "decl.v.corrected"),
     ),
@@ -309,40 +343,42 @@ QUESTIONS: tuple[Question, ...] = (
     ),
     Question(
         "sex",
-        choices=(Choice("M", "opt.male", ("nam", "trai", "male", "m")), Choice("F", "opt.female", ("nu", "gai", "female", "f"))),
+        choices=(Choice("M", "opt.male", ("nam", "trai", "male", "m", "nam gioi", "dan ong", "con trai")), Choice("F", "opt.female", ("nu", "gai", "female", "f", "nu gioi", "dan ba", "phu nu", "con gai"))),
         ask_if=lambda f: _fixing(f) or f.person.sex is None,
     ),
     Question("phone", parse=parsers.phone, contact=True, show=lambda v, loc: parsers.show_phone(v)),
     Question(
         "address",
         parse=parsers.address,
-        choices=(Choice(FROM_REGISTRY, "opt.correct", CORRECT, when=_has_registry_address),),
+        choices=(Choice(FROM_REGISTRY, "opt.correct", CORRECT + STILL_THERE, when=_has_registry_address),),
         prompt_vars=_address_vars,
         per_row=1,
     ),
     Question(
         "occupation",
-        parse=parsers.short_text,
+        parse=parsers.occupation,
         ask_if=lambda f: f.age >= 15,
         choices=(
-            Choice("retired", "opt.retired", ("huu", "nghi huu", "ve huu", "da nghi huu")),
-            Choice("homemaker", "opt.homemaker", ("noi tro", "o nha", "lam noi tro")),
-            Choice("trader", "opt.trader", ("buon ban", "ban hang", "kinh doanh", "tieu thuong")),
+            Choice("retired", "opt.retired", ("huu", "nghi huu", "ve huu", "da nghi huu", "huu tri", "can bo huu tri",
+                                              "nghi huu tri", "ve huu roi", "an luong huu", "luong huu")),
+            Choice("homemaker", "opt.homemaker", ("noi tro", "o nha", "lam noi tro", "o nha noi tro", "lam viec nha")),
+            Choice("trader", "opt.trader", ("buon ban", "ban hang", "kinh doanh", "tieu thuong", "ban buon", "ban le",
+                                            "ban tap hoa", "buon ban nho")),
             Choice("worker", "opt.worker", ("cong nhan",)),
-            Choice("office", "opt.office", ("van phong", "nhan vien", "cong chuc", "vien chuc")),
-            Choice("student", "opt.student", ("hoc sinh", "sinh vien", "di hoc")),
+            Choice("office", "opt.office", ("van phong", "nhan vien", "cong chuc", "vien chuc", "nhan vien van phong")),
+            Choice("student", "opt.student", ("hoc sinh", "sinh vien", "di hoc", "dang di hoc", "dang hoc")),
         ),
     ),
     Question(
         "ethnicity",
-        parse=parsers.short_text,
+        parse=lambda t: _ethnicity(t),
         optional=True,
         choices=(
             Choice("kinh", "opt.kinh"),
             Choice("hoa", "opt.hoa", ("nguoi hoa",)),
-            Choice("khmer", "opt.khmer", ("kho me", "khome")),
-            Choice("cham", "opt.cham"),
-            Choice("other", "opt.other", ("khac", "dan toc khac")),
+            Choice("khmer", "opt.khmer", ("kho me", "khome", "khomer")),
+            Choice("cham", "opt.cham", ("cham",)),
+            Choice("other", "opt.other", ("khac", "dan toc khac", "other")),
         ),
         per_row=3,
     ),
@@ -357,7 +393,8 @@ QUESTIONS: tuple[Question, ...] = (
         parse=parsers.insurance,
         optional=True,
         ask_if=lambda f: not f.person.insurance_code,
-        choices=(Choice("none", "opt.no_card", ("khong co", "khong co the", "chua co", "khong", "ko", "k")),),
+        choices=(Choice("none", "opt.no_card", ("khong co", "khong co the", "chua co", "chua co the", "khong", "chua",
+                                                "khong co bhyt", "chua lam the", "khong co bao hiem", "none")),),
         per_row=1,
     ),
     # Health status
@@ -388,12 +425,17 @@ QUESTIONS: tuple[Question, ...] = (
     ),
     Question(
         "smoking",
-        choices=(NO, YES, Choice("quit", "opt.quit", ("da bo", "bo roi", "bo", "da cai", "cai roi", "quit"))),
+        choices=(
+            Choice("no", "btn.no", ("khong hut", "chua hut", "chua bao gio hut", "khong bao gio hut", "khong hut thuoc")),
+            Choice("yes", "btn.yes", ("co hut", "hut", "van hut", "dang hut", "hut thuoc", "co hut thuoc")),
+            Choice("quit", "opt.quit", ("da bo", "bo roi", "bo", "da cai", "cai roi", "quit", "bo thuoc", "cai thuoc",
+                                        "da bo thuoc", "khong con hut", "khong hut nua", "nghi hut", "bo hut")),
+        ),
         ask_if=lambda f: f.age >= 15,
         per_row=3,
     ),
     Question("conditions", parse=_conditions, choices=CONDITIONS, multi=True),
-    Question("allergies", parse=parsers.short_text, choices=(Choice("none", "btn.no", ("khong co", "khong bi", "khong di ung")),), per_row=1),
+    Question("allergies", parse=parsers.allergy, choices=(Choice("none", "btn.no", ("khong co", "khong bi", "khong di ung", "khong di ung gi", "chua bi", "chua thay", "none")),), per_row=1),
     Question(
         "pregnancies",
         parse=parsers.count,
@@ -410,27 +452,40 @@ QUESTIONS: tuple[Question, ...] = (
     ),
     Question(
         "covid_doses",
-        parse=lambda t: min(parsers.count(t), 4),  # 4 stands for "4 or more"
+        # 4 stands for "4 or more"; more than 6 doses is not plausible (asked again, not capped)
+        parse=lambda t: min(parsers.count(t, hi=6), 4),
         choices=tuple(Choice(n, f"opt.d{n}") for n in range(5)),
         columns=_column("covid_doses"),
         per_row=5,
     ),
     Question(
         "epi_complete",
-        choices=(YES, Choice("partial", "opt.partial", ("chua du", "chua", "thieu", "con thieu")), Choice("unknown", "opt.unsure", ("khong ro", "ko ro", "khong biet", "khong nho"))),
+        choices=(
+            Choice("yes", "btn.yes", ("du", "da du", "du roi", "tiem du", "da tiem du", "tiem du roi")),
+            Choice("partial", "opt.partial", ("chua du", "chua", "thieu", "con thieu", "chua tiem du", "tiem chua du")),
+            Choice("unknown", "opt.unsure", ("khong ro", "khong biet", "khong nho", "quen roi")),
+        ),
         ask_if=lambda f: f.age < 6,
         per_row=1,
     ),
     Question(
         "flu_shot",
-        choices=(YES, NO, Choice("unknown", "opt.not_remember", ("khong nho", "ko nho", "quen", "khong biet", "khong ro"))),
+        choices=(
+            Choice("yes", "btn.yes", ("co tiem", "da tiem", "tiem roi", "co tiem roi")),
+            Choice("no", "btn.no", ("khong tiem", "chua tiem", "chua tiem cum")),
+            Choice("unknown", "opt.not_remember", ("khong nho", "quen", "quen roi", "khong biet", "khong ro")),
+        ),
         ask_if=lambda f: f.age >= 60,
         per_row=1,
     ),
 )
 
 # "Không có" on the chronic-conditions question: nothing to toggle.
-NO_CONDITIONS = Choice([], "opt.no_conditions", ("khong", "ko", "k", "khong co", "khong benh", "khong co benh", "none"))
+NO_CONDITIONS = Choice([], "opt.no_conditions", ("khong", "khong co", "khong benh", "khong co benh", "none", "chua co",
+                                                  "khong bi", "khoe manh", "khoe", "no"))
+
+# The groups with their own button store that button's value when typed by name.
+_BUTTON_GROUPS = {"Kinh": "kinh", "Hoa": "hoa", "Khơ-me": "khmer", "Chăm": "cham"}
 
 BY_KEY: dict[str, Question] = {q.key: q for q in QUESTIONS}
 

@@ -316,7 +316,7 @@ async def _copy_in(conn: asyncpg.Connection, table: str, columns: Sequence[str],
         async for chunk in rows:
             report.rejected += chunk.rejected
             loaded.add(chunk)
-            failpoints.hit("registry.copying")
+            failpoints.hit("import.copying")
             payload = memoryview(chunk.payload)  # pieces without copies (asyncpg copies them once)
             for start in range(0, len(payload), COPY_PIECE):
                 yield payload[start : start + COPY_PIECE]

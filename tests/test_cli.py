@@ -96,7 +96,7 @@ def test_ctrl_c_twice_during_an_import_stops_everything_and_imports_nothing(data
     # Held in the middle of loading until the Ctrl-C comes: however fast or busy the machine,
     # it lands while the import is under way.
     env = {**base, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "DEFAULT_LOCALE": "en",
-           "HEALTHBOT_FAILPOINT": "registry.copying:pause"}
+           "HEALTHBOT_FAILPOINT": "import.copying:pause"}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "residents", "import", str(path)], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
