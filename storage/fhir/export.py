@@ -1,0 +1,170 @@
+"""Streams a ward (or every ward) out of PostgreSQL as FHIR: Bulk Data NDJSON, one file per
+resource type, or one transaction Bundle per resident.
+
+Rows come through a server-side cursor in batches (`yield_per`), one resident's rows
+together, and each resident's resources are written before the next is read: memory stays
+flat however large the ward. Residents without a declaration still get their Patient.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage import privacy
+from storage.audit import entry
+from storage.fhir.codes import SID_RESOURCE
+from storage.fhir.questionnaire import questionnaire
+from storage.fhir.resources import TYPES, Builder, Context
+from storage.models import Declaration, Resident
+
+BATCH = 2000  # rows per round trip of the cursor
+FORMATS = ("ndjson", "bundle")
+
+_RESIDENT = (Resident.id, Resident.code, Resident.full_name, Resident.birth_date, Resident.birth_year,
+             Resident.sex, Resident.ward, Resident.quarter, Resident.group_name, Resident.address,
+             Resident.phone, Resident.insurance_code, Resident.citizen_id)
+_DECLARATION = (Declaration.version, Declaration.submitted_by, Declaration.relation, Declaration.submitted_at,
+                Declaration.height_cm, Declaration.weight_kg, Declaration.bmi, Declaration.systolic,
+                Declaration.diastolic, Declaration.pregnancies, Declaration.children, Declaration.covid_doses,
+                Declaration.answers)
+
+
+def rows_query(ward: str | None, after: int = 0, upto: int | None = None) -> Select:
+    q = (
+        select(*_RESIDENT, *_DECLARATION, privacy._withdrawn_consent().label("withdrawn"))
+        .outerjoin(Declaration, Declaration.resident_id == Resident.id)
+        .where(Resident.id > after)
+        .order_by(Resident.id, Declaration.version)
+    )
+    if upto is not None:
+        q = q.where(Resident.id <= upto)
+    return q.where(Resident.ward == ward) if ward is not None else q
+
+
+async def residents(sessions: async_sessionmaker[AsyncSession], ward: str | None, after: int = 0,
+                    upto: int | None = None) -> AsyncIterator[tuple[Any, list[Any]]]:
+    """(resident row, its declarations oldest first), residents in id order in (after, upto]."""
+    async with sessions() as s:
+        result = await s.stream(rows_query(ward, after, upto), execution_options={"yield_per": BATCH})
+        current, decls = None, []
+        async for batch in result.partitions():
+            for row in batch:
+                if current is not None and row.id != current.id:
+                    yield current, decls
+                    current, decls = None, []
+                if current is None:
+                    current = row
+                if row.version is not None:
+                    decls.append(row)
+        if current is not None:
+            yield current, decls
+
+
+@dataclass
+class Written:
+    residents: int = 0
+    resources: dict[str, int] = field(default_factory=dict)
+    resident_ids: list[int] = field(default_factory=list)
+
+
+class NdjsonWriter:
+    """Bulk Data layout: <Type>.ndjson per resource type, plus Questionnaire.json."""
+
+    def __init__(self, out: Path, locale: str = "vi"):
+        out.mkdir(parents=True, exist_ok=True)
+        self.files = {kind: (out / f"{kind}.ndjson").open("wb", buffering=1 << 20) for kind in TYPES}
+        (out / "Questionnaire.json").write_bytes(orjson.dumps(questionnaire(locale), option=orjson.OPT_INDENT_2))
+        self.counts = dict.fromkeys(TYPES, 0)
+        self.organizations: set[str] = set()
+
+    def write(self, resources: Iterable[dict]) -> None:
+        dumps, files, counts = orjson.dumps, self.files, self.counts
+        for res in resources:
+            kind = res["resourceType"]
+            if kind == "Organization":  # one per ward, not one per resident
+                if res["id"] in self.organizations:
+                    continue
+                self.organizations.add(res["id"])
+            files[kind].write(dumps(res) + b"\n")
+            counts[kind] += 1
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+
+
+def _urn(kind: str, rid: str) -> str:
+    return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{SID_RESOURCE}/{kind}/{rid}"))
+
+
+def _rewrite(node: Any, urns: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: (urns.get(v, v) if k == "reference" and isinstance(v, str) else _rewrite(v, urns))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rewrite(v, urns) for v in node]
+    return node
+
+
+def transaction(resources: Iterable[dict]) -> dict:
+    """A transaction Bundle: each resource a conditional update on its identifier, so
+    sending it again changes nothing; references point at the entries' urn:uuid."""
+    items = list(resources)
+    urns = {f"{r['resourceType']}/{r['id']}": _urn(r["resourceType"], r["id"]) for r in items}
+    entries = []
+    for r in items:
+        kind, rid = r["resourceType"], r["id"]
+        body = _rewrite({k: v for k, v in r.items() if k != "id"}, urns)
+        entries.append({
+            "fullUrl": urns[f"{kind}/{rid}"],
+            "resource": body,
+            "request": {"method": "PUT", "url": f"{kind}?identifier={SID_RESOURCE}|{rid}"},
+        })
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+class BundleWriter:
+    """Bundle.ndjson: one transaction Bundle per line, one line per resident; Questionnaire.json."""
+
+    def __init__(self, out: Path, locale: str = "vi"):
+        out.mkdir(parents=True, exist_ok=True)
+        self.file = (out / "Bundle.ndjson").open("wb", buffering=1 << 20)
+        (out / "Questionnaire.json").write_bytes(orjson.dumps(questionnaire(locale), option=orjson.OPT_INDENT_2))
+        self.counts = {"Bundle": 0}
+
+    def write(self, resources: Iterable[dict]) -> None:
+        self.file.write(orjson.dumps(transaction(resources)) + b"\n")
+        self.counts["Bundle"] += 1
+
+    def close(self) -> None:
+        self.file.close()
+
+
+async def export(sessions: async_sessionmaker[AsyncSession], ward: str | None, out: Path, fmt: str,
+                 locale: str = "vi") -> Written:
+    writer = NdjsonWriter(out, locale) if fmt == "ndjson" else BundleWriter(out, locale)
+    build = Builder(Context(locale))
+    done = Written()
+    try:
+        async for r, decls in residents(sessions, ward):
+            writer.write(build.resident(r, decls))
+            done.residents += 1
+            done.resident_ids.append(r.id)
+    finally:
+        writer.close()
+    done.resources = dict(writer.counts)
+    return done
+
+
+def audit_entry(done: Written, ward: str | None, fmt: str, action: str, actor_kind: str, actor_id: str | None):
+    """Ids and counts only, like the CSV export's entry (the trail finds a resident in it)."""
+    return entry(action, actor_kind=actor_kind, actor_id=actor_id,
+                 details={"ward": ward, "format": fmt, "rows": done.residents, "resident_ids": done.resident_ids})

@@ -1,0 +1,187 @@
+"""Sends the records to a FHIR R4 server: one transaction Bundle per resident, every entry a
+conditional update on its identifier (storage/fhir/export.py `transaction`), so a second
+push changes nothing on a conforming server (HAPI FHIR, for one).
+
+429 and 5xx answers and lost connections are retried with exponential backoff (honouring
+Retry-After); anything else stops the push with the server's own message. After each
+resident the server confirmed, a checkpoint file records how far it got: a push that was
+interrupted (Ctrl-C, a server down for longer than the retries) resumes there. The
+checkpoint is removed when the push completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.fhir.export import residents, transaction
+from storage.fhir.questionnaire import questionnaire
+from storage.fhir.resources import Builder, Context
+from storage.models import Resident
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+PAGE = 500  # residents read per database round (no cursor stays open while sending)
+
+
+class PushError(Exception):
+    """The server refused a bundle, or stayed unavailable through every retry."""
+
+    def __init__(self, status: int | None, detail: str):
+        super().__init__(f"{status or '-'} {detail}")
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 8
+    base: float = 0.5  # seconds before the first retry, doubling each time
+    cap: float = 60.0
+
+    def delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after is not None and retry_after.strip().isdigit():
+            return min(float(retry_after), self.cap)
+        return min(self.cap, self.base * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+class Checkpoint:
+    """The id of the last resident the server confirmed, for one (server, ward)."""
+
+    def __init__(self, folder: Path, url: str, ward: str | None):
+        key = hashlib.sha256(f"{url}\n{ward or ''}".encode()).hexdigest()[:16]
+        self.path = folder / f"fhir-push-{key}.json"
+        self.url, self.ward = url, ward
+
+    def load(self) -> int:
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return 0
+        ok = data.get("url") == self.url and data.get("ward") == self.ward
+        return int(data.get("after", 0)) if ok else 0
+
+    def save(self, after: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"url": self.url, "ward": self.ward, "after": after}), "utf-8")
+        tmp.replace(self.path)  # atomic: a crash leaves the old or the new checkpoint
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class Pushed:
+    residents: int = 0
+    created: int = 0
+    resumed_after: int = 0
+    resident_ids: list[int] | None = None
+
+
+def _outcome(body: bytes) -> str:
+    """The diagnostics of an OperationOutcome, or the start of whatever came back."""
+    try:
+        doc = json.loads(body)
+        issues = doc.get("issue") or []
+        text = "; ".join(i.get("diagnostics") or i.get("code", "") for i in issues)
+        return text[:300] or body[:300].decode("utf-8", "replace")
+    except (ValueError, AttributeError):
+        return body[:300].decode("utf-8", "replace")
+
+
+class Client:
+    def __init__(self, http: aiohttp.ClientSession, url: str, token: str | None, retry: Retry):
+        self.http, self.url, self.retry = http, url.rstrip("/"), retry
+        self.headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+
+    async def transaction(self, bundle: dict) -> dict:
+        body = orjson.dumps(bundle)
+        last = "unavailable"
+        status = None
+        for attempt in range(self.retry.attempts):
+            retry_after = None
+            try:
+                async with self.http.post(self.url, data=body, headers=self.headers) as resp:
+                    status, raw = resp.status, await resp.read()
+                    retry_after = resp.headers.get("Retry-After")
+            except (aiohttp.ClientError, TimeoutError) as e:
+                status, raw, last = None, b"", type(e).__name__
+            if status is not None and 200 <= status < 300:
+                reply = json.loads(raw)
+                bad = [e["response"]["status"] for e in reply.get("entry", [])
+                       if not str(e.get("response", {}).get("status", "")).startswith("2")]
+                if reply.get("type") != "transaction-response" or bad:
+                    raise PushError(status, f"unexpected transaction-response {bad or reply.get('type')}")
+                return reply
+            if status is not None:
+                last = _outcome(raw)
+                if status not in RETRY_STATUSES:
+                    raise PushError(status, last)
+            if attempt + 1 < self.retry.attempts:
+                await asyncio.sleep(self.retry.delay(attempt, retry_after))
+        raise PushError(status, last)
+
+
+def _created(reply: dict) -> int:
+    return sum(1 for e in reply.get("entry", []) if str(e["response"]["status"]).startswith("201"))
+
+
+async def remaining(sessions: async_sessionmaker[AsyncSession], ward: str | None, after: int) -> int:
+    q = select(func.count()).select_from(Resident).where(Resident.id > after)
+    if ward is not None:
+        q = q.where(Resident.ward == ward)
+    async with sessions() as s:
+        return int(await s.scalar(q) or 0)
+
+
+async def _page_end(sessions, ward: str | None, after: int) -> int | None:
+    q = select(Resident.id).where(Resident.id > after).order_by(Resident.id).offset(PAGE - 1).limit(1)
+    if ward is not None:
+        q = q.where(Resident.ward == ward)
+    async with sessions() as s:
+        return await s.scalar(q)
+
+
+async def push(sessions: async_sessionmaker[AsyncSession], url: str, token: str | None, ward: str | None,
+               checkpoint: Checkpoint, *, locale: str = "vi", retry: Retry = Retry(),
+               progress: Callable[[int], Any] | None = None) -> Pushed:
+    done = Pushed(resumed_after=checkpoint.load(), resident_ids=[])
+    after = done.resumed_after
+    build = Builder(Context(locale))
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        client = Client(http, url, token, retry)
+        q = questionnaire(locale)
+        reply = await client.transaction(transaction([q]))  # referenced by every response
+        done.created += _created(reply)
+        while True:
+            end = await _page_end(sessions, ward, after)
+            page = [x async for x in residents(sessions, ward, after, upto=end)]
+            if not page:
+                break
+            for r, decls in page:
+                reply = await client.transaction(transaction(build.resident(r, decls)))
+                done.created += _created(reply)
+                done.residents += 1
+                done.resident_ids.append(r.id)
+                checkpoint.save(r.id)
+                if progress is not None:
+                    progress(1)
+            after = page[-1][0].id
+            if end is None:
+                break
+    checkpoint.clear()
+    return done
