@@ -49,6 +49,12 @@ FIELDS: dict[str, Field] = {
     "flu_shot": Field("choice", "Immunization CVX 88 (completed / not-done)"),
 }
 
+def unmapped(questions: tuple[qn.Question, ...] = qn.QUESTIONS) -> list[str]:
+    """Questions with no entry in FIELDS, or an entry that neither maps nor says why not."""
+    return [q.key for q in questions
+            if q.key not in FIELDS or not (FIELDS[q.key].goes_to or FIELDS[q.key].only_in_response)]
+
+
 # ask_if conditions that depend on earlier answers only, as enableWhen. The others (age,
 # sex, what the registry holds) depend on the person, which a Questionnaire cannot see.
 ENABLE_WHEN = {qn._fixing: [("identity", "fix")]}
