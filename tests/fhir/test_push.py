@@ -1,0 +1,105 @@
+"""`healthbot fhir push` against the in-test FHIR server (tests/fhir/standin.py): a second
+push changes nothing, busy answers are retried, an interrupted push resumes."""
+
+import pytest
+
+from storage.fhir.export import export
+from storage.fhir.push import Checkpoint, PushError, Retry, push
+from tests.fhir.check import read_ndjson, validate
+from tests.fhir.conftest import cli
+from tests.fhir.seed import WARD, seed_ward
+
+FAST = Retry(attempts=4, base=0.0)
+
+
+async def exported_counts(sessions, tmp_path) -> dict[str, int]:
+    await export(sessions, WARD, tmp_path / "reference", "ndjson")
+    counts = {k: len(v) for k, v in read_ndjson(tmp_path / "reference").items() if v}
+    return counts | {"Questionnaire": 1}
+
+
+def stored_counts(server) -> dict[str, int]:
+    return {k: len(v) for k, v in server.store.items() if v}
+
+
+async def test_pushing_twice_creates_each_resource_once(rt, sessions, fhir_server, tmp_path, capsys):
+    seeded = await seed_ward(sessions, 15)
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url) == 0
+    assert stored_counts(fhir_server) == await exported_counts(sessions, tmp_path)
+    for by_id in fhir_server.store.values():
+        for s in by_id.values():
+            validate(s.resource)
+    patients = fhir_server.resources("Patient")
+    assert len(patients) == seeded["residents"]
+    org = fhir_server.resources("Organization")[0]["id"]
+    assert {p["managingOrganization"]["reference"] for p in patients} == {f"Organization/{org}"}
+    first = fhir_server.versions()
+    assert "15" in capsys.readouterr().out
+
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url) == 0
+    assert fhir_server.versions() == first  # nothing created, nothing changed
+    out = capsys.readouterr().out
+    assert "; 0 " in out  # "… 0 tài nguyên mới"
+
+
+async def test_a_new_declaration_updates_only_what_changed(rt, sessions, fhir_server, tmp_path):
+    await seed_ward(sessions, 4)
+    cp = Checkpoint(tmp_path, fhir_server.url, WARD)
+    await push(sessions, fhir_server.url, None, WARD, cp, retry=FAST)
+    before = fhir_server.versions()
+    from tests.staffdata import Town  # noqa: PLC0415
+
+    rid = int(fhir_server.resources("Patient")[0]["identifier"][0]["value"].removeprefix("hb-"))
+    await Town(sessions).declare(rid, answers={"identity": "ok", "height": 160, "weight": 55},
+                                 height_cm=160, weight_kg=55, bmi=21.5)
+    done = await push(sessions, fhir_server.url, None, WARD, cp, retry=FAST)
+    after = fhir_server.versions()
+    new = set(after) - set(before)
+    assert done.created == len(new) > 0
+    changed = {k for k in before if after[k] != before[k]}
+    assert all(k.startswith("Patient/") for k in changed)  # the patient's latest answers only
+    assert {k: v for k, v in after.items() if k in before and k not in changed} == \
+        {k: v for k, v in before.items() if k not in changed}
+
+
+async def test_busy_answers_are_retried_with_backoff(rt, sessions, fhir_server, tmp_path):
+    await seed_ward(sessions, 3)
+    fhir_server.faults = [(429, {"Retry-After": "0"}), (503, {}), (502, {})]
+    done = await push(sessions, fhir_server.url, None, WARD, Checkpoint(tmp_path, fhir_server.url, WARD), retry=FAST)
+    assert done.residents == 3
+    assert fhir_server.requests == fhir_server.transactions + 3
+    assert stored_counts(fhir_server) == await exported_counts(sessions, tmp_path)
+
+
+async def test_an_interrupted_push_resumes_where_it_stopped(rt, sessions, fhir_server, tmp_path):
+    await seed_ward(sessions, 12)
+    cp = Checkpoint(tmp_path, fhir_server.url, WARD)
+    fhir_server.fail_after = 5  # the questionnaire and four residents, then down
+    with pytest.raises(PushError) as e:
+        await push(sessions, fhir_server.url, None, WARD, cp, retry=FAST)
+    assert e.value.status == 503
+    stopped_at = cp.load()
+    assert stopped_at > 0 and len(fhir_server.resources("Patient")) == 4
+
+    fhir_server.fail_after = None
+    accepted = fhir_server.transactions
+    done = await push(sessions, fhir_server.url, None, WARD, cp, retry=FAST)
+    assert done.resumed_after == stopped_at
+    assert done.residents == 8 and fhir_server.transactions - accepted == 1 + 8  # questionnaire + the rest
+    assert stored_counts(fhir_server) == await exported_counts(sessions, tmp_path)
+    assert not cp.path.exists()  # complete: the next push starts from the beginning
+
+
+async def test_refusals_and_bad_input_are_one_line(rt, sessions, fhir_server, capsys):
+    await seed_ward(sessions, 2)
+    fhir_server.token = "s3cret"
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "401" in err[0] and "s3cret" not in err[0]
+    assert fhir_server.count() == 0
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url, "--token", "s3cret") == 0
+    assert len(fhir_server.resources("Patient")) == 2
+    capsys.readouterr()
+    assert await cli(rt, "fhir", "push", "--url", "ftp://x") == 2
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url, "--ward", "Phường 99") == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2
