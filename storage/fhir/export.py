@@ -1,9 +1,9 @@
 """Streams a ward (or every ward) out of PostgreSQL as FHIR: Bulk Data NDJSON, one file per
 resource type, or one transaction Bundle per resident.
 
-Rows come through a server-side cursor in batches (`yield_per`), one resident's rows
-together, and each resident's resources are written before the next is read: memory stays
-flat however large the ward. Residents without a declaration still get their Patient.
+Residents are read a page at a time (keyset pagination on their id, a thousand with their
+declarations per query), and each resident's resources are written before the next page is
+read: memory stays flat however large the ward. Residents without a declaration still get their Patient.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from storage.fhir.questionnaire import questionnaire
 from storage.fhir.resources import TYPES, Builder, Context
 from storage.models import Declaration, Resident
 
-BATCH = 2000  # rows per round trip of the cursor
+PAGE = 1000  # residents per query
 FORMATS = ("ndjson", "bundle")
 
 _RESIDENT = (Resident.id, Resident.code, Resident.full_name, Resident.birth_date, Resident.birth_year,
@@ -37,35 +37,38 @@ _DECLARATION = (Declaration.version, Declaration.submitted_by, Declaration.relat
                 Declaration.answers)
 
 
-def rows_query(ward: str | None, after: int = 0, upto: int | None = None) -> Select:
-    q = (
-        select(*_RESIDENT, *_DECLARATION, privacy._withdrawn_consent().label("withdrawn"))
-        .outerjoin(Declaration, Declaration.resident_id == Resident.id)
-        .where(Resident.id > after)
-        .order_by(Resident.id, Declaration.version)
+def rows_query(ward: str | None, after: int = 0, limit: int | None = None) -> Select:
+    """The next `limit` residents after id `after`, each with its declarations (keyset paging:
+    every page is an index range, sorted in memory, whatever the ward's size)."""
+    page = select(*_RESIDENT).where(Resident.id > after)
+    if ward is not None:
+        page = page.where(Resident.ward == ward)
+    page = page.order_by(Resident.id).limit(limit or PAGE).subquery()
+    return (
+        select(page, *_DECLARATION, privacy._withdrawn_consent().label("withdrawn"))
+        .outerjoin(Declaration, Declaration.resident_id == page.c.id)
+        .order_by(page.c.id, Declaration.version)
     )
-    if upto is not None:
-        q = q.where(Resident.id <= upto)
-    return q.where(Resident.ward == ward) if ward is not None else q
 
 
-async def residents(sessions: async_sessionmaker[AsyncSession], ward: str | None, after: int = 0,
-                    upto: int | None = None) -> AsyncIterator[tuple[Any, list[Any]]]:
-    """(resident row, its declarations oldest first), residents in id order in (after, upto]."""
-    async with sessions() as s:
-        result = await s.stream(rows_query(ward, after, upto), execution_options={"yield_per": BATCH})
-        current, decls = None, []
-        async for batch in result.partitions():
-            for row in batch:
-                if current is not None and row.id != current.id:
-                    yield current, decls
-                    current, decls = None, []
-                if current is None:
-                    current = row
-                if row.version is not None:
-                    decls.append(row)
-        if current is not None:
-            yield current, decls
+async def residents(sessions: async_sessionmaker[AsyncSession], ward: str | None,
+                    after: int = 0) -> AsyncIterator[tuple[Any, list[Any]]]:
+    """(resident row, its declarations oldest first), residents in id order after `after`.
+    No transaction stays open between pages, so a slow consumer (a push) holds nothing."""
+    while True:
+        async with sessions() as s:
+            rows = (await s.execute(rows_query(ward, after))).all()
+        if not rows:
+            return
+        current, decls = rows[0], []
+        for row in rows:
+            if row.id != current.id:
+                yield current, decls
+                current, decls = row, []
+            if row.version is not None:
+                decls.append(row)
+        yield current, decls
+        after = current.id
 
 
 @dataclass
@@ -93,7 +96,7 @@ class NdjsonWriter:
                 if res["id"] in self.organizations:
                     continue
                 self.organizations.add(res["id"])
-            files[kind].write(dumps(res) + b"\n")
+            files[kind].write(dumps(res, option=orjson.OPT_APPEND_NEWLINE))
             counts[kind] += 1
 
     def close(self) -> None:
@@ -141,7 +144,7 @@ class BundleWriter:
         self.counts = {"Bundle": 0}
 
     def write(self, resources: Iterable[dict]) -> None:
-        self.file.write(orjson.dumps(transaction(resources)) + b"\n")
+        self.file.write(orjson.dumps(transaction(resources), option=orjson.OPT_APPEND_NEWLINE))
         self.counts["Bundle"] += 1
 
     def close(self) -> None:

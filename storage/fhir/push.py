@@ -31,7 +31,6 @@ from storage.fhir.resources import Builder, Context
 from storage.models import Resident
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-PAGE = 500  # residents read per database round (no cursor stays open while sending)
 
 
 class PushError(Exception):
@@ -147,19 +146,10 @@ async def remaining(sessions: async_sessionmaker[AsyncSession], ward: str | None
         return int(await s.scalar(q) or 0)
 
 
-async def _page_end(sessions, ward: str | None, after: int) -> int | None:
-    q = select(Resident.id).where(Resident.id > after).order_by(Resident.id).offset(PAGE - 1).limit(1)
-    if ward is not None:
-        q = q.where(Resident.ward == ward)
-    async with sessions() as s:
-        return await s.scalar(q)
-
-
 async def push(sessions: async_sessionmaker[AsyncSession], url: str, token: str | None, ward: str | None,
                checkpoint: Checkpoint, *, locale: str = "vi", retry: Retry = Retry(),
                progress: Callable[[int], Any] | None = None) -> Pushed:
     done = Pushed(resumed_after=checkpoint.load(), resident_ids=[])
-    after = done.resumed_after
     build = Builder(Context(locale))
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout) as http:
@@ -167,21 +157,13 @@ async def push(sessions: async_sessionmaker[AsyncSession], url: str, token: str 
         q = questionnaire(locale)
         reply = await client.transaction(transaction([q]))  # referenced by every response
         done.created += _created(reply)
-        while True:
-            end = await _page_end(sessions, ward, after)
-            page = [x async for x in residents(sessions, ward, after, upto=end)]
-            if not page:
-                break
-            for r, decls in page:
-                reply = await client.transaction(transaction(build.resident(r, decls)))
-                done.created += _created(reply)
-                done.residents += 1
-                done.resident_ids.append(r.id)
-                checkpoint.save(r.id)
-                if progress is not None:
-                    progress(1)
-            after = page[-1][0].id
-            if end is None:
-                break
+        async for r, decls in residents(sessions, ward, done.resumed_after):
+            reply = await client.transaction(transaction(build.resident(r, decls)))
+            done.created += _created(reply)
+            done.residents += 1
+            done.resident_ids.append(r.id)
+            checkpoint.save(r.id)
+            if progress is not None:
+                progress(1)
     checkpoint.clear()
     return done

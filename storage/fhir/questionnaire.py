@@ -156,12 +156,35 @@ def answer(key: str, value: Any, locale: str = "vi") -> list[dict]:
     return [{"valueString": str(value)}]
 
 
+@cache
+def _labels(locale: str) -> tuple[tuple[str, str], ...]:
+    return tuple((q.key, t(locale, f"label.{q.key}")) for q in qn.QUESTIONS)
+
+
+@cache
+def _shared(locale: str) -> dict:
+    return {}
+
+
 def response_items(answers: dict[str, Any], locale: str = "vi") -> list[dict]:
-    """Items in questionnaire order; skipped (None) answers are left out."""
+    """Items in questionnaire order; skipped (None) answers are left out. The item of a coded
+    or numeric answer is made once and shared (never changed afterwards): most answers of a
+    ward are the same few choices, so this is most of the export's work saved."""
     out = []
-    for q in qn.QUESTIONS:
-        if q.key in answers and answers[q.key] is not None:
-            given = answer(q.key, answers[q.key], locale)
-            if given:
-                out.append({"linkId": q.key, "text": t(locale, f"label.{q.key}"), "answer": given})
+    shared, codings = _shared(locale), _choice_codings(locale)
+    for key, text in _labels(locale):
+        value = answers.get(key)
+        if value is None:
+            continue
+        hashable = tuple(value) if isinstance(value, list) else value
+        item = shared.get((key, hashable))
+        if item is None:
+            given = answer(key, value, locale)
+            if not given:
+                continue
+            item = {"linkId": key, "text": text, "answer": given}
+            kind = FIELDS[key].item
+            if kind in ("choice", "integer", "decimal") or (key, str(value)) in codings:
+                shared[(key, hashable)] = item
+        out.append(item)
     return out

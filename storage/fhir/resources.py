@@ -15,7 +15,6 @@ since: the resources are tagged, as the CSV export marks them).
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,6 +56,7 @@ def _texts(locale: str) -> dict[str, str]:
     }
 
 
+@cache  # one per ward; shared, so never changed after it is made
 def organization(ward: str, locale: str = "vi") -> dict:
     """The ward's health station: the managing organization of its residents."""
     rid = "hb-station-" + _slug(ward)
@@ -237,9 +237,6 @@ class Builder:
         if dose is not None:
             body["protocolApplied"] = [{"targetDisease": [disease], "doseNumberPositiveInt": dose}]
         return res("Immunization", rid, **body)
-
-
-_REF = re.compile(r"^(\w+)/([A-Za-z0-9\-.]{1,64})$")
 
 
 def references(resource: Any) -> Iterable[str]:

@@ -98,3 +98,16 @@ async def test_bad_export_input_is_one_line(rt, sessions, tmp_path, capsys):
     assert await cli(rt, "fhir", "export", "--ward", WARD, "--out", str(blocker)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("healthbot: ")
+
+
+async def test_pages_of_residents_give_the_same_export(rt, sessions, tmp_path, monkeypatch):
+    """A ward is read a page of residents at a time; a page boundary splits nobody's record."""
+    from storage.fhir import export as fhir_export  # noqa: PLC0415
+
+    await seed_ward(sessions, 23)
+    assert await cli(rt, "fhir", "export", "--ward", WARD, "--out", str(tmp_path / "one")) == 0
+    monkeypatch.setattr(fhir_export, "PAGE", 4)
+    assert await cli(rt, "fhir", "export", "--ward", WARD, "--out", str(tmp_path / "pages")) == 0
+    one, pages = read_ndjson(tmp_path / "one"), read_ndjson(tmp_path / "pages")
+    assert pages == one
+    assert len({qr["id"] for qr in pages["QuestionnaireResponse"]}) == len(pages["QuestionnaireResponse"]) > 23
