@@ -18,9 +18,10 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from functools import cache
 from typing import Any
+
+import orjson
 
 from dialogs.questionnaire import VERSION
 from locales import t
@@ -113,10 +114,15 @@ def patient(r: Any, latest: dict[str, Any] | None, ward: str, org_ref: str) -> d
 
 
 def _num(v: Any) -> float | int:
-    if isinstance(v, Decimal):
-        f = float(v)
-        return int(f) if f.is_integer() else f
-    return v
+    """165.0 -> 165, 65.5 -> 65.5 (Decimal or float alike: the same bytes every export)."""
+    f = float(v)
+    return int(f) if f.is_integer() else f
+
+
+def answers_of(d: Any) -> dict[str, Any]:
+    """A declaration's answers, parsed if they came as JSON text (the ward export's rows)."""
+    a = d.answers
+    return orjson.loads(a) if isinstance(a, str) else a
 
 
 class Builder:
@@ -135,13 +141,13 @@ class Builder:
         org = organization(ward, self.ctx.locale)
         pid = f"hb-{r.id}"
         yield org
-        yield patient(r, decls[-1].answers if decls else None, ward, "Organization/" + org["id"])
+        answers = [answers_of(d) for d in decls]
+        yield patient(r, answers[-1] if decls else None, ward, "Organization/" + org["id"])
         seen_declarers: set[str] = set()
-        for d in decls:
-            yield from self.declaration(pid, r.id, d, seen_declarers)
+        for d, a in zip(decls, answers, strict=True):
+            yield from self.declaration(pid, r.id, d, a, seen_declarers)
 
-    def declaration(self, pid: str, resident_id: int, d: Any, seen: set[str]) -> Iterable[dict]:
-        a = d.answers
+    def declaration(self, pid: str, resident_id: int, d: Any, a: dict[str, Any], seen: set[str]) -> Iterable[dict]:
         base = f"hb-{resident_id}-{d.version}"
         when = d.submitted_at.isoformat() if isinstance(d.submitted_at, datetime) else str(d.submitted_at)
         subject = {"reference": "Patient/" + pid}
