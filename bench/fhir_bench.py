@@ -2,10 +2,12 @@
 baseline of the same rows, through the same server-side cursor, each dumped as a bare
 json.dumps line (no mapping at all).
 
-    uv run python -m bench.fhir_bench [--residents 100000] [--repeat 3] [--database-url URL]
+    uv run python -m bench.fhir_bench [--residents 100000] [--repeat 3] [--no-bundles] [--database-url URL]
 
 Seeds a fresh database: every resident a registry row, 5 in 6 of them a declaration, one in
-five of those a second version. Prints medians and ratios (residents per second). Without
+five of those a second version. Prints medians and ratios (residents per second, by the
+wall clock and per CPU-second of this process: the machine is shared), and the peak memory
+of one more NDJSON export. Without
 --database-url (or DATABASE_URL) it uses the embedded PostgreSQL under var/bench.
 """
 
@@ -20,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -88,35 +91,49 @@ async def baseline(sessions, out: Path) -> int:
     return n
 
 
-async def run(url: str, repeat: int) -> dict[str, list[float]]:
+BASE = "baseline: rows as json.dumps"
+JOBS = (
+    (BASE, lambda sessions, out: baseline(sessions, out)),
+    ("FHIR NDJSON", lambda sessions, out: export(sessions, WARD, out / "nd", "ndjson")),
+    ("FHIR Bundle per resident", lambda sessions, out: export(sessions, WARD, out / "b", "bundle")),
+)
+
+
+async def run(url: str, repeat: int, bundles: bool) -> tuple[dict[str, list[tuple[float, float]]], float]:
+    """(name -> [(wall s, CPU s of this process)]), and the peak traced memory of an NDJSON export."""
     engine = make_engine(url)
     sessions = make_sessions(engine)
-    times: dict[str, list[float]] = {"baseline: rows as json.dumps": [], "FHIR NDJSON": [], "FHIR Bundle per resident": []}
+    jobs = [j for j in JOBS if bundles or "Bundle" not in j[0]]
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in jobs}
     sizes: dict[str, int] = {}
     try:
         for _ in range(repeat):
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp)
-                for name, job in (("baseline: rows as json.dumps", lambda o: baseline(sessions, o)),
-                                  ("FHIR NDJSON", lambda o: export(sessions, WARD, o / "nd", "ndjson")),
-                                  ("FHIR Bundle per resident", lambda o: export(sessions, WARD, o / "b", "bundle"))):
-                    out.joinpath("nd").mkdir(exist_ok=True)
-                    start = time.perf_counter()
-                    await job(out)
-                    times[name].append(time.perf_counter() - start)
+                for name, job in jobs:
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    await job(sessions, out)
+                    times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
                 sizes = {p.name: p.stat().st_size for p in out.rglob("*") if p.is_file()}
+        with tempfile.TemporaryDirectory() as tmp:  # memory: one more NDJSON export, traced (slower, not timed)
+            tracemalloc.start()
+            await export(sessions, WARD, Path(tmp), "ndjson")
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
     finally:
         await engine.dispose()
     print("output MB: " + ", ".join(f"{k} {v / 1e6:.1f}" for k, v in sorted(sizes.items())), file=sys.stderr)
-    return times
+    return times, peak
 
 
-def table(times: dict[str, list[float]], n: int) -> str:
-    base = statistics.median(times["baseline: rows as json.dumps"])
-    lines = ["| run | median s | residents/s | ÷ baseline time |", "|---|---:|---:|---:|"]
+def table(times: dict[str, list[tuple[float, float]]], n: int) -> str:
+    base = statistics.median(w for w, _ in times[BASE])
+    lines = ["| run | median wall s | residents/s | ÷ baseline time | median CPU s | residents per CPU s |",
+             "|---|---:|---:|---:|---:|---:|"]
     for name, values in times.items():
-        m = statistics.median(values)
-        lines.append(f"| {name} | {m:.2f} | {n / m:,.0f} | {m / base:.2f} |")
+        wall = statistics.median(w for w, _ in values)
+        cpu = statistics.median(c for _, c in values)
+        lines.append(f"| {name} | {wall:.2f} | {n / wall:,.0f} | {wall / base:.2f} | {cpu:.2f} | {n / cpu:,.0f} |")
     return "\n".join(lines)
 
 
@@ -125,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--residents", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--database-url")
+    ap.add_argument("--no-bundles", action="store_true", help="time the NDJSON export and the baseline only")
     args = ap.parse_args(argv)
     server = _server_url(args.database_url)
     name = f"hb_fhir_bench_{secrets.token_hex(3)}"
@@ -136,11 +154,12 @@ def main(argv: list[str] | None = None) -> None:
         decls = asyncio.run(seed(url, args.residents))
         print(f"seeded {args.residents:,} residents, {decls:,} declarations in {time.perf_counter() - start:.1f}s",
               file=sys.stderr)
-        times = uvloop.run(run(url, args.repeat))
+        times, peak = uvloop.run(run(url, args.repeat, not args.no_bundles))
     finally:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(f"{args.residents:,} residents ({decls:,} declarations), {args.repeat} rounds, {os.cpu_count()} cores\n")
     print(table(times, args.residents))
+    print(f"\npeak Python memory of one NDJSON export (tracemalloc): {peak / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":
