@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.terminal import help_text, who_ran
 from locales import t
 from storage import staff
 from storage.fhir import export as fhir_export
-from storage.fhir.push import Checkpoint, PushError, push, remaining
+from storage.fhir.push import Checkpoint, Pushed, PushError, push, remaining
 
 # `healthbot export --format X` names for our formats
 EXPORT_FORMATS = {"fhir": "ndjson", "fhir-bundle": "bundle"}
@@ -90,7 +91,8 @@ async def cmd_push(args, rt) -> int:
     from tqdm import tqdm  # noqa: PLC0415 - only the push shows a bar
 
     url = args.url.strip()
-    if not url.startswith(("http://", "https://")):
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         return _fail(_say(rt, "bad_url"))
     try:
         ward = await _ward(rt, args.ward)
@@ -105,16 +107,24 @@ async def cmd_push(args, rt) -> int:
         print(_say(rt, "resuming"), file=sys.stderr)
     total = await remaining(rt.sessions, ward, after)
     bar = tqdm(total=total, unit=_say(rt, "unit"), file=sys.stderr, disable=not sys.stderr.isatty())
+    done = Pushed()
     try:
-        done = await push(rt.sessions, url, token, ward, checkpoint, locale=rt.settings.default_locale,
-                          progress=bar.update)
+        await push(rt.sessions, url, token, ward, checkpoint, locale=rt.settings.default_locale,
+                   progress=bar.update, done=done)
     except PushError as e:
+        bar.close()
+        await _audit(rt, done, ward)  # what the server confirmed before it refused
         print(f"healthbot: {_say(rt, 'push_failed', status=e.status or '-', detail=e.detail)}", file=sys.stderr)
         return 1
-    finally:
-        bar.close()
-    async with rt.sessions.begin() as s:
-        s.add(fhir_export.audit_entry(fhir_export.Written(done.residents, {}, done.resident_ids or []),
-                                      ward, "fhir-push", "fhir_push", "cli", who_ran() or "cli"))
+    bar.close()
+    await _audit(rt, done, ward)
     print(_say(rt, "pushed", residents=done.residents, created=done.created))
     return 0
+
+
+async def _audit(rt, done: Pushed, ward: str | None) -> None:
+    if not done.residents:
+        return
+    async with rt.sessions.begin() as s:
+        s.add(fhir_export.audit_entry(fhir_export.Written(done.residents, {}, done.resident_ids),
+                                      ward, "fhir-push", "fhir_push", "cli", who_ran() or "cli"))

@@ -16,7 +16,7 @@ import hashlib
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ class Pushed:
     residents: int = 0
     created: int = 0
     resumed_after: int = 0
-    resident_ids: list[int] | None = None
+    resident_ids: list[int] = field(default_factory=list)
 
 
 def _outcome(body: bytes) -> str:
@@ -119,12 +119,7 @@ class Client:
             except (aiohttp.ClientError, TimeoutError) as e:
                 status, raw, last = None, b"", type(e).__name__
             if status is not None and 200 <= status < 300:
-                reply = json.loads(raw)
-                bad = [e["response"]["status"] for e in reply.get("entry", [])
-                       if not str(e.get("response", {}).get("status", "")).startswith("2")]
-                if reply.get("type") != "transaction-response" or bad:
-                    raise PushError(status, f"unexpected transaction-response {bad or reply.get('type')}")
-                return reply
+                return _transaction_response(status, raw, len(bundle["entry"]))
             if status is not None:
                 last = _outcome(raw)
                 if status not in RETRY_STATUSES:
@@ -132,6 +127,21 @@ class Client:
             if attempt + 1 < self.retry.attempts:
                 await asyncio.sleep(self.retry.delay(attempt, retry_after))
         raise PushError(status, last)
+
+
+def _transaction_response(status: int, raw: bytes, entries: int) -> dict:
+    """The server's answer, if it is a transaction-response that applied every entry."""
+    try:
+        reply = json.loads(raw)
+        statuses = [str(e["response"]["status"]) for e in reply.get("entry", [])]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise PushError(status, "the answer is not a FHIR transaction-response") from None
+    if reply.get("type") != "transaction-response" or len(statuses) != entries:
+        raise PushError(status, "the answer is not a FHIR transaction-response")
+    refused = [x for x in statuses if not x.startswith("2")]
+    if refused:
+        raise PushError(status, "entries refused: " + ", ".join(sorted(set(refused))))
+    return reply
 
 
 def _created(reply: dict) -> int:
@@ -148,8 +158,11 @@ async def remaining(sessions: async_sessionmaker[AsyncSession], ward: str | None
 
 async def push(sessions: async_sessionmaker[AsyncSession], url: str, token: str | None, ward: str | None,
                checkpoint: Checkpoint, *, locale: str = "vi", retry: Retry = Retry(),
-               progress: Callable[[int], Any] | None = None) -> Pushed:
-    done = Pushed(resumed_after=checkpoint.load(), resident_ids=[])
+               progress: Callable[[int], Any] | None = None, done: Pushed | None = None) -> Pushed:
+    """Sends every resident after the checkpoint. `done` (the caller's, if given) counts what
+    the server confirmed, also when the push then fails."""
+    done = done if done is not None else Pushed()
+    done.resumed_after = checkpoint.load()
     build = Builder(Context(locale))
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout) as http:

@@ -9,6 +9,7 @@ received, so tests check idempotence, backoff and resumption on its state.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from dataclasses import dataclass, field
@@ -40,10 +41,19 @@ class FhirServer:
     token: str | None = None
     store: dict[str, dict[str, Stored]] = field(default_factory=dict)
     faults: list[tuple[int, dict]] = field(default_factory=list)  # (status, headers) answered first
-    fail_after: int | None = None  # transactions accepted before answering 503 to everything
+    fail_after: int | None = None  # transactions accepted before answering fail_status to everything
+    fail_status: int = 503
     transactions: int = 0  # accepted and applied
     requests: int = 0
     next_id: int = 1
+    waiting: dict[int, asyncio.Event] = field(default_factory=dict)
+
+    def reached(self, n: int) -> asyncio.Event:
+        """Set once n transactions have been accepted (tests wait on it, not on the clock)."""
+        event = self.waiting.setdefault(n, asyncio.Event())
+        if self.transactions >= n:
+            event.set()
+        return event
 
     # ------------------------------------------------------------ what tests read
 
@@ -72,7 +82,7 @@ class FhirServer:
             status, headers = self.faults.pop(0)
             return web.Response(status=status, headers=headers, text="busy")
         if self.fail_after is not None and self.transactions >= self.fail_after:
-            return outcome(503, "down for maintenance")
+            return outcome(self.fail_status, "down for maintenance")
         if not request.content_type.startswith("application/fhir+json"):
             return outcome(415, "expected application/fhir+json")
         try:
@@ -83,6 +93,9 @@ class FhirServer:
         except Refused as e:
             return outcome(e.status, str(e))
         self.transactions += 1
+        for n, event in self.waiting.items():
+            if self.transactions >= n:
+                event.set()
         return web.json_response(reply, content_type="application/fhir+json")
 
     # ------------------------------------------------------------ transaction semantics

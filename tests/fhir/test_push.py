@@ -1,10 +1,15 @@
 """`healthbot fhir push` against the in-test FHIR server (tests/fhir/standin.py): a second
 push changes nothing, busy answers are retried, an interrupted push resumes."""
 
-import pytest
+import asyncio
 
+import pytest
+from sqlalchemy import select
+
+from locales import t
 from storage.fhir.export import export
 from storage.fhir.push import Checkpoint, PushError, Retry, push
+from storage.models import AuditEntry
 from tests.fhir.check import read_ndjson, validate
 from tests.fhir.conftest import cli
 from tests.fhir.seed import WARD, seed_ward
@@ -101,5 +106,48 @@ async def test_refusals_and_bad_input_are_one_line(rt, sessions, fhir_server, ca
     assert len(fhir_server.resources("Patient")) == 2
     capsys.readouterr()
     assert await cli(rt, "fhir", "push", "--url", "ftp://x") == 2
+    assert await cli(rt, "fhir", "push", "--url", "http://") == 2
     assert await cli(rt, "fhir", "push", "--url", fhir_server.url, "--ward", "Phường 99") == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 3
+
+
+async def test_a_push_cancelled_mid_way_resumes(rt, sessions, fhir_server, tmp_path):
+    """Ctrl-C in the middle: what the server confirmed is in the checkpoint, the rest follows."""
+    await seed_ward(sessions, 10)
+    cp = Checkpoint(tmp_path, fhir_server.url, WARD)
+    task = asyncio.create_task(push(sessions, fhir_server.url, None, WARD, cp, retry=FAST))
+    await fhir_server.reached(4).wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stopped_at = cp.load()
+    assert stopped_at > 0
+    done = await push(sessions, fhir_server.url, None, WARD, cp, retry=FAST)
+    assert done.resumed_after == stopped_at and 0 < done.residents < 10
+    assert stored_counts(fhir_server) == await exported_counts(sessions, tmp_path)
+
+
+async def test_a_refused_push_says_so_and_audits_what_was_sent(rt, sessions, fhir_server, capsys):
+    await seed_ward(sessions, 6)
+    fhir_server.fail_after, fhir_server.fail_status = 3, 422  # the questionnaire and two residents
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "422" in err[0] and "down for maintenance" in err[0]
+    [entry] = await audit(sessions, "fhir_push")
+    assert len(entry.details["resident_ids"]) == 2
+
+    fhir_server.fail_after = None
+    fhir_server.faults = [(200, {})]  # a proxy's page instead of a transaction-response
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == t("vi", "fhir.cli.resuming")  # the first run had stopped after two
+    assert len(err) == 2 and "transaction-response" in err[1]
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url) == 0
+    entries = await audit(sessions, "fhir_push")
+    assert sorted(len(e.details["resident_ids"]) for e in entries) == [2, 4]  # resumed after the first two
+
+
+async def audit(sessions, action):
+    async with sessions() as s:
+        q = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+        return list((await s.execute(q)).scalars())
