@@ -33,7 +33,8 @@ _RESIDENT = (Resident.id, Resident.code, Resident.full_name, Resident.birth_date
              Resident.phone, Resident.insurance_code, Resident.citizen_id)
 # Numbers as float8 and answers as JSON text (parsed with orjson by the builder): asyncpg's
 # Decimal and the stdlib JSON decoder were a third of the reading time.
-_DECLARATION = (Declaration.version, Declaration.submitted_by, Declaration.relation, Declaration.submitted_at,
+_DECLARATION = (Declaration.version, Declaration.submitted_by, Declaration.relation,
+                Declaration.questionnaire_version, Declaration.submitted_at,
                 cast(Declaration.height_cm, Float).label("height_cm"),
                 cast(Declaration.weight_kg, Float).label("weight_kg"), cast(Declaration.bmi, Float).label("bmi"),
                 Declaration.systolic, Declaration.diastolic, Declaration.pregnancies, Declaration.children,

@@ -8,6 +8,7 @@ forgotten. Every answer is also in the QuestionnaireResponse of its declaration 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -187,4 +188,9 @@ def response_items(answers: dict[str, Any], locale: str = "vi") -> list[dict]:
             if kind in ("choice", "integer", "decimal") or (key, str(value)) in codings:
                 shared[(key, hashable)] = item
         out.append(item)
+    if len(answers) > len(out):  # an answer to a question since removed is kept, as text
+        for key in answers.keys() - FIELDS.keys():
+            if answers[key] is not None:
+                text = value if isinstance(value := answers[key], str) else json.dumps(value, ensure_ascii=False)
+                out.append({"linkId": key, "answer": [{"valueString": text}]})
     return out

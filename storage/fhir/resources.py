@@ -133,6 +133,7 @@ class Builder:
         self.ctx = ctx
         self.texts = _texts(ctx.locale)
         self.questionnaire = f"{c.QUESTIONNAIRE_URL}|{VERSION}"
+        self.earlier: dict[str, str] = {}  # canonical URLs of older questionnaire versions
 
     def resident(self, r: Any, declarations: Iterable[Any]) -> Iterable[dict]:
         """Organization first, then the Patient, then each declaration's resources."""
@@ -230,7 +231,10 @@ class Builder:
             yield self._shot(res, f"{base}-flu", "completed" if flu == "yes" else "not-done", c.FLU_VACCINE,
                              c.FLU_DISEASE, subject, when, self.texts["flu_occurrence"], None)
 
-        qr = res("QuestionnaireResponse", f"{base}-qr", questionnaire=self.questionnaire, status="completed",
+        version = getattr(d, "questionnaire_version", None) or VERSION  # the one it answered
+        canonical = self.questionnaire if version == VERSION else \
+            self.earlier.setdefault(version, f"{c.QUESTIONNAIRE_URL}|{version}")
+        qr = res("QuestionnaireResponse", f"{base}-qr", questionnaire=canonical, status="completed",
                  subject=subject, authored=when, author=who, source=who,
                  item=response_items(a, self.ctx.locale))
         yield qr

@@ -148,3 +148,14 @@ def test_birth_date_from_registry_when_not_corrected():
     out = list(Builder().resident(_resident(birth_date=date(1951, 2, 1)), []))
     assert [r["resourceType"] for r in out] == ["Organization", "Patient"]
     assert out[1]["birthDate"] == "1951-02-01"
+
+
+def test_a_declaration_of_an_older_questionnaire_keeps_its_version_and_every_answer():
+    a = {"identity": "ok", "height": 160, "sleep_hours": 7, "diet": "chay"}  # two questions since removed
+    out = list(Builder().resident(_resident(), [_declaration(a, questionnaire_version="2019.3")]))
+    [qr] = [r for r in out if r["resourceType"] == "QuestionnaireResponse"]
+    validate(qr)
+    assert qr["questionnaire"].endswith("|2019.3")
+    answers = {i["linkId"]: i["answer"][0] for i in qr["item"]}
+    assert answers["sleep_hours"] == {"valueString": "7"} and answers["diet"] == {"valueString": "chay"}
+    assert answers["height"] == {"valueDecimal": 160.0}
