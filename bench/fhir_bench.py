@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from contextlib import aclosing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -83,11 +84,12 @@ async def baseline(sessions, out: Path) -> int:
     """The same rows through the same cursor, each written as json.dumps of the row: no mapping."""
     n = 0
     with (out / "rows.ndjson").open("w", encoding="utf-8") as f:
-        async for r, decls in residents(sessions, WARD):
-            f.write(json.dumps(r._asdict(), default=_plain, ensure_ascii=False) + "\n")
-            for d in decls[1:]:
-                f.write(json.dumps(d._asdict(), default=_plain, ensure_ascii=False) + "\n")
-            n += 1
+        async with aclosing(residents(sessions, WARD)) as rows:
+            async for r, decls in rows:
+                f.write(json.dumps(r._asdict(), default=_plain, ensure_ascii=False) + "\n")
+                for d in decls[1:]:
+                    f.write(json.dumps(d._asdict(), default=_plain, ensure_ascii=False) + "\n")
+                n += 1
     return n
 
 

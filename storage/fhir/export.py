@@ -8,8 +8,10 @@ read: memory stays flat however large the ward. Residents without a declaration 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterable
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,24 +57,37 @@ def rows_query(ward: str | None, after: int = 0, limit: int | None = None) -> Se
     )
 
 
+async def _page(sessions: async_sessionmaker[AsyncSession], ward: str | None, after: int) -> list[Any]:
+    async with sessions() as s:
+        return list((await s.execute(rows_query(ward, after))).all())
+
+
 async def residents(sessions: async_sessionmaker[AsyncSession], ward: str | None,
                     after: int = 0) -> AsyncIterator[tuple[Any, list[Any]]]:
     """(resident row, its declarations oldest first), residents in id order after `after`.
-    No transaction stays open between pages, so a slow consumer (a push) holds nothing."""
-    while True:
-        async with sessions() as s:
-            rows = (await s.execute(rows_query(ward, after))).all()
-        if not rows:
-            return
-        current, decls = rows[0], []
-        for row in rows:
-            if row.id != current.id:
-                yield current, decls
-                current, decls = row, []
-            if row.version is not None:
-                decls.append(row)
-        yield current, decls
-        after = current.id
+    The next page is read while this one is used (PostgreSQL works on the other core); no
+    transaction stays open between pages, so a slow consumer (a push) holds nothing.
+    Use it inside `contextlib.aclosing` so that a consumer that stops early stops the read."""
+    ahead = asyncio.ensure_future(_page(sessions, ward, after))
+    try:
+        while True:
+            rows = await ahead
+            if not rows:
+                return
+            ahead = asyncio.ensure_future(_page(sessions, ward, rows[-1].id))
+            current, decls = rows[0], []
+            for row in rows:
+                if row.id != current.id:
+                    yield current, decls
+                    current, decls = row, []
+                if row.version is not None:
+                    decls.append(row)
+            yield current, decls
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+            with suppress(asyncio.CancelledError):
+                await ahead
 
 
 @dataclass
@@ -161,10 +176,11 @@ async def export(sessions: async_sessionmaker[AsyncSession], ward: str | None, o
     build = Builder(Context(locale))
     done = Written()
     try:
-        async for r, decls in residents(sessions, ward):
-            writer.write(build.resident(r, decls))
-            done.residents += 1
-            done.resident_ids.append(r.id)
+        async with aclosing(residents(sessions, ward)) as rows:
+            async for r, decls in rows:
+                writer.write(build.resident(r, decls))
+                done.residents += 1
+                done.resident_ids.append(r.id)
     finally:
         writer.close()
     done.resources = dict(writer.counts)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import random
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,13 +171,14 @@ async def push(sessions: async_sessionmaker[AsyncSession], url: str, token: str 
         q = questionnaire(locale)
         reply = await client.transaction(transaction([q]))  # referenced by every response
         done.created += _created(reply)
-        async for r, decls in residents(sessions, ward, done.resumed_after):
-            reply = await client.transaction(transaction(build.resident(r, decls)))
-            done.created += _created(reply)
-            done.residents += 1
-            done.resident_ids.append(r.id)
-            checkpoint.save(r.id)
-            if progress is not None:
-                progress(1)
+        async with aclosing(residents(sessions, ward, done.resumed_after)) as rows:
+            async for r, decls in rows:
+                reply = await client.transaction(transaction(build.resident(r, decls)))
+                done.created += _created(reply)
+                done.residents += 1
+                done.resident_ids.append(r.id)
+                checkpoint.save(r.id)
+                if progress is not None:
+                    progress(1)
     checkpoint.clear()
     return done

@@ -162,91 +162,93 @@ class Builder:
                 yield {"resourceType": "RelatedPerson", "id": rp_id, "identifier": _ident(rp_id),
                        "active": True, "patient": subject,
                        "relationship": [c.DECLARER_ROLES.get(d.relation, c.DECLARER_ROLES["other"])]}
-        meta = {"tag": [c.WITHDRAWN_TAG]} if getattr(d, "withdrawn", False) else None
+        out = list(self._clinical(base, a, d, when, subject, who))
+        version = getattr(d, "questionnaire_version", None) or VERSION  # the one it answered
+        canonical = self.questionnaire if version == VERSION else \
+            self.earlier.setdefault(version, f"{c.QUESTIONNAIRE_URL}|{version}")
+        rid = base + "-qr"
+        out.append({"resourceType": "QuestionnaireResponse", "id": rid,
+                    "identifier": {"system": c.SID_RESOURCE, "value": rid}, "questionnaire": canonical,
+                    "status": "completed", "subject": subject, "authored": when, "author": who, "source": who,
+                    "item": response_items(a, self.ctx.locale)})
+        if getattr(d, "withdrawn", False):  # given under a consent withdrawn since: marked
+            for r in out:
+                r["meta"] = {"tag": [c.WITHDRAWN_TAG]}
+        yield from out
 
-        def res(kind: str, rid: str, **body: Any) -> dict:
-            out = {"resourceType": kind, "id": rid}
-            if meta:
-                out["meta"] = meta
-            out["identifier"] = {"system": c.SID_RESOURCE, "value": rid} if kind == "QuestionnaireResponse" \
-                else _ident(rid)
-            out.update(body)
-            return out
+    def _clinical(self, base: str, a: dict[str, Any], d: Any, when: str, subject: dict, who: dict) -> Iterable[dict]:
+        """Observations, Conditions, the AllergyIntolerance and Immunizations of one declaration."""
 
-        def obs(slot: str, cat: list, code: dict, **value: Any) -> dict:
-            return res("Observation", f"{base}-{slot}", status="final", category=cat, code=code,
-                       subject=subject, effectiveDateTime=when, performer=[who], **value)
+        def obs(slot: str, cat: list, code: dict, key: str, value: Any) -> dict:
+            rid = f"{base}-{slot}"
+            return {"resourceType": "Observation", "id": rid, "identifier": _ident(rid), "status": "final",
+                    "category": cat, "code": code, "subject": subject, "effectiveDateTime": when,
+                    "performer": [who], key: value}
 
         height, weight = d.height_cm, d.weight_kg
         if height is not None:
-            yield obs("height", c.VITAL_SIGNS, c.HEIGHT, valueQuantity=c.quantity(_num(height), "cm"))
+            yield obs("height", c.VITAL_SIGNS, c.HEIGHT, "valueQuantity", c.quantity(_num(height), "cm"))
         if weight is not None:
-            yield obs("weight", c.VITAL_SIGNS, c.WEIGHT, valueQuantity=c.quantity(_num(weight), "kg"))
+            yield obs("weight", c.VITAL_SIGNS, c.WEIGHT, "valueQuantity", c.quantity(_num(weight), "kg"))
         if d.bmi is not None:
-            derived = [{"reference": f"Observation/{base}-{s}"} for s, v in (("height", height), ("weight", weight))
-                       if v is not None]
-            yield obs("bmi", c.VITAL_SIGNS, c.BMI, valueQuantity=c.quantity(_num(d.bmi), "kg/m2"),
-                      derivedFrom=derived)
+            bmi = obs("bmi", c.VITAL_SIGNS, c.BMI, "valueQuantity", c.quantity(_num(d.bmi), "kg/m2"))
+            bmi["derivedFrom"] = [{"reference": f"Observation/{base}-{s}"}
+                                  for s, v in (("height", height), ("weight", weight)) if v is not None]
+            yield bmi
         if d.systolic is not None and d.diastolic is not None:
-            yield obs("bp", c.VITAL_SIGNS, c.BP_PANEL, component=[
+            yield obs("bp", c.VITAL_SIGNS, c.BP_PANEL, "component", [
                 {"code": c.SYSTOLIC, "valueQuantity": c.quantity(d.systolic, "mm[Hg]")},
                 {"code": c.DIASTOLIC, "valueQuantity": c.quantity(d.diastolic, "mm[Hg]")},
             ])
         smoking = c.SMOKING_VALUES.get(a.get("smoking"))
         if smoking is not None:
-            yield obs("smoking", c.SOCIAL_HISTORY, c.SMOKING, valueCodeableConcept=smoking)
+            yield obs("smoking", c.SOCIAL_HISTORY, c.SMOKING, "valueCodeableConcept", smoking)
         abo = c.ABO_VALUES.get(a.get("blood_group"))
         if abo is not None:
-            yield obs("abo", c.LABORATORY, c.ABO, valueCodeableConcept=abo)
+            yield obs("abo", c.LABORATORY, c.ABO, "valueCodeableConcept", abo)
         if d.pregnancies is not None:
-            yield obs("pregnancies", c.SOCIAL_HISTORY, c.PREGNANCIES, valueQuantity=c.quantity(d.pregnancies, "{#}"))
+            yield obs("pregnancies", c.SOCIAL_HISTORY, c.PREGNANCIES, "valueQuantity",
+                      c.quantity(d.pregnancies, "{#}"))
         if d.children is not None:
-            yield obs("children", c.SOCIAL_HISTORY, c.LIVING_CHILDREN, valueQuantity=c.quantity(d.children, "{#}"))
+            yield obs("children", c.SOCIAL_HISTORY, c.LIVING_CHILDREN, "valueQuantity", c.quantity(d.children, "{#}"))
 
         for value in a.get("conditions") or ():
             codings = c.CONDITIONS.get(value)
             if codings is None:
                 continue
-            code = {"coding": codings} if codings else {"text": self.texts["cond.other"]}
-            yield res("Condition", f"{base}-cond-{value}", clinicalStatus=c.CLINICAL_ACTIVE,
-                      verificationStatus=c.UNCONFIRMED, category=c.PROBLEM_LIST, code=code, subject=subject,
-                      recordedDate=when, asserter=who)
+            rid = f"{base}-cond-{value}"
+            yield {"resourceType": "Condition", "id": rid, "identifier": _ident(rid),
+                   "clinicalStatus": c.CLINICAL_ACTIVE, "verificationStatus": c.UNCONFIRMED,
+                   "category": c.PROBLEM_LIST,
+                   "code": {"coding": codings} if codings else {"text": self.texts["cond.other"]},
+                   "subject": subject, "recordedDate": when, "asserter": who}
         allergy = a.get("allergies")
         if allergy:
-            code = c.NO_KNOWN_ALLERGY if allergy == "none" else {"text": str(allergy)}
-            yield res("AllergyIntolerance", f"{base}-allergy", clinicalStatus=c.ALLERGY_ACTIVE,
-                      verificationStatus=c.ALLERGY_UNCONFIRMED, code=code, patient=subject,
-                      recordedDate=when, asserter=who)
+            rid = base + "-allergy"
+            yield {"resourceType": "AllergyIntolerance", "id": rid, "identifier": _ident(rid),
+                   "clinicalStatus": c.ALLERGY_ACTIVE, "verificationStatus": c.ALLERGY_UNCONFIRMED,
+                   "code": c.NO_KNOWN_ALLERGY if allergy == "none" else {"text": str(allergy)},
+                   "patient": subject, "recordedDate": when, "asserter": who}
+
+        def shot(rid: str, status: str, vaccine: dict, disease: dict, occurred: str, dose: int | None) -> dict:
+            out = {"resourceType": "Immunization", "id": rid, "identifier": _ident(rid), "status": status,
+                   "vaccineCode": vaccine, "patient": subject, "occurrenceString": occurred, "recorded": when,
+                   "primarySource": False, "reportOrigin": c.RECALL}
+            if dose is not None:
+                out["protocolApplied"] = [{"targetDisease": [disease], "doseNumberPositiveInt": dose}]
+            return out
 
         occurred = self.texts["occurrence"]
-        if d.covid_doses is not None:
-            if d.covid_doses == 0:
-                yield self._shot(res, f"{base}-covid-0", "not-done", c.COVID_VACCINE, c.COVID_DISEASE, subject,
-                                 when, occurred, None)
-            for n in range(1, d.covid_doses + 1):
-                yield self._shot(res, f"{base}-covid-{n}", "completed", c.COVID_VACCINE, c.COVID_DISEASE, subject,
-                                 when, occurred, n)
+        doses = d.covid_doses
+        if doses is not None:
+            if doses == 0:
+                yield shot(f"{base}-covid-0", "not-done", c.COVID_VACCINE, c.COVID_DISEASE, occurred, None)
+            for n in range(1, doses + 1):
+                yield shot(f"{base}-covid-{n}", "completed", c.COVID_VACCINE, c.COVID_DISEASE, occurred, n)
         flu = a.get("flu_shot")
         if flu in ("yes", "no"):
-            yield self._shot(res, f"{base}-flu", "completed" if flu == "yes" else "not-done", c.FLU_VACCINE,
-                             c.FLU_DISEASE, subject, when, self.texts["flu_occurrence"], None)
-
-        version = getattr(d, "questionnaire_version", None) or VERSION  # the one it answered
-        canonical = self.questionnaire if version == VERSION else \
-            self.earlier.setdefault(version, f"{c.QUESTIONNAIRE_URL}|{version}")
-        qr = res("QuestionnaireResponse", f"{base}-qr", questionnaire=canonical, status="completed",
-                 subject=subject, authored=when, author=who, source=who,
-                 item=response_items(a, self.ctx.locale))
-        yield qr
-
-    @staticmethod
-    def _shot(res, rid, status, vaccine, disease, subject, when, occurred, dose) -> dict:
-        body: dict[str, Any] = {"status": status, "vaccineCode": vaccine, "patient": subject,
-                                "occurrenceString": occurred, "recorded": when, "primarySource": False,
-                                "reportOrigin": c.RECALL}
-        if dose is not None:
-            body["protocolApplied"] = [{"targetDisease": [disease], "doseNumberPositiveInt": dose}]
-        return res("Immunization", rid, **body)
+            yield shot(f"{base}-flu", "completed" if flu == "yes" else "not-done", c.FLU_VACCINE, c.FLU_DISEASE,
+                       self.texts["flu_occurrence"], None)
 
 
 def references(resource: Any) -> Iterable[str]:
