@@ -3,7 +3,7 @@ in a real PostgreSQL: every resource validates, references resolve, codes are th
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from storage.fhir.codes import SID_RESOURCE, WITHDRAWN_TAG
 from storage.fhir.resources import references
@@ -107,7 +107,19 @@ async def test_pages_of_residents_give_the_same_export(rt, sessions, tmp_path, m
     await seed_ward(sessions, 23)
     assert await cli(rt, "fhir", "export", "--ward", WARD, "--out", str(tmp_path / "one")) == 0
     monkeypatch.setattr(fhir_export, "PAGE", 4)
-    assert await cli(rt, "fhir", "export", "--ward", WARD, "--out", str(tmp_path / "pages")) == 0
+    pages_read = []
+
+    def count(conn, cursor, statement, params, context, executemany):
+        if "FROM residents" in statement and "LIMIT" in statement:
+            pages_read.append(params)
+
+    event.listen(rt.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await cli(rt, "fhir", "export", "--ward", WARD, "--out", str(tmp_path / "pages")) == 0
+    finally:
+        event.remove(rt.engine.sync_engine, "before_cursor_execute", count)
     one, pages = read_ndjson(tmp_path / "one"), read_ndjson(tmp_path / "pages")
     assert pages == one
+    assert len(pages_read) == 23 // 4 + 2  # never more than a page of residents at a time; the last is empty
+    assert all(4 in p for p in pages_read)
     assert len({qr["id"] for qr in pages["QuestionnaireResponse"]}) == len(pages["QuestionnaireResponse"]) > 23
