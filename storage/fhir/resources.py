@@ -28,7 +28,6 @@ from locales import t
 from storage.fhir import codes as c
 from storage.fhir.questionnaire import response_items
 
-PATIENT = "Patient"
 TYPES = ("Organization", "Patient", "RelatedPerson", "Observation", "Condition",
          "AllergyIntolerance", "Immunization", "QuestionnaireResponse")
 
@@ -126,8 +125,8 @@ def answers_of(d: Any) -> dict[str, Any]:
 
 
 class Builder:
-    """Resources of one resident; `ref(type, id)` makes the references (relative for
-    NDJSON, urn:uuid inside a transaction Bundle is done by the bundle writer)."""
+    """Resources of one resident. References are relative ("Patient/hb-12"), as Bulk Data
+    NDJSON has them; the transaction Bundle writer turns them into the entries' urn:uuid."""
 
     def __init__(self, ctx: Context = Context()):
         self.ctx = ctx
