@@ -39,6 +39,7 @@ def register(subparsers) -> None:
     u.add_argument("--token", help=_h("token"))
     u.add_argument("--ward", help=_h("push_ward"))
     u.add_argument("--restart", action="store_true", help=_h("restart"))
+    u.add_argument("--concurrency", default="4", help=_h("concurrency"))
     u.set_defaults(func=cmd_push)
 
 
@@ -94,6 +95,8 @@ async def cmd_push(args, rt) -> int:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return _fail(_say(rt, "bad_url"))
+    if not args.concurrency.isdigit() or not 1 <= int(args.concurrency) <= 32:
+        return _fail(_say(rt, "bad_concurrency"))
     try:
         ward = await _ward(rt, args.ward)
     except ValueError as e:
@@ -110,7 +113,7 @@ async def cmd_push(args, rt) -> int:
     done = Pushed()
     try:
         await push(rt.sessions, url, token, ward, checkpoint, locale=rt.settings.default_locale,
-                   progress=bar.update, done=done)
+                   concurrency=int(args.concurrency), progress=bar.update, done=done)
     except PushError as e:
         bar.close()
         await _audit(rt, done, ward)  # what the server confirmed before it refused

@@ -136,11 +136,14 @@ def _rewrite(node: Any, urns: dict[str, str]) -> Any:
     return node
 
 
-def transaction(resources: Iterable[dict]) -> dict:
+def transaction(resources: Iterable[dict], known: dict[str, str] | None = None) -> dict:
     """A transaction Bundle: each resource a conditional update on its identifier, so
-    sending it again changes nothing; references point at the entries' urn:uuid."""
-    items = list(resources)
-    urns = {f"{r['resourceType']}/{r['id']}": _urn(r["resourceType"], r["id"]) for r in items}
+    sending it again changes nothing; references point at the entries' urn:uuid. Resources
+    in `known` ("Organization/hb-station-…" -> the server's "Organization/17") are already
+    on the server: they are left out and referred to by the server's id."""
+    known = known or {}
+    items = [r for r in resources if f"{r['resourceType']}/{r['id']}" not in known]
+    urns = {f"{r['resourceType']}/{r['id']}": _urn(r["resourceType"], r["id"]) for r in items} | known
     entries = []
     for r in items:
         kind, rid = r["resourceType"], r["id"]

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import random
+from collections import deque
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.fhir.export import residents, transaction
 from storage.fhir.questionnaire import questionnaire
-from storage.fhir.resources import Builder, Context
+from storage.fhir.resources import Builder, Context, organization
 from storage.models import Resident
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -145,6 +146,16 @@ def _transaction_response(status: int, raw: bytes, entries: int) -> dict:
     return reply
 
 
+def _server_ref(response: dict) -> str:
+    """"Organization/17" from a location such as "Organization/17/_history/2" or the same
+    as an absolute URL."""
+    path = str(response.get("location") or "").split("/_history")[0].rstrip("/")
+    parts = path.split("/")
+    if len(parts) < 2 or not parts[-1]:
+        raise PushError(None, "the server's answer gives no location for a created resource")
+    return "/".join(parts[-2:])
+
+
 def _created(reply: dict) -> int:
     return sum(1 for e in reply.get("entry", []) if str(e["response"]["status"]).startswith("201"))
 
@@ -157,28 +168,58 @@ async def remaining(sessions: async_sessionmaker[AsyncSession], ward: str | None
         return int(await s.scalar(q) or 0)
 
 
+async def _stations(sessions, ward: str | None, locale: str) -> list[dict]:
+    q = select(Resident.ward).distinct().order_by(Resident.ward)
+    if ward is not None:
+        q = q.where(Resident.ward == ward)
+    async with sessions() as s:
+        return [organization(w, locale) for w in (await s.execute(q)).scalars()]
+
+
 async def push(sessions: async_sessionmaker[AsyncSession], url: str, token: str | None, ward: str | None,
-               checkpoint: Checkpoint, *, locale: str = "vi", retry: Retry = Retry(),
+               checkpoint: Checkpoint, *, locale: str = "vi", retry: Retry = Retry(), concurrency: int = 4,
                progress: Callable[[int], Any] | None = None, done: Pushed | None = None) -> Pushed:
-    """Sends every resident after the checkpoint. `done` (the caller's, if given) counts what
-    the server confirmed, also when the push then fails."""
+    """Sends every resident after the checkpoint, `concurrency` Bundles in flight. `done`
+    (the caller's, if given) counts what the server confirmed, also when the push then fails.
+
+    The Questionnaire and the health stations go first, in one Bundle; residents' Bundles
+    then refer to the stations by the ids the server gave them, so no two Bundles in flight
+    write the same resource. The checkpoint only moves past a resident once every resident
+    before it is confirmed too."""
     done = done if done is not None else Pushed()
     done.resumed_after = checkpoint.load()
     build = Builder(Context(locale))
     timeout = aiohttp.ClientTimeout(total=120)
+    in_flight: deque[tuple[int, asyncio.Task]] = deque()
+
+    async def oldest_confirmed() -> None:
+        rid, task = in_flight.popleft()
+        done.created += _created(await task)
+        done.residents += 1
+        done.resident_ids.append(rid)
+        checkpoint.save(rid)
+        if progress is not None:
+            progress(1)
+
     async with aiohttp.ClientSession(timeout=timeout) as http:
         client = Client(http, url, token, retry)
-        q = questionnaire(locale)
-        reply = await client.transaction(transaction([q]))  # referenced by every response
+        shared = [questionnaire(locale), *await _stations(sessions, ward, locale)]
+        reply = await client.transaction(transaction(shared))
         done.created += _created(reply)
-        async with aclosing(residents(sessions, ward, done.resumed_after)) as rows:
-            async for r, decls in rows:
-                reply = await client.transaction(transaction(build.resident(r, decls)))
-                done.created += _created(reply)
-                done.residents += 1
-                done.resident_ids.append(r.id)
-                checkpoint.save(r.id)
-                if progress is not None:
-                    progress(1)
+        known = {f"{r['resourceType']}/{r['id']}": _server_ref(e["response"])
+                 for r, e in zip(shared, reply["entry"], strict=True)}
+        try:
+            async with aclosing(residents(sessions, ward, done.resumed_after)) as rows:
+                async for r, decls in rows:
+                    bundle = transaction(build.resident(r, decls), known)
+                    in_flight.append((r.id, asyncio.create_task(client.transaction(bundle))))
+                    if len(in_flight) >= concurrency:
+                        await oldest_confirmed()
+            while in_flight:
+                await oldest_confirmed()
+        finally:
+            for _, task in in_flight:  # a failure or Ctrl-C: the rest is resent on resume
+                task.cancel()
+            await asyncio.gather(*(task for _, task in in_flight), return_exceptions=True)
     checkpoint.clear()
     return done

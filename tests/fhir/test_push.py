@@ -9,7 +9,7 @@ from sqlalchemy import select
 from locales import t
 from storage.fhir.export import export
 from storage.fhir.push import Checkpoint, PushError, Retry, push
-from storage.models import AuditEntry
+from storage.models import AuditEntry, Resident
 from tests.fhir.check import read_ndjson, validate
 from tests.fhir.conftest import cli
 from tests.fhir.seed import WARD, seed_ward
@@ -67,6 +67,28 @@ async def test_a_new_declaration_updates_only_what_changed(rt, sessions, fhir_se
         {k: v for k, v in before.items() if k not in changed}
 
 
+async def test_bundles_in_flight_together_give_the_same_server_state(rt, sessions, fhir_server, tmp_path):
+    """Eight Bundles in flight; the server down after some of them: the checkpoint never
+    passes a resident the server did not confirm, and the resumed push completes the ward."""
+    await seed_ward(sessions, 30)
+    cp = Checkpoint(tmp_path, fhir_server.url, WARD)
+    fhir_server.fail_after = 12
+    with pytest.raises(PushError):
+        await push(sessions, fhir_server.url, None, WARD, cp, retry=FAST, concurrency=8)
+    on_server = {p["identifier"][0]["value"] for p in fhir_server.resources("Patient")}
+    async with sessions() as s:
+        ids = list((await s.execute(select(Resident.id).order_by(Resident.id))).scalars())
+    upto = ids.index(cp.load()) + 1
+    assert 0 < upto < 30
+    assert {f"hb-{rid}" for rid in ids[:upto]} <= on_server  # every resident up to the checkpoint is there
+    fhir_server.fail_after = None
+    await push(sessions, fhir_server.url, None, WARD, cp, retry=FAST, concurrency=8)
+    assert stored_counts(fhir_server) == await exported_counts(sessions, tmp_path)
+    first = fhir_server.versions()
+    done = await push(sessions, fhir_server.url, None, WARD, cp, retry=FAST, concurrency=8)
+    assert done.residents == 30 and done.created == 0 and fhir_server.versions() == first
+
+
 async def test_busy_answers_are_retried_with_backoff(rt, sessions, fhir_server, tmp_path):
     await seed_ward(sessions, 3)
     fhir_server.faults = [(429, {"Retry-After": "0"}), (503, {}), (502, {})]
@@ -81,7 +103,7 @@ async def test_an_interrupted_push_resumes_where_it_stopped(rt, sessions, fhir_s
     cp = Checkpoint(tmp_path, fhir_server.url, WARD)
     fhir_server.fail_after = 5  # the questionnaire and four residents, then down
     with pytest.raises(PushError) as e:
-        await push(sessions, fhir_server.url, None, WARD, cp, retry=FAST)
+        await push(sessions, fhir_server.url, None, WARD, cp, retry=FAST, concurrency=1)
     assert e.value.status == 503
     stopped_at = cp.load()
     assert stopped_at > 0 and len(fhir_server.resources("Patient")) == 4
@@ -107,8 +129,9 @@ async def test_refusals_and_bad_input_are_one_line(rt, sessions, fhir_server, ca
     capsys.readouterr()
     assert await cli(rt, "fhir", "push", "--url", "ftp://x") == 2
     assert await cli(rt, "fhir", "push", "--url", "http://") == 2
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url, "--concurrency", "0") == 2
     assert await cli(rt, "fhir", "push", "--url", fhir_server.url, "--ward", "Phường 99") == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 3
+    assert len(capsys.readouterr().err.strip().splitlines()) == 4
 
 
 async def test_a_push_cancelled_mid_way_resumes(rt, sessions, fhir_server, tmp_path):
@@ -130,7 +153,8 @@ async def test_a_push_cancelled_mid_way_resumes(rt, sessions, fhir_server, tmp_p
 async def test_a_refused_push_says_so_and_audits_what_was_sent(rt, sessions, fhir_server, capsys):
     await seed_ward(sessions, 6)
     fhir_server.fail_after, fhir_server.fail_status = 3, 422  # the questionnaire and two residents
-    assert await cli(rt, "fhir", "push", "--url", fhir_server.url) == 1
+    one_at_a_time = ("--concurrency", "1")
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url, *one_at_a_time) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "422" in err[0] and "down for maintenance" in err[0]
     [entry] = await audit(sessions, "fhir_push")
@@ -138,11 +162,11 @@ async def test_a_refused_push_says_so_and_audits_what_was_sent(rt, sessions, fhi
 
     fhir_server.fail_after = None
     fhir_server.faults = [(200, {})]  # a proxy's page instead of a transaction-response
-    assert await cli(rt, "fhir", "push", "--url", fhir_server.url) == 1
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url, *one_at_a_time) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0] == t("vi", "fhir.cli.resuming")  # the first run had stopped after two
     assert len(err) == 2 and "transaction-response" in err[1]
-    assert await cli(rt, "fhir", "push", "--url", fhir_server.url) == 0
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url, *one_at_a_time) == 0
     entries = await audit(sessions, "fhir_push")
     assert sorted(len(e.details["resident_ids"]) for e in entries) == [2, 4]  # resumed after the first two
 
