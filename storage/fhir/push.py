@@ -3,10 +3,10 @@ conditional update on its identifier (storage/fhir/export.py `transaction`), so 
 push changes nothing on a conforming server (HAPI FHIR, for one).
 
 429 and 5xx answers and lost connections are retried with exponential backoff (honouring
-Retry-After); anything else stops the push with the server's own message. After each
-resident the server confirmed, a checkpoint file records how far it got: a push that was
-interrupted (Ctrl-C, a server down for longer than the retries) resumes there. The
-checkpoint is removed when the push completes.
+Retry-After); anything else stops the push with the server's own message. Once a resident
+and everyone before them are confirmed, a checkpoint file records how far it got: a push
+that was interrupted (Ctrl-C, a server down for longer than the retries) resumes there.
+The checkpoint is removed when the push completes.
 """
 
 from __future__ import annotations
