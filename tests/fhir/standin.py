@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
 
 
 def outcome(status: int, text: str) -> web.Response:
@@ -142,6 +144,10 @@ class FhirServer:
         for kind, rid, res in plan:
             body = self._resolve(copy.deepcopy(res), targets, written)
             body["id"] = rid
+            try:  # like a real server, refuse what is not valid FHIR
+                get_fhir_model_class(kind).model_validate(body)
+            except (ValidationError, KeyError, ValueError) as e:
+                raise Refused(400, f"{kind} is not valid: {str(e)[:200]}") from None
             old = self.store.get(kind, {}).get(rid)
             if old is not None and _same(old.resource, body):
                 status, version = "200 OK", old.version
