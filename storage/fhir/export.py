@@ -127,13 +127,19 @@ def _urn(kind: str, rid: str) -> str:
     return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{SID_RESOURCE}/{kind}/{rid}"))
 
 
-def _rewrite(node: Any, urns: dict[str, str]) -> Any:
-    if isinstance(node, dict):
-        return {k: (urns.get(v, v) if k == "reference" and isinstance(v, str) else _rewrite(v, urns))
-                for k, v in node.items()}
-    if isinstance(node, list):
-        return [_rewrite(v, urns) for v in node]
-    return node
+def _ref(value: Any, urns: dict[str, str]) -> Any:
+    if isinstance(value, dict) and "reference" in value:
+        return {**value, "reference": urns.get(value["reference"], value["reference"])}
+    if isinstance(value, list) and value and isinstance(value[0], dict) and "reference" in value[0]:
+        return [_ref(v, urns) for v in value]
+    return value
+
+
+def _rewrite(resource: dict, urns: dict[str, str]) -> dict:
+    """The resource without its id, references pointed at the Bundle's entries. Our resources
+    hold references only in top-level elements (subject, performer, derivedFrom…); the
+    export tests check that every reference in a Bundle resolves inside it."""
+    return {k: _ref(v, urns) for k, v in resource.items() if k != "id"}
 
 
 def transaction(resources: Iterable[dict], known: dict[str, str] | None = None) -> dict:
@@ -147,7 +153,7 @@ def transaction(resources: Iterable[dict], known: dict[str, str] | None = None) 
     entries = []
     for r in items:
         kind, rid = r["resourceType"], r["id"]
-        body = _rewrite({k: v for k, v in r.items() if k != "id"}, urns)
+        body = _rewrite(r, urns)
         entries.append({
             "fullUrl": urns[f"{kind}/{rid}"],
             "resource": body,
