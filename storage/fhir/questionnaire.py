@@ -50,6 +50,7 @@ FIELDS: dict[str, Field] = {
     "flu_shot": Field("choice", "Immunization CVX 88 (completed / not-done)"),
 }
 
+
 def unmapped(questions: tuple[qn.Question, ...] = qn.QUESTIONS) -> list[str]:
     """Questions with no entry in FIELDS, or an entry that neither maps nor says why not."""
     return [q.key for q in questions
