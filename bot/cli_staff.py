@@ -412,6 +412,10 @@ async def _list(rt) -> int:
 async def cmd_export(args, rt) -> int:
     out = Path(args.out)
     fmt = (args.format or out.suffix.lstrip(".") or "csv").lower()
+    if fmt in ("fhir", "fhir-bundle"):  # HL7 FHIR: a folder, written by bot/cli_fhir.py
+        from bot.cli_fhir import EXPORT_FORMATS, export_to  # noqa: PLC0415
+
+        return await export_to(rt, args.ward, EXPORT_FORMATS[fmt], out)
     if fmt not in export.FORMATS:
         raise Bad(_say(rt, "bad_format"))
     ward = await _ward(rt, args.ward)

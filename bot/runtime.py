@@ -13,6 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.health_summary import HealthSummaries
 from storage import migrate
 from storage.db import make_engine, make_sessions, plain_url
 from storage.embedded import resolve_urls
@@ -67,4 +68,6 @@ async def open_runtime(settings: Settings, upgrade: bool = True) -> Runtime:
     )
     redis = Redis(connection_pool=pool)
     store = StateStore(redis, settings.redis_prefix, settings.state_ttl_seconds)
-    return Runtime(settings, db_url, redis_url, engine, sessions, redis, store, build_services(sessions, store))
+    services = build_services(sessions, store)
+    services.documents = HealthSummaries(settings.health_station_name)
+    return Runtime(settings, db_url, redis_url, engine, sessions, redis, store, services)

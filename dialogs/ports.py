@@ -70,6 +70,7 @@ class Services(Protocol):
     people: People
     declarations: Declarations
     privacy: Privacy
+    documents: Documents
 
 
 # How an account holder relates to the person they link: button message id → the code
@@ -276,3 +277,10 @@ class Privacy(Protocol):
         self, account_id: str, locale: str, resident_id: int, at: datetime
     ) -> tuple[str, int]:
         """('created' | 'open' (one is waiting already) | 'not_linked', request id)."""
+
+
+class Documents(Protocol):
+    """Documents with a page layout, made outside storage (bot/health_summary.py)."""
+
+    def health_summary(self, dossier: dict[str, Any], locale: str) -> bytes:
+        """The one-page PDF health-book summary of a /dulieucuatoi dossier."""

@@ -9,6 +9,7 @@ polite refusal whether the code exists or not, so nothing is disclosed; refusals
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, datetime
 from typing import Any
@@ -150,10 +151,18 @@ async def send_data(ctx: Ctx, person: Person) -> None:
         await not_linked(ctx)
         return
     name = t(ctx.locale, "privacy.doc.filename", id=person.id)
+    record = dossier.pop("fhir", None)  # the same record as HL7 FHIR, a file of its own
     readable = document_text(dossier, ctx.locale).encode("utf-8")
     as_json = json.dumps(dossier, ensure_ascii=False, indent=2, default=_json_value).encode("utf-8")
     ctx.send(Reply("privacy.data_text", {"who": named(ctx, person)}, document=(name + ".txt", readable)))
     ctx.send(Reply("privacy.data_json", document=(name + ".json", as_json)))
+    if record is not None:
+        fhir = json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8")
+        ctx.send(Reply("fhir.dossier.json", document=(name + ".fhir.json", fhir)))
+    documents = getattr(ctx.svc, "documents", None)
+    if documents is not None:  # a channel without a PDF maker still gets the files above
+        pdf = await asyncio.to_thread(documents.health_summary, dossier, ctx.locale)
+        ctx.send(Reply("fhir.dossier.pdf", document=(name + ".pdf", pdf)))
     await leave(ctx)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from locales import t
 from storage.audit import entry
+from storage.fhir.personal import personal_bundle
 from storage.models import AuditEntry, Consent, Declaration, DeletionRequest, Link, Resident
 from storage.people import transaction
 from storage.state import StateStore
@@ -156,6 +157,8 @@ async def _dossier(s: AsyncSession, r: Resident, account_id: str, at: datetime) 
                                "decided_at": _plain(q.decided_at, at), "reason": q.reason} for q in requests],
         "access_log": [{"at": _plain(e.at, at), "action": e.action, "by": e.actor_kind, "outcome": e.outcome}
                        for e in log],
+        # The same record as HL7 FHIR R4, sent as a file of its own (dialogs/privacy.py).
+        "fhir": personal_bundle(r, [d for d, _ in decls], at),
     }
 
 

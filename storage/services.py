@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,6 +29,7 @@ class StorageServices:
     people: People
     declarations: Declarations
     privacy: PrivacyService
+    documents: Any = None  # dialogs.ports.Documents: PDF layout is the bot's (bot/runtime.py sets it)
 
 
 def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore) -> StorageServices:

@@ -128,7 +128,7 @@ async def test_my_data_is_one_readable_file_and_one_json_with_everything(chat_fa
 
     await chat.command("dulieucuatoi")
     docs = documents(chat)
-    assert set(docs) == {f"du-lieu-ca-nhan-{lan.id}.txt", f"du-lieu-ca-nhan-{lan.id}.json"}
+    assert set(docs) == {f"du-lieu-ca-nhan-{lan.id}.{ext}" for ext in ("txt", "json", "fhir.json", "pdf")}
     data = json.loads(docs[f"du-lieu-ca-nhan-{lan.id}.json"])
     assert data["resident"]["full_name"] == "Nguyễn Thị Lan" and data["resident"]["code"] == lan.code
     assert data["resident"]["phone"] == "+84912345678" and data["resident"]["address"] == LAN["address"]
