@@ -49,8 +49,8 @@ async def seed_ward(sessions, n: int = 24, ward: str = WARD) -> dict:
     declarations = 0
     withdrawn_resident = None
     async with sessions.begin() as s:
-        if await s.get(Account, 990001) is None:
-            s.add(Account(telegram_id=990001, chat_id=990001))
+        if await s.get(Account, "telegram:990001") is None:
+            s.add(Account(address="telegram:990001"))
         for i in range(n):
             sex = "F" if i % 2 == 0 else "M"
             age = AGES[i % len(AGES)]
@@ -71,13 +71,13 @@ async def seed_ward(sessions, n: int = 24, ward: str = WARD) -> dict:
                 by_relative = i % 4 == 1 or v == 2
                 at = now - timedelta(days=30 * (versions - v), minutes=i)
                 s.add(Declaration(resident_id=r.id, version=v, submission_key=uuid.uuid4().hex,
-                                  submitted_by=990001 if i == 0 else 880000 + i,
+                                  submitted_by="telegram:990001" if i == 0 else f"zalo:{880000 + i}",
                                   relation=("child", "spouse", "parent")[i % 3] if by_relative else "self",
                                   questionnaire_version=VERSION, submitted_at=at, answers=a,
                                   **typed_columns(a)))
                 declarations += 1
             if i == 0:  # consent given before the declaration, withdrawn after it
-                s.add(Consent(account_id=990001, resident_id=r.id, version="t",
+                s.add(Consent(account_id="telegram:990001", resident_id=r.id, version="t",
                               given_at=now - timedelta(days=60), withdrawn_at=now + timedelta(days=1)))
                 withdrawn_resident = r.id
     return {"residents": n, "declarations": declarations, "withdrawn_resident": withdrawn_resident}
