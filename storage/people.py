@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.ports import LinkOutcome, Person, Unavailable
+from dialogs.text import visible
 from storage import accounts, registry
 from storage.audit import entry
 from storage.models import Account, Consent, Link, Resident
@@ -35,17 +36,19 @@ UNREACHABLE = (
 
 
 def to_person(row: Resident | registry.ResidentRow, relation: str = "") -> Person:
+    """Registry text leaves without invisible characters (also cleaned on import; rows
+    from before that are cleaned here, where they are shown)."""
     return Person(
         id=row.id,
         code=row.code,
-        full_name=row.full_name,
+        full_name=visible(row.full_name),
         birth_year=row.birth_year,
         birth_date=row.birth_date,
         sex=row.sex,
-        ward=row.ward,
-        quarter=row.quarter,
+        ward=visible(row.ward),
+        quarter=row.quarter and visible(row.quarter),
         phone=row.phone,
-        address=row.address,
+        address=row.address and visible(row.address),
         insurance_code=row.insurance_code,
         relation=relation,
     )
