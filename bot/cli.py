@@ -79,9 +79,10 @@ async def cmd_demo(args, rt) -> int:
 
 
 async def cmd_db_upgrade(args, settings: Settings) -> int:
-    from bot.runtime import resolve  # noqa: PLC0415
+    from bot.runtime import key_codes, resolve  # noqa: PLC0415
     from storage import migrate  # noqa: PLC0415
 
+    key_codes(settings)  # the migration to hashed codes needs the key
     db_url, _ = resolve(settings.model_copy(update={"redis_url": settings.redis_url or "redis://unused"}))
     await migrate.upgrade_async(db_url)
     print(t(settings.default_locale, "cli.db_current"))
@@ -89,9 +90,10 @@ async def cmd_db_upgrade(args, settings: Settings) -> int:
 
 
 async def cmd_db_downgrade(args, settings: Settings) -> int:
-    from bot.runtime import resolve  # noqa: PLC0415
+    from bot.runtime import key_codes, resolve  # noqa: PLC0415
     from storage import migrate  # noqa: PLC0415
 
+    key_codes(settings)  # the migration to hashed codes needs the key
     db_url, _ = resolve(settings.model_copy(update={"redis_url": settings.redis_url or "redis://unused"}))
     await asyncio.to_thread(migrate.downgrade, db_url, args.revision)
     return 0
@@ -145,7 +147,7 @@ def _command(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        logs.setup(settings.log_level)
+        logs.setup(settings.log_level, secrets=settings.secret_values)
         if getattr(args, "needs_token", False):
             require(settings, "BOT_TOKEN")
         code = uvloop.run(_main(args, settings))

@@ -19,6 +19,7 @@ LOCALES = available()  # the languages locales/ has, as for terminal_locale
 DESCRIBED = (
     "BOT_TOKEN", "DATABASE_URL", "REDIS_URL", "TELEGRAM_API_URL", "WEBHOOK_URL", "WEBHOOK_SECRET",
     "WEBHOOK_PORT", "DEFAULT_LOCALE", "STATE_TTL_DAYS", "MAX_CONCURRENT_UPDATES", "BROADCAST_RATE",
+    "CODE_SECRET", "METRICS_NETWORKS",
 )
 
 
@@ -40,7 +41,7 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     webhook_url: str = ""
     webhook_secret: str = ""
-    webhook_host: str = "0.0.0.0"
+    webhook_host: str = "127.0.0.1"  # behind a reverse proxy on the same host; 0.0.0.0 to open it
     webhook_port: int = 8080
     data_dir: Path = Path("var")
     default_locale: str = "vi"
@@ -50,6 +51,11 @@ class Settings(BaseSettings):
     health_station_phone: str = "028 3899 0000"
     health_station_name: str = "Trạm Y tế Phường 27"
     log_level: str = "INFO"
+    # Keys the card codes at rest (storage/code_vault.py); required with DATABASE_URL.
+    code_secret: str = ""
+    # GET /metrics: a bearer token, and/or the networks allowed without one.
+    metrics_token: str = ""
+    metrics_networks: str = "127.0.0.0/8,::1/128"
 
     @field_validator("bot_token")
     @classmethod
@@ -86,6 +92,25 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOK_SECRET")
         return v
 
+    @field_validator("code_secret")
+    @classmethod
+    def _code_secret(cls, v: str) -> str:
+        if v and len(v) < 32:
+            raise ValueError("CODE_SECRET")
+        return v
+
+    @field_validator("metrics_networks")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        import ipaddress  # noqa: PLC0415
+
+        for part in filter(None, (p.strip() for p in v.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError("METRICS_NETWORKS") from None
+        return v
+
     @field_validator("webhook_port")
     @classmethod
     def _port(cls, v: int) -> int:
@@ -113,6 +138,11 @@ class Settings(BaseSettings):
         if not 0 < v <= 30:
             raise ValueError("BROADCAST_RATE")
         return v
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Values that must never be printed or logged (bot.logs redacts them)."""
+        return (self.bot_token, self.webhook_secret, self.code_secret, self.metrics_token)
 
     @property
     def state_ttl_seconds(self) -> int:

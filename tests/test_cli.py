@@ -13,14 +13,15 @@ import asyncpg
 import pytest
 
 from bench.import_bench import generate
+from tests.conftest import CODE_SECRET
 from tests.e2e.conftest import ROOT, free_port
 
 
 def healthbot(*args: str, **env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items()
             if k not in ("BOT_TOKEN", "DATABASE_URL", "REDIS_URL", "DEFAULT_LOCALE", "WEBHOOK_URL", "WEBHOOK_SECRET")}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env={**base, **env}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env={**base, "CODE_SECRET": CODE_SECRET, **env},
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("env, name", [
@@ -93,7 +94,8 @@ def test_ctrl_c_twice_during_an_import_stops_everything_and_imports_nothing(data
     path = tmp_path / f"ward-{os.getpid()}.csv"
     generate(path, 200_000)
     base = {k: v for k, v in os.environ.items() if k not in ("DEFAULT_LOCALE",)}
-    env = {**base, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "DEFAULT_LOCALE": "en"}
+    env = {**base, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "DEFAULT_LOCALE": "en",
+           "CODE_SECRET": CODE_SECRET}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "residents", "import", str(path)], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60

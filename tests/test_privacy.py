@@ -33,7 +33,7 @@ from storage.models import (
     Staff,
 )
 from storage.state import StateKey
-from tests.conftest import ROOT
+from tests.conftest import CODE_SECRET, ROOT
 from tests.standin import serve
 from tests.test_declare import LAN, LAN_SCRIPT, born, run
 
@@ -457,7 +457,8 @@ async def test_bad_terminal_input_is_one_line_and_exit_code_2(runtime, capsys):
 
 
 def test_the_real_command_line_has_no_traceback(database_url, redis_url, redis_prefix):
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "REDIS_PREFIX": redis_prefix}
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "REDIS_PREFIX": redis_prefix,
+           "CODE_SECRET": CODE_SECRET}
     done = subprocess.run([sys.executable, "-m", "bot.cli", "audit", "--since", "hôm qua", "--staff", "1"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
