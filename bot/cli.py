@@ -18,17 +18,18 @@ import sys
 import uvloop
 
 from bot.config import ConfigError, Settings, load_settings, require
-from bot.terminal import help_text, interrupted, terminal_locale
+from bot.terminal import help_text, interrupted, set_operator, terminal_locale
 from locales import t
 
 log = logging.getLogger("healthbot")
 
 # Modules that add their own commands with `register(subparsers)`.
-COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_privacy")
+COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_privacy", "bot.cli_security")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="healthbot", description=help_text("cli.help.description"))
+    parser.add_argument("--operator", metavar="NAME", help=help_text("security.cli.help_operator"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help=help_text("cli.help.run"))
@@ -145,6 +146,7 @@ def _command(argv: list[str] | None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_operator(args.operator)  # the actor of audited terminal actions (else the login name)
     try:
         settings = load_settings()
         logs.setup(settings.log_level, secrets=settings.secret_values)

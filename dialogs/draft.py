@@ -78,6 +78,20 @@ def who_of(ctx: Ctx, d: dict[str, Any]) -> Msg:
     return who_for(d, today(ctx))
 
 
+def drop_person(state: dict[str, Any], resident_id: int) -> bool:
+    """Forget a person in one dialog state: their declaration in progress and the selection.
+    The node stays, so the next message there says the declaration is gone. True if changed."""
+    changed = False
+    d = state.get(DRAFT)
+    if isinstance(d, dict) and d.get("rid") == resident_id:
+        del state[DRAFT]
+        changed = True
+    if state.get("person_id") == resident_id:
+        del state["person_id"]
+        changed = True
+    return changed
+
+
 def in_progress(state: dict[str, Any]) -> bool:
     """Mid-way through a declaration (what the idle reminder watches)."""
     return DRAFT in state and str(state.get("node") or "").startswith("declare.")

@@ -15,7 +15,7 @@ from typing import Any
 
 from dialogs import codes, family
 from dialogs.core import NAV, Ctx, Msg, Reply, command, node
-from dialogs.draft import DRAFT
+from dialogs.draft import drop_person
 from dialogs.home import menu_item
 from dialogs.link import RELATION_LABEL, contact, has_links, leave, named
 from dialogs.ports import Person
@@ -262,20 +262,6 @@ def _answer(locale: str, key: str, v: Any) -> str:
 
 
 # ---------------------------------------------------------------- /rutdongy
-
-
-def drop_person(state: dict[str, Any], resident_id: int) -> bool:
-    """Forget a person in one dialog state: their declaration in progress and the selection.
-    The node stays, so the next message there says the declaration is gone. True if changed."""
-    changed = False
-    d = state.get(DRAFT)
-    if isinstance(d, dict) and d.get("rid") == resident_id:
-        del state[DRAFT]
-        changed = True
-    if state.get("person_id") == resident_id:
-        del state["person_id"]
-        changed = True
-    return changed
 
 
 async def _ask(ctx: Ctx, msg: str, buttons: list[str], **vars: Any) -> None:

@@ -151,6 +151,17 @@ class Link(Base):
     )
 
 
+class CardLock(Base):
+    """A card no new account may link to: too many wrong birth answers from any accounts
+    in a day. Set by the bot, lifted by staff (`healthbot security unlock`, or a reissue)."""
+
+    __tablename__ = "card_locks"
+
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id", ondelete="CASCADE"), primary_key=True)
+    locked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    locked_by: Mapped[str | None] = mapped_column(Text)  # the account whose answer locked it
+
+
 class Consent(Base):
     """Each explicit consent given (and withdrawn), with the notice's version."""
 

@@ -15,13 +15,14 @@ from datetime import datetime
 import asyncpg
 import sqlalchemy.exc
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.ports import LinkOutcome, Person, Unavailable
+from dialogs.ports import Holder, LinkOutcome, Person, Unavailable, owner_of
 from dialogs.text import visible
 from storage import accounts, registry
 from storage.audit import entry
-from storage.models import Account, Consent, Link, Resident
+from storage.models import Account, CardLock, Consent, Link, Resident
 
 MAX_ACCOUNTS = 3
 
@@ -118,9 +119,16 @@ class People:
         """A hint before asking questions; `link` decides for real under the row lock."""
         async with self._tx() as s:
             holders = (await s.execute(select(Link.account_id).where(*_active(resident_id=resident_id)))).scalars().all()
+            locked = await s.get(CardLock, resident_id) is not None
         if account_id in holders:
             return "already"
+        if locked:
+            return "locked"
         return "full" if len(holders) >= MAX_ACCOUNTS else "open"
+
+    async def holders(self, resident_id: int) -> list[Holder]:
+        async with self._tx() as s:
+            return await _holders(s, resident_id)
 
     # ------------------------------------------------------------ changing
 
@@ -149,6 +157,10 @@ class People:
             ).all()
             if any(h.account_id == account_id for h in holders):
                 return LinkOutcome("already")
+            if await s.get(CardLock, resident_id) is not None:
+                s.add(entry("link", actor_kind="account", actor_id=account_id, resident_id=resident_id,
+                            outcome="card_locked"))
+                return LinkOutcome("locked")
             if len(holders) >= MAX_ACCOUNTS:
                 s.add(entry("link", actor_kind="account", actor_id=account_id, resident_id=resident_id, outcome="full"))
                 return LinkOutcome("full")
@@ -168,6 +180,33 @@ class People:
                 s.add(entry("unlink", actor_kind="account", actor_id=account_id, resident_id=resident_id))
             return bool(ended)
 
+    async def remove_holder(self, owner_id: int, resident_id: int, account_id: int, at: datetime) -> Holder | None:
+        async with self._tx() as s:
+            await s.execute(select(Resident.id).where(Resident.id == resident_id).with_for_update())
+            holders = await _holders(s, resident_id)
+            owner = owner_of(holders)
+            removed = next((h for h in holders if h.account_id == account_id), None)
+            if owner is None or owner.account_id != owner_id or removed is None or removed is owner:
+                s.add(entry("unlink_other", actor_kind="account", actor_id=owner_id, resident_id=resident_id,
+                            outcome="refused"))
+                return None
+            await _revoke(s, at, "owner", account_id=account_id, resident_id=resident_id)
+            s.add(entry("unlink_other", actor_kind="account", actor_id=owner_id, resident_id=resident_id,
+                        details={"removed": str(account_id), "relation": removed.relation}))
+            return removed
+
+    async def lock_card(self, resident_id: int, account_id: int, at: datetime) -> list[Holder] | None:
+        async with self._tx() as s:
+            locked = await s.scalar(
+                insert(CardLock).values(resident_id=resident_id, locked_at=at, locked_by=str(account_id))
+                .on_conflict_do_nothing().returning(CardLock.resident_id))
+            if locked is None:
+                return None
+            # The alert staff see in `healthbot audit` and (as a count) in the statistics.
+            s.add(entry("card_lock", actor_kind="account", actor_id=account_id, resident_id=resident_id,
+                        outcome="locked"))
+            return await _holders(s, resident_id)
+
     async def unlink_all(self, resident_id: int, at: datetime, actor_kind: str, actor_id: str | None) -> int:
         """Staff revoke every link of a resident; returns how many ended."""
         async with self._tx() as s:
@@ -175,6 +214,16 @@ class People:
             s.add(entry("unlink", actor_kind=actor_kind, actor_id=actor_id, resident_id=resident_id,
                         outcome="ok" if ended else "none", details={"links": len(ended)}))
             return len(ended)
+
+
+async def _holders(s: AsyncSession, resident_id: int) -> list[Holder]:
+    rows = await s.execute(
+        select(Link.account_id, Account.chat_id, Account.locale, Link.relation, Link.consented_at)
+        .join(Account, Account.telegram_id == Link.account_id)
+        .where(*_active(resident_id=resident_id))
+        .order_by(Link.created_at, Link.id)
+    )
+    return [Holder(*row) for row in rows.all()]
 
 
 async def _revoke(s: AsyncSession, at: datetime, by: str, **who: int) -> list[int]:

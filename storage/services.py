@@ -12,6 +12,7 @@ from storage.broadcasts import BroadcastService
 from storage.declarations import Declarations
 from storage.people import People
 from storage.privacy import PrivacyService
+from storage.security import Drafts
 from storage.staff import StaffService
 from storage.state import StateStore
 
@@ -28,6 +29,7 @@ class StorageServices:
     people: People
     declarations: Declarations
     privacy: PrivacyService
+    drafts: Drafts
 
 
 def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore) -> StorageServices:
@@ -42,4 +44,5 @@ def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore
         people=People(sessions),
         declarations=Declarations(sessions),
         privacy=PrivacyService(sessions),
+        drafts=Drafts(store),
     )

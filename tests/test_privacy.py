@@ -36,6 +36,7 @@ from storage.state import StateKey
 from tests.conftest import CODE_SECRET, ROOT
 from tests.standin import serve
 from tests.test_declare import LAN, LAN_SCRIPT, born, run
+from tests.test_link import proof
 
 WARD = "Phường 27"
 A, B, C, STAFF = 7101, 7102, 7103, 7900  # mother's own account, a stranger, her son, ward staff
@@ -53,9 +54,9 @@ async def resident(sessions, **fields) -> Resident:
 
 
 async def link(chat, r: Resident, relation: str = "Tôi") -> None:
-    """Through the conversation: code, birth year, relation, consent."""
+    """Through the conversation: code, birth date, relation, consent."""
     await chat.command("start", r.code)
-    await chat.send(str(r.birth_year))
+    await chat.send(proof(r))
     await chat.press(relation)
     await chat.press("Đồng ý")
     assert chat.has_button("Khai báo ngay"), chat.texts

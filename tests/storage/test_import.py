@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import select
 
 from bot import cli_residents
-from bot.config import Settings
 from dialogs import codes
 from storage import code_vault, registry, registry_workers
 from storage.models import AuditEntry, Resident
@@ -547,8 +546,9 @@ def test_header_folding():
 
 
 @pytest.fixture
-def rt(database_url, sessions):
-    return cli_residents.runtime(Settings(default_locale="vi", _env_file=None), database_url, sessions)
+def rt(runtime):
+    """The real runtime: these commands audit what they show and clear counters in Redis."""
+    return runtime
 
 
 async def test_cli_import_show_list_reissue(rt, conn, tmp_path, capsys):

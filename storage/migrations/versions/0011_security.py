@@ -1,5 +1,5 @@
 """security: card codes at rest as a keyed hash and a sealed copy; registry text cleaned;
-a note beside an erasure decision's reason code
+a note beside an erasure decision's reason code; cards locked against new links
 
 Revision ID: 0011
 Revises: 0007
@@ -51,9 +51,17 @@ def upgrade() -> None:
         bind.execute(sa.text(f"UPDATE residents SET {column} = regexp_replace({column}, :p, '', 'g') "
                              f"WHERE {column} ~ :p"), {"p": invisible})
     op.add_column("deletion_requests", sa.Column("note", sa.Text(), nullable=True))
+    op.create_table(
+        "card_locks",
+        sa.Column("resident_id", sa.BigInteger(), sa.ForeignKey("residents.id", ondelete="CASCADE"),
+                  primary_key=True),
+        sa.Column("locked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("locked_by", sa.Text(), nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("card_locks")
     op.drop_column("deletion_requests", "note")
     op.add_column("residents", sa.Column("code", sa.String(16, collation="C"), nullable=True))
     _convert(op.get_bind(), "SELECT id, code_sealed FROM residents",
