@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def cmd_run(args, rt) -> int:
+    from telegram.error import InvalidToken, NetworkError  # noqa: PLC0415
+
     from bot.app import build_application  # noqa: PLC0415
     from bot.run import run_polling, run_webhook, stop_on_signals  # noqa: PLC0415
 
@@ -62,7 +64,17 @@ async def cmd_run(args, rt) -> int:
     stop = asyncio.Event()
     stop_on_signals(stop)
     runner = run_webhook if args.webhook else run_polling
-    await runner(rt, app, background_jobs(), stop)
+    try:
+        await runner(rt, app, background_jobs(), stop)
+    except (InvalidToken, NetworkError) as e:  # at start; PTB's message would quote the token
+        # A bot whose start failed is not shut down by PTB: close its HTTP sessions here.
+        for request in getattr(app.bot, "_request", ()):
+            await request.shutdown()
+        if isinstance(e, InvalidToken):
+            print(t(terminal_locale(), "security.cli.token_rejected"), file=sys.stderr)
+            return 2
+        print(t(terminal_locale(), "security.cli.api_unreachable", error=type(e).__name__), file=sys.stderr)
+        return 1
     return 0
 
 
