@@ -218,7 +218,8 @@ def document_text(d: dict[str, Any], locale: str) -> str:
     out += section("declarations", lines, n=len(d["declarations"]))
     out += section("requests", [
         say("request", id=q["id"], at=value(q["requested_at"]),
-            status=say("status." + q["status"], at=value(q["decided_at"]), reason=value(q["reason"])))
+            status=say("status." + q["status"], at=value(q["decided_at"]),
+                       reason=_known(locale, f"security.reason.{q['reason']}.short", value(q["reason"]))))
         for q in d["deletion_requests"]])
     out += section("access", [
         say("access_line", at=value(e["at"]), action=_known(locale, "privacy.action." + e["action"], e["action"]),
