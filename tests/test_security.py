@@ -7,16 +7,21 @@ import csv
 import io
 from datetime import UTC, date, datetime
 
+import asyncpg
+import pytest
 from sqlalchemy import select
 
 import locales
 from bot.cli import build_parser
-from bot.terminal import set_operator
+from bot.terminal import set_operator, who_ran
 from dialogs import codes
 from dialogs.draft import DRAFT
 from dialogs.link import CARD_MAX_ACCOUNTS, CARD_MAX_WRONG, MAX_WRONG_YEARS
+from dialogs.text import clean, visible
+from storage import code_vault, registry
 from storage.models import AuditEntry, CardLock, Resident
 from storage.state import StateKey
+from tests.conftest import CODE_SECRET
 from tests.test_link import STATION_PHONE, active_links, add_resident, link_via_start, said
 
 BORN = date(1948, 3, 5)
@@ -224,3 +229,87 @@ async def test_unlinking_drops_the_declaration_in_progress(chat_factory, session
     assert DRAFT in await runtime.store.load(StateKey(4802, 4802))
     assert await cli(runtime, "residents", "unlink", str(tam.id)) == 0
     assert DRAFT not in await runtime.store.load(StateKey(4802, 4802))
+
+
+# ---------------------------------------------------------------- codes at rest
+
+
+async def test_a_copy_of_the_database_alone_finds_and_links_no_one(chat_factory, sessions, runtime, database_url):
+    hoa = await hoa_born(sessions)
+    code = hoa.code
+    conn = await asyncpg.connect(database_url)
+    try:
+        copied = [dict(r) for r in await conn.fetch("SELECT * FROM residents")]
+    finally:
+        await conn.close()
+    # the code is in no column, in any form people or machines write it
+    dump = repr(copied).encode() + b"".join(v for r in copied for v in r.values() if isinstance(v, bytes))
+    for form in (code, code.lower(), codes.display(code), code[:-1]):
+        assert form.encode() not in dump and form.encode().hex().encode() not in dump
+    # a server keyed with another secret (the copy without ours) finds nothing and links no one
+    code_vault.use("another-server-secret-" + "y" * 32)
+    try:
+        assert await runtime.services.people.by_code(code) is None
+        with pytest.raises(code_vault.VaultNotReady):
+            code_vault.unseal(copied[0]["code_sealed"])
+        thief = chat_factory(4901)
+        await thief.command("start", code)
+        assert said(thief, "link.unknown") and not said(thief, "security.ask_birth_date")
+    finally:
+        code_vault.use(CODE_SECRET)
+    assert (await runtime.services.people.by_code(codes.display(code).lower())).id == hoa.id
+
+
+# ---------------------------------------------------------------- registry text
+
+
+BIDI = "\u202e\u200b"  # right-to-left override, zero-width space
+
+
+async def test_invisible_characters_are_dropped_on_import_and_where_shown(chat_factory, sessions, runtime,
+                                                                         database_url, tmp_path):
+    path = tmp_path / "ds.csv"
+    path.write_text("ho_ten,ngay_sinh,dia_chi,phuong\n"
+                    f"Nguyễn Thị{BIDI} Mai,05/03/1948,12 Lê{BIDI} Lợi,Phường{BIDI} 27\n", encoding="utf-8")
+    conn = await asyncpg.connect(database_url)
+    try:
+        report = await registry.import_file(conn, path)
+        row = await conn.fetchrow("SELECT full_name, address, ward FROM residents")
+    finally:
+        await conn.close()
+    assert report.added == 1 and tuple(row) == ("Nguyễn Thị Mai", "12 Lê Lợi", "Phường 27")
+    # a row from before the import cleaned it is cleaned where it is shown
+    async with sessions.begin() as s:
+        old = Resident(code=codes.new_code(), ward="Phường 27", full_name=f"Trần{BIDI} Văn Nam",
+                       birth_year=1950, sex="M")
+        s.add(old)
+    chat = chat_factory(4950)
+    await link_via_start(chat, old, "Tôi")
+    await chat.command("nguoithan")
+    assert "Trần Văn Nam" in chat.text and not any(c in chat.text for c in BIDI)
+    assert all(c not in b for b in chat.keyboard() for c in BIDI)
+    # and a typed answer goes through the same cleaning
+    assert clean(f"Giáo{BIDI} viên") == "Giáo viên" and visible(f"a{BIDI}b") == "ab"
+
+
+# ---------------------------------------------------------------- terminal reads
+
+
+async def test_terminal_reads_are_audited_with_the_operator(sessions, runtime, capsys, tmp_path):
+    hoa = await hoa_born(sessions)
+    assert await cli(runtime, "--operator", "Chị Mai", "residents", "show", str(hoa.id), "--reveal") == 0
+    assert await cli(runtime, "residents", "list", "--ward", "Phường 27") == 0
+    assert await cli(runtime, "--operator", "Chị Mai", "cards", "--ward", "Phường 27", "--format", "svg",
+                     "--out", str(tmp_path / "cards")) == 0
+    reads = await audit(sessions, "cli_read")
+    assert [(e.details["command"], e.actor_id) for e in reads] == [
+        ("residents show", "Chị Mai"), ("residents list", who_ran()), ("cards", "Chị Mai")]
+    assert reads[0].resident_id == hoa.id and reads[0].details["reveal"] is True
+    assert reads[1].resident_id == hoa.id and reads[2].resident_id == hoa.id
+    assert "Hoa" not in str([e.details for e in reads]) and hoa.code not in str([e.details for e in reads])
+    capsys.readouterr()
+    assert await cli(runtime, "audit", "--staff", "Chị Mai", "--csv") == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert [r[2] for r in rows[1:]] == ["cli_read", "cli_read"] and all(r[1] == "cli:Chị Mai" for r in rows[1:])
+    assert await cli(runtime, "audit", "--resident", hoa.code, "--csv") == 0
+    assert len([r for r in csv.reader(io.StringIO(capsys.readouterr().out)) if "cli_read" in r]) == 3
