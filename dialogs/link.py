@@ -23,8 +23,9 @@ from dialogs.ports import Person
 CONSENT_VERSION = "2026-01"  # the notice's text version, stored with every consent
 MAX_WRONG_YEARS = 5  # wrong birth answers per code (resident) per account …
 YEAR_WINDOW = 24 * 3600  # … per 24 hours, then that code is locked for that account
-CARD_MAX_WRONG = 10  # wrong birth answers per card from all accounts in a day: then the
-# card takes no new link until staff unlock it, staff are alerted, its accounts told
+CARD_MAX_WRONG = 10  # wrong birth answers per card from all accounts in a day, or …
+CARD_MAX_WRONG_MONTH = 20  # … in 30 days: then the card takes no new link until staff
+MONTH_WINDOW = 30 * 24 * 3600  # unlock it, staff are alerted and its accounts told
 CARD_MAX_ACCOUNTS = 5  # accounts that may try one card per day
 MAX_MISSES = 20  # unknown codes per account …
 MISS_WINDOW = 3600  # … per hour, across codes
@@ -61,6 +62,10 @@ def _year_key(account_id: int, resident_id: int) -> str:
 
 def _card_key(resident_id: int) -> str:
     return f"link:card:{resident_id}"  # storage.security.card_wrong
+
+
+def _card_month_key(resident_id: int) -> str:
+    return f"link:card30:{resident_id}"  # storage.security.card_wrong_month
 
 
 def _tryers_key(resident_id: int) -> str:
@@ -254,8 +259,9 @@ async def wrong_answer(ctx: Ctx, person: Person) -> None:
     limits, uid = ctx.svc.limits, ctx.env.user_id
     wrong = await limits.hit(_year_key(uid, person.id), YEAR_WINDOW)
     on_card = await limits.hit(_card_key(person.id), YEAR_WINDOW)
+    this_month = await limits.hit(_card_month_key(person.id), MONTH_WINDOW)
     await attempt(ctx, "wrong_year", person.id)
-    if on_card >= CARD_MAX_WRONG:
+    if on_card >= CARD_MAX_WRONG or this_month >= CARD_MAX_WRONG_MONTH:
         await lock_card(ctx, person)
     elif wrong >= MAX_WRONG_YEARS:
         await ctx.svc.audit.record(

@@ -24,9 +24,14 @@ DAY = 24 * 3600
 
 
 # Counter names (dialogs/link.py counts, storage clears). Per card: wrong birth answers
-# from any account, and the accounts that tried it; per account and card: wrong answers.
+# from any account (a day, 30 days), and the accounts that tried it today; per account
+# and card: wrong answers.
 def card_wrong(resident_id: int) -> str:
     return f"link:card:{resident_id}"
+
+
+def card_wrong_month(resident_id: int) -> str:
+    return f"link:card30:{resident_id}"
 
 
 def card_tryers(resident_id: int) -> str:
@@ -43,7 +48,7 @@ def wrong_by(account_id: int, resident_id: int) -> str:
 
 async def forget_counters(store: StateStore, resident_id: int) -> int:
     """Every attempt counter of this card (all accounts); returns how many were set."""
-    names = [store.keys.counter(card_wrong(resident_id)), store.keys.counter(card_tryers(resident_id))]
+    names = [store.keys.counter(name(resident_id)) for name in (card_wrong, card_wrong_month, card_tryers)]
     for pattern in (card_tried_by(resident_id, "*"), wrong_by("*", resident_id)):  # type: ignore[arg-type]
         names += [k async for k in store.redis.scan_iter(match=store.keys.counter(pattern), count=500)]
     return await store.redis.delete(*names)

@@ -16,7 +16,7 @@ from bot.cli import build_parser
 from bot.terminal import set_operator, who_ran
 from dialogs import codes
 from dialogs.draft import DRAFT
-from dialogs.link import CARD_MAX_ACCOUNTS, CARD_MAX_WRONG, MAX_WRONG_YEARS
+from dialogs.link import CARD_MAX_ACCOUNTS, CARD_MAX_WRONG, CARD_MAX_WRONG_MONTH, MAX_WRONG_YEARS
 from dialogs.text import clean, visible
 from storage import code_vault, registry
 from storage.models import AuditEntry, CardLock, Resident
@@ -68,6 +68,7 @@ async def test_the_full_birth_date_is_asked_where_the_registry_has_it(chat_facto
     await chat.send("1948")  # the right year alone proves nothing here, and costs no try
     assert said(chat, "security.date_invalid")
     assert await runtime.store.count(f"link:card:{hoa.id}") == 0
+    assert await runtime.store.count(f"link:card30:{hoa.id}") == 0
     await chat.send("06/03/1948")
     assert said(chat, "security.wrong_date") and str(MAX_WRONG_YEARS - 1) in chat.text
     await chat.send("ngày 5-3-1948")
@@ -116,6 +117,17 @@ def runtime_sent(chat) -> list:
     return chat.api.sent(chat.user_id)
 
 
+async def test_wrong_answers_spread_over_days_lock_the_card_within_30_days(chat_factory, sessions, runtime):
+    hoa = await hoa_born(sessions)
+    for _ in range(CARD_MAX_WRONG_MONTH - 1):  # nine a day for a few days, say
+        await runtime.store.hit(f"link:card30:{hoa.id}", 30 * 86400)
+    chat = chat_factory(4350)
+    await chat.command("start", hoa.code)
+    await chat.send(wrong_dates(1)[0])  # the first wrong answer today, the 20th this month
+    assert said(chat, "security.card_locked")
+    assert [e.resident_id for e in await audit(sessions, "card_lock")] == [hoa.id]
+
+
 async def test_too_many_accounts_on_one_card_in_a_day(chat_factory, sessions):
     hoa = await add_resident(sessions)
     for n in range(CARD_MAX_ACCOUNTS):
@@ -138,6 +150,7 @@ async def test_staff_unlock_and_reissue_clear_locks_and_counters(chat_factory, s
     assert said(chat, "security.card_locked")
     await runtime.store.hit(f"link:year:4502:{hoa.id}", 3600)
     await runtime.store.hit(f"link:card:{hoa.id}", 3600)
+    await runtime.store.hit(f"link:card30:{hoa.id}", 3600)
 
     assert await cli(runtime, "security", "locks") == 0
     assert f"{hoa.id} · Phường 27" in capsys.readouterr().out
