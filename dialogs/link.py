@@ -5,7 +5,7 @@ the card's QR code. A printed code is a bearer token, so the bot shows the maske
 and asks the full birth date (the year where the registry has no day); only a match
 links. The consent notice comes before anything is stored. Counters live in Redis
 (ctx.svc.limits), so the limits hold across processes; they count per account and per
-card, so that many throwaway accounts do not multiply the guesses (README, "Guessing").
+card, so that many throwaway accounts do not multiply the guesses (README, "Security").
 """
 
 from __future__ import annotations
