@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _command(argv: list[str] | None) -> int:
     from bot import logs  # noqa: PLC0415
+    from storage.code_vault import VaultNotReady  # noqa: PLC0415
 
     # A closed terminal (SIGHUP) or `kill` must stop the embedded servers too; `run` installs
     # its own graceful SIGTERM/SIGINT handlers inside the event loop.
@@ -167,6 +168,9 @@ def _command(argv: list[str] | None) -> int:
         code = uvloop.run(_main(args, settings))
     except ConfigError as e:
         return e.code
+    except VaultNotReady:  # the codes were sealed under another CODE_SECRET
+        print(t(terminal_locale(), "security.cli.wrong_secret"), file=sys.stderr)
+        return 2
     except UNREACHABLE as e:
         # Unreachable database/Redis: one line, no traceback (it would quote the URL).
         print(t(terminal_locale(), "cli.unreachable", error=type(e).__name__), file=sys.stderr)

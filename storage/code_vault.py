@@ -24,6 +24,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from dialogs import codes
+
 NONCE = 12
 DIGEST = 16
 SECRET_FILE = "code_secret"  # under DATA_DIR, only when the database is the embedded one
@@ -57,6 +59,7 @@ class Vault:
                 for i, c in enumerate(codes)]
 
     def unseal(self, sealed: bytes) -> str:
+        """The code; VaultNotReady if it was sealed under another CODE_SECRET."""
         sealed = bytes(sealed)
         try:
             return self._aead.decrypt(sealed[:NONCE], sealed[NONCE:], None).decode()
@@ -109,8 +112,6 @@ def local_secret(data_dir: Path) -> str:
 
 def issue(count: int) -> tuple[list[str], list[bytes], list[bytes]]:
     """`count` new codes, with their hashes and sealed copies (the columns an insert needs)."""
-    from dialogs.codes import new_codes  # noqa: PLC0415 - kept out of the model's import
-
     v = vault()
-    drawn = new_codes(count)
+    drawn = codes.new_codes(count)
     return drawn, list(map(v.digest, drawn)), v.seal_many(drawn)

@@ -3,6 +3,7 @@ lifting a lock; driven through the real Application in process and the real CLI.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, date, datetime
@@ -22,6 +23,7 @@ from storage import code_vault, registry
 from storage.models import AuditEntry, CardLock, Resident
 from storage.state import StateKey
 from tests.conftest import CODE_SECRET
+from tests.test_cli import healthbot
 from tests.test_link import STATION_PHONE, active_links, add_resident, link_via_start, said
 
 BORN = date(1948, 3, 5)
@@ -322,3 +324,13 @@ async def test_terminal_reads_are_audited_with_the_operator(sessions, runtime, c
     assert [r[2] for r in rows[1:]] == ["cli_read", "cli_read"] and all(r[1] == "cli:Chị Mai" for r in rows[1:])
     assert await cli(runtime, "audit", "--resident", hoa.code, "--csv") == 0
     assert len([r for r in csv.reader(io.StringIO(capsys.readouterr().out)) if "cli_read" in r]) == 3
+
+
+async def test_another_code_secret_at_the_terminal_is_one_line(sessions, database_url, redis_url, redis_prefix):
+    hoa = await hoa_born(sessions)
+    done = await asyncio.to_thread(healthbot, "residents", "show", str(hoa.id), "--reveal", DATABASE_URL=database_url,
+                                   REDIS_URL=redis_url, REDIS_PREFIX=redis_prefix,
+                                   CODE_SECRET="not-the-secret-the-cards-were-issued-with")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [locales.t("vi", "security.cli.wrong_secret")]
+    assert hoa.code not in done.stdout + done.stderr
