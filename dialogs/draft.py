@@ -47,6 +47,8 @@ async def need(ctx: Ctx) -> dict[str, Any] | None:
     """The draft, with its person read for this step; without one (a node reached from an
     older state, or the link has ended meanwhile), back to the menu."""
     d = get(ctx)
+    if d is not None:
+        d.pop("person", None)  # a registry copy kept by drafts made before issue 13
     if d is not None and not any(p.id == d.get("rid") for p in await ctx.people()):
         ctx.state.pop(DRAFT, None)
         d = None

@@ -334,3 +334,29 @@ async def test_another_code_secret_at_the_terminal_is_one_line(sessions, databas
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [locales.t("vi", "security.cli.wrong_secret")]
     assert hoa.code not in done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------- the Redis draft
+
+
+async def test_the_draft_in_redis_holds_ids_and_answers_not_the_registry(chat_factory, sessions, runtime):
+    from tests.test_declare import LAN, LAN_SCRIPT, family, run  # noqa: PLC0415
+
+    [lan] = await family(sessions, 4990, {**LAN, "phone": "+84987000111", "insurance_code": "DN4797915410033"})
+    chat = chat_factory(4990)
+    await chat.command("khaibao")
+    await run(chat, LAN_SCRIPT[:4])  # identity, phone, address, occupation
+    key = StateKey(4990, 4990)
+    raw = await runtime.redis.get(runtime.store.keys.state(key))
+    d = (await runtime.store.load(key))[DRAFT]
+    assert d["rid"] == lan.id and d["rel"] == "self" and "person" not in d
+    # (the address she confirmed is one of her answers; the rest of the row is nowhere)
+    for value in (lan.full_name, lan.code, "+84987000111", "DN4797915410033", lan.birth_date.isoformat()):
+        assert value not in raw, value
+    # a draft written before the change loses its registry copy at the next step
+    state = await runtime.store.load(key)
+    state[DRAFT]["person"] = {"full_name": lan.full_name}
+    await runtime.store.save(key, state)
+    await chat.send("kinh")
+    assert "person" not in (await runtime.store.load(key))[DRAFT]
+    assert lan.full_name not in await runtime.redis.get(runtime.store.keys.state(key))
