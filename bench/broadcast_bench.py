@@ -38,9 +38,8 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dialogs.codes import new_codes  # noqa: E402
 from dialogs.ports import Audience  # noqa: E402
-from storage import migrate  # noqa: E402
+from storage import code_vault, migrate  # noqa: E402
 from storage.db import plain_url, with_database  # noqa: E402
 from tests.standin import TOKEN, BotApi, serve  # noqa: E402
 
@@ -100,10 +99,15 @@ class Row:
     statuses: dict[str, int]
 
 
+CODE_SECRET = secrets.token_urlsafe(48)  # this run's key for the card codes at rest
+
+
 async def seed(url: str, chats: int) -> None:
     """N accounts, each linked to one resident, every fifth to three (ids 1.. in order)."""
     sizes = [3 if i % 5 == 0 else 1 for i in range(chats)]
-    codes = iter(new_codes(sum(sizes)))
+    code_vault.use(CODE_SECRET)
+    _, hashes, sealed = code_vault.issue(sum(sizes))
+    codes = iter(zip(hashes, sealed, strict=True))
     now = datetime.now(UTC)
     accounts, residents, links = [], [], []
     rid = 0
@@ -112,14 +116,15 @@ async def seed(url: str, chats: int) -> None:
         accounts.append((chat, chat, "vi"))
         for k in range(size):
             rid += 1
-            residents.append((next(codes), WARD, f"Khu phố {1 + i % 6}", f"Nguyễn Văn Thử {k}", 1960 + i % 60,
+            residents.append((*next(codes), WARD, f"Khu phố {1 + i % 6}", f"Nguyễn Văn Thử {k}", 1960 + i % 60,
                               "M" if k % 2 else "F"))
             links.append((chat, rid, "self", "bench", now))
     conn = await asyncpg.connect(url)
     try:
         await conn.copy_records_to_table("accounts", records=accounts, columns=["telegram_id", "chat_id", "locale"])
         await conn.copy_records_to_table("residents", records=residents,
-                                         columns=["code", "ward", "quarter", "full_name", "birth_year", "sex"])
+                                         columns=["code_hash", "code_sealed", "ward", "quarter", "full_name",
+                                                  "birth_year", "sex"])
         await conn.copy_records_to_table("links", records=links, columns=[
             "account_id", "resident_id", "relation", "consent_version", "consented_at"])
         await conn.execute("ANALYZE")
@@ -139,7 +144,7 @@ async def measure(args, server: str, redis_url: str, chats: int, rate: float) ->
         runner, api_url = await serve(api)
         prefix = f"hbbench{secrets.token_hex(3)}"
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "REDIS_PREFIX": prefix,
-               "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": api_url, "LOG_LEVEL": "ERROR"}
+               "BOT_TOKEN": TOKEN, "CODE_SECRET": CODE_SECRET, "TELEGRAM_API_URL": api_url, "LOG_LEVEL": "ERROR"}
         workers = [await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.broadcast_bench", "--worker", "--rate", str(rate), env=env, cwd=ROOT,
             stdout=asyncio.subprocess.PIPE) for _ in range(args.workers)]

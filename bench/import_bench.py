@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import uvloop
 
-from storage import migrate, registry
+from storage import code_vault, migrate, registry
 from storage.db import plain_url
 
 FAMILY = "Nguyễn Trần Lê Phạm Hoàng Huỳnh Phan Vũ Võ Đặng Bùi Đỗ Hồ Ngô Dương Lý".split()
@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keep-file", type=Path, help="write the generated CSV here and keep it")
     args = ap.parse_args(argv)
 
+    code_vault.use(secrets.token_urlsafe(48))  # this run's key for the card codes at rest
     server = _server_url(args.database_url)
     name = f"hb_bench_{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory() as tmp:

@@ -91,19 +91,24 @@ async def person(api: Measured, uid: int, stop: asyncio.Event, first: str, count
             text = first
 
 
+CODE_SECRET = secrets.token_urlsafe(48)  # this run's key for the card codes at rest
+
+
 async def seed(db_url: str, users: int) -> None:
     """Residents already linked to their accounts, so people go straight to declaring."""
-    from dialogs.codes import new_codes  # noqa: PLC0415
+    from storage import code_vault  # noqa: PLC0415
 
     conn = await asyncpg.connect(plain_url(db_url))
     try:
         await conn.execute("TRUNCATE residents, accounts, links RESTART IDENTITY CASCADE")
-        codes = new_codes(users)
+        code_vault.use(CODE_SECRET)
+        _, hashes, sealed = code_vault.issue(users)
         now = datetime.now(UTC)
         await conn.copy_records_to_table(
-            "residents", columns=["code", "ward", "quarter", "full_name", "birth_year", "birth_date", "sex"],
-            records=[(c, "Bench", "KP1", f"Người Thử {i}", 1960 + i % 50, date(1960 + i % 50, 1, 1),
-                      "F" if i % 2 else "M") for i, c in enumerate(codes)],
+            "residents",
+            columns=["code_hash", "code_sealed", "ward", "quarter", "full_name", "birth_year", "birth_date", "sex"],
+            records=[(h, c, "Bench", "KP1", f"Người Thử {i}", 1960 + i % 50, date(1960 + i % 50, 1, 1),
+                      "F" if i % 2 else "M") for i, (h, c) in enumerate(zip(hashes, sealed, strict=True))],
         )
         await conn.copy_records_to_table(
             "accounts", columns=["address", "locale"],
@@ -189,7 +194,7 @@ async def main() -> None:
         await asyncio.to_thread(migrate.upgrade, db_url)
         await seed(db_url, args.users)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
-        env.update(BOT_TOKEN=TOKEN, BOT_USERNAME="bench_bot", DATABASE_URL=db_url, REDIS_URL=redis_url,
+        env.update(CODE_SECRET=CODE_SECRET, BOT_TOKEN=TOKEN, BOT_USERNAME="bench_bot", DATABASE_URL=db_url, REDIS_URL=redis_url,
                    LOG_LEVEL="WARNING", DATA_DIR=str(data))
         runs = []
         for _ in range(args.repeat):

@@ -18,17 +18,18 @@ import sys
 import uvloop
 
 from bot.config import ConfigError, Settings, load_settings, require
-from bot.terminal import help_text, interrupted, terminal_locale
+from bot.terminal import help_text, interrupted, set_operator, terminal_locale
 from locales import t
 
 log = logging.getLogger("healthbot")
 
 # Modules that add their own commands with `register(subparsers)`.
-COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_privacy", "bot.cli_fhir")
+COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_privacy", "bot.cli_fhir", "bot.cli_security")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="healthbot", description=help_text("cli.help.description"))
+    parser.add_argument("--operator", metavar="NAME", help=help_text("security.cli.help_operator"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help=help_text("cli.help.run"))
@@ -52,13 +53,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def cmd_run(args, rt) -> int:
+    from telegram.error import InvalidToken, NetworkError  # noqa: PLC0415
+
     from bot.run import serve, stop_on_signals  # noqa: PLC0415
 
     if args.webhook:
         require(rt.settings, "WEBHOOK_URL", "WEBHOOK_SECRET")
     stop = asyncio.Event()
     stop_on_signals(stop)
-    await serve(rt, args.webhook, stop)
+    try:
+        await serve(rt, args.webhook, stop)
+    except (InvalidToken, NetworkError) as e:  # at start; PTB's message would quote the token
+        if isinstance(e, InvalidToken):
+            print(t(terminal_locale(), "security.cli.token_rejected"), file=sys.stderr)
+            return 2
+        print(t(terminal_locale(), "security.cli.api_unreachable", error=type(e).__name__), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -69,9 +79,10 @@ async def cmd_demo(args, rt) -> int:
 
 
 async def cmd_db_upgrade(args, settings: Settings) -> int:
-    from bot.runtime import resolve  # noqa: PLC0415
+    from bot.runtime import key_codes, resolve  # noqa: PLC0415
     from storage import migrate  # noqa: PLC0415
 
+    key_codes(settings)  # the migration to hashed codes needs the key
     db_url, _ = resolve(settings.model_copy(update={"redis_url": settings.redis_url or "redis://unused"}))
     await migrate.upgrade_async(db_url)
     print(t(settings.default_locale, "cli.db_current"))
@@ -79,9 +90,10 @@ async def cmd_db_upgrade(args, settings: Settings) -> int:
 
 
 async def cmd_db_downgrade(args, settings: Settings) -> int:
-    from bot.runtime import resolve  # noqa: PLC0415
+    from bot.runtime import key_codes, resolve  # noqa: PLC0415
     from storage import migrate  # noqa: PLC0415
 
+    key_codes(settings)  # the migration to hashed codes needs the key
     db_url, _ = resolve(settings.model_copy(update={"redis_url": settings.redis_url or "redis://unused"}))
     await asyncio.to_thread(migrate.downgrade, db_url, args.revision)
     return 0
@@ -125,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _command(argv: list[str] | None) -> int:
     from bot import logs  # noqa: PLC0415
+    from storage.code_vault import VaultNotReady  # noqa: PLC0415
 
     # A closed terminal (SIGHUP) or `kill` must stop the embedded servers too; `run` installs
     # its own graceful SIGTERM/SIGINT handlers inside the event loop.
@@ -133,14 +146,18 @@ def _command(argv: list[str] | None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_operator(args.operator)  # the actor of audited terminal actions (else the login name)
     try:
         settings = load_settings()
-        logs.setup(settings.log_level)
+        logs.setup(settings.log_level, secrets=settings.secret_values)
         if getattr(args, "needs_token", False) and not settings.zalo_enabled:
             require(settings, "BOT_TOKEN")  # a messenger is needed: Telegram's token, or Zalo's app
         code = uvloop.run(_main(args, settings))
     except ConfigError as e:
         return e.code
+    except VaultNotReady:  # the codes were sealed under another CODE_SECRET
+        print(t(terminal_locale(), "security.cli.wrong_secret"), file=sys.stderr)
+        return 2
     except UNREACHABLE as e:
         # Unreachable database/Redis: one line, no traceback (it would quote the URL).
         print(t(terminal_locale(), "cli.unreachable", error=type(e).__name__), file=sys.stderr)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
+from functools import partial
 
 from bot.config import TIME_ZONE
 from bot.terminal import help_text, who_ran
+from dialogs.draft import drop_person
 from locales import t
 from storage import registry
 from storage.people import transaction
@@ -29,6 +31,9 @@ async def run_unlink(args, rt) -> int:
     if row is None:
         print(t(loc, "cli.unlink_unknown"), file=sys.stderr)
         return 1
+    holders = await rt.services.people.holders(row.id)
     ended = await rt.services.people.unlink_all(row.id, datetime.now(TIME_ZONE), "cli", who_ran())
+    # their declarations in progress about this person go too (they could not send them)
+    await rt.services.drafts.rewrite(holders, partial(drop_person, resident_id=row.id))
     print(t(loc, "cli.unlink_done", count=ended, id=row.id))
     return 0

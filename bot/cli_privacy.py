@@ -40,7 +40,8 @@ def register(subparsers) -> None:
     for name, fn in (("approve", cmd_approve), ("deny", cmd_deny)):
         a = sub.add_parser(name, help=_h(name))
         a.add_argument("id", help=_h("id"))
-        a.add_argument("--reason", help=_h("reason"))
+        a.add_argument("--reason", metavar="CODE", help=help_text(f"security.cli.help_reason_{name}"))
+        a.add_argument("--note", help=help_text("security.cli.help_note"))
         a.set_defaults(func=fn)
 
     p = subparsers.add_parser("audit", help=_h("audit"))
@@ -103,12 +104,15 @@ async def _decide(args, rt, approve: bool) -> int:
     text = args.id.strip()
     if not text.isdigit() or int(text) <= 0:
         raise Bad(_say(rt, "bad_id"))
-    reason = (args.reason or "").strip()
-    if not reason:
-        raise Bad(_say(rt, "need_reason"))
+    reason = (args.reason or "").strip().lower()
+    if reason not in privacy.REASONS[approve]:
+        loc = rt.settings.default_locale
+        raise Bad(t(loc, "security.cli.bad_reason", codes=", ".join(
+            f"{code} ({t(loc, f'security.reason.{code}.short')})" for code in privacy.REASONS[approve])))
+    note = " ".join((args.note or "").split()) or None
     async with rt.sessions.begin() as s:
         got = await privacy.decide(s, int(text), approve, reason, actor_kind="cli", actor_id=_operator(),
-                                   at=datetime.now(TIME_ZONE))
+                                   at=datetime.now(TIME_ZONE), note=note)
     if isinstance(got, str):
         line = _say(rt, "unknown", id=text) if got == "unknown" else _say(rt, "decided", id=text, status=got)
         print(f"healthbot: {line}", file=sys.stderr)
@@ -119,16 +123,24 @@ async def _decide(args, rt, approve: bool) -> int:
                    **{k: got.erased.get(k, 0) for k in ("declarations", "links", "consents")}))
     else:
         print(_say(rt, "denied", id=got.id, resident=got.resident_id))
-    await _tell(rt, got, reason)
+    await _tell(rt, got, reason, note)
     return 0
 
 
-async def _tell(rt, got: privacy.Decided, reason: str) -> None:
-    """The outcome to the requester's chat, in their language."""
-    s = rt.settings
-    text = t(got.locale, "privacy.outcome_approved" if got.approved else "privacy.outcome_denied",
-             id=got.id, date=got.requested_at.astimezone(TIME_ZONE).strftime("%d/%m/%Y"), reason=reason,
-             station=s.health_station_name, phone=s.health_station_phone)
+def outcome_text(rt, got: privacy.Decided, reason: str, note: str | None) -> str:
+    """What the requester is told, in their language: the decision, why (from the reason
+    code), what is kept and why, and staff's note if there is one."""
+    s, loc = rt.settings, got.locale
+    text = t(loc, "security.outcome_approved" if got.approved else "security.outcome_denied",
+             id=got.id, date=got.requested_at.astimezone(TIME_ZONE).strftime("%d/%m/%Y"),
+             reason=t(loc, f"security.reason.{reason}.text"), station=s.health_station_name,
+             phone=s.health_station_phone)
+    return f"{text}\n{t(loc, 'security.outcome_note', note=note)}" if note else text
+
+
+async def _tell(rt, got: privacy.Decided, reason: str, note: str | None) -> None:
+    """The outcome to the requester's messenger, in their language."""
+    text = outcome_text(rt, got, reason, note)
     from bot.run import sending  # noqa: PLC0415
 
     name, user = split(got.requested_by)

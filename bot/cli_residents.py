@@ -17,11 +17,11 @@ from types import SimpleNamespace
 import asyncpg
 
 from bot import cli_links
-from bot.terminal import help_text, who_ran
+from bot.terminal import audit_read, help_text, who_ran
 from dialogs import codes
 from dialogs.parsers import show_phone
 from locales import t
-from storage import registry
+from storage import registry, security
 from storage.db import plain_url
 
 log = logging.getLogger(__name__)
@@ -133,14 +133,16 @@ async def run_list(args, rt) -> int:
     label = lambda key: t(locale, f"registry.show.{key}")  # noqa: E731
     print(t(locale, "registry.list.row", id=label("id"), code=label("code"), born=label("born"),
             quarter=label("quarter"), group=label("group"), name=label("name")))
-    count = 0
+    count, ids = 0, []
     async with rt.sessions() as session:
         ward = await registry.resolve_ward(session, args.ward) if args.ward else None
         async for row in registry.iter_residents(session, ward=ward or args.ward, quarter=args.quarter):
             count += 1
+            ids.append(row.id)
             print(t(locale, "registry.list.row", id=row.id, code=codes.mask(row.code), born=format_birth(row),
                     quarter=row.quarter or "", group=row.group_name or "", name=row.full_name))
     _say(rt, "registry.list.total", count=count)
+    await audit_read(rt, "residents list", ids, ward=args.ward, quarter=args.quarter)
     return 0
 
 
@@ -150,6 +152,7 @@ async def run_show(args, rt) -> int:
         row = await registry.find(session, args.key)
     if row is None:
         return _fail(rt, "registry.error.not_found", code=1, key=_shown_key(args.key))
+    await audit_read(rt, "residents show", [row.id], reveal=bool(args.reveal))
     none = t(locale, "registry.show.none")
     fields = [
         ("code", row.code if args.reveal else codes.mask(row.code)),
@@ -177,6 +180,7 @@ async def run_reissue(args, rt) -> int:
         if row is None:
             return _fail(rt, "registry.error.not_found", code=1, key=_shown_key(args.key))
         code = await registry.reissue(session, row.id, actor=who_ran())
+        await security.clear_card(session, rt.store, row.id, who_ran(), "reissue")  # the old code's lock and counters
     log.info("reissued the code of resident %d", row.id)
     _say(rt, "registry.reissue.done", id=row.id, code=code if args.reveal else codes.mask(code))
     return 0
@@ -232,6 +236,7 @@ async def run_cards(args, rt) -> int:
         return _fail(rt, "registry.error.no_residents", code=1, place=place)
     batch = [cards.Card(r.id, r.code, r.full_name, r.birth_year, r.ward, r.quarter, r.group_name,
                         cards.deep_link(username, r.code)) for r in rows]
+    await audit_read(rt, "cards", [r.id for r in rows], format=args.format)
     progress = cards.Progress(len(batch), t(rt.settings.default_locale, "registry.cards.progress"))
     if args.format == "pdf":
         out.parent.mkdir(parents=True, exist_ok=True)

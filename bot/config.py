@@ -20,6 +20,7 @@ DESCRIBED = (
     "BOT_TOKEN", "DATABASE_URL", "REDIS_URL", "TELEGRAM_API_URL", "WEBHOOK_URL", "WEBHOOK_SECRET",
     "WEBHOOK_PORT", "DEFAULT_LOCALE", "STATE_TTL_DAYS", "MAX_CONCURRENT_UPDATES", "BROADCAST_RATE",
     "ZALO_WEBHOOK_PATH", "ZALO_RATE",  # described in locales/*/zalo.toml
+    "CODE_SECRET", "METRICS_NETWORKS",
 )
 
 
@@ -42,7 +43,7 @@ class Settings(BaseSettings):
     webhook_url: str = ""
     public_url: str = ""  # https://host where GET /c/<code> is served: cards then work for every messenger
     webhook_secret: str = ""
-    webhook_host: str = "0.0.0.0"
+    webhook_host: str = "127.0.0.1"  # behind a reverse proxy on the same host; 0.0.0.0 to open it
     webhook_port: int = 8080
     data_dir: Path = Path("var")
     default_locale: str = "vi"
@@ -52,6 +53,11 @@ class Settings(BaseSettings):
     health_station_phone: str = "028 3899 0000"
     health_station_name: str = "Trạm Y tế Phường 27"
     log_level: str = "INFO"
+    # Keys the card codes at rest (storage/code_vault.py); required with DATABASE_URL.
+    code_secret: str = ""
+    # GET /metrics: a bearer token, and/or the networks allowed without one.
+    metrics_token: str = ""
+    metrics_networks: str = "127.0.0.0/8,::1/128"
 
     # Zalo Official Account (bot/channels/zalo/); Zalo is on when ZALO_APP_ID is set.
     zalo_app_id: str = ""
@@ -115,6 +121,25 @@ class Settings(BaseSettings):
             raise ValueError("ZALO_RATE")
         return v
 
+    @field_validator("code_secret")
+    @classmethod
+    def _code_secret(cls, v: str) -> str:
+        if v and len(v) < 32:
+            raise ValueError("CODE_SECRET")
+        return v
+
+    @field_validator("metrics_networks")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        import ipaddress  # noqa: PLC0415
+
+        for part in filter(None, (p.strip() for p in v.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError("METRICS_NETWORKS") from None
+        return v
+
     @field_validator("webhook_port")
     @classmethod
     def _port(cls, v: int) -> int:
@@ -146,6 +171,12 @@ class Settings(BaseSettings):
     @property
     def zalo_enabled(self) -> bool:
         return bool(self.zalo_app_id)
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Values that must never be printed or logged (bot.logs redacts them)."""
+        return (self.bot_token, self.webhook_secret, self.code_secret, self.metrics_token,
+                self.zalo_app_secret, self.zalo_oa_secret, self.zalo_refresh_token)
 
     @property
     def state_ttl_seconds(self) -> int:

@@ -1,8 +1,16 @@
-"""Process-local counters, exposed at GET /metrics in Prometheus text format."""
+"""Process-local counters, exposed at GET /metrics in Prometheus text format.
+
+Who may read them (`allowed`): a client in METRICS_NETWORKS (loopback by default), or
+one that sends `Authorization: Bearer <METRICS_TOKEN>`. The webhook server answers
+anyone else 403, so publishing its port for Telegram does not publish the metrics.
+"""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from collections import Counter
+from functools import cache
 
 COUNTERS: Counter[str] = Counter()
 HELP = {
@@ -27,3 +35,23 @@ def render() -> str:
         kind = "counter" if name.endswith("_total") else "untyped"
         lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {COUNTERS[name]:g}"]
     return "\n".join(lines) + "\n"
+
+
+@cache
+def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in spec.split(",") if p.strip())
+
+
+def allowed(settings, remote: str | None, authorization: str | None) -> bool:
+    """Whether a GET /metrics from `remote` (the peer address) with this Authorization
+    header may be answered."""
+    token = settings.metrics_token
+    if token and authorization and hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+        return True
+    try:
+        ip = ipaddress.ip_address((remote or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in _networks(settings.metrics_networks))

@@ -203,6 +203,8 @@ def make_web_app(rt: Runtime, channels: dict, telegram_webhook: bool = True) -> 
         return web.json_response(status, status=200 if ok else 503)
 
     async def prometheus(request: web.Request) -> web.Response:
+        if not metrics.allowed(rt.settings, request.remote, request.headers.get("Authorization")):
+            return web.Response(status=403)
         return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
 
     app = web.Application(client_max_size=1024 * 1024)

@@ -12,9 +12,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.health_summary import HealthSummaries
-from storage import migrate
+from storage import code_vault, migrate
 from storage.db import make_engine, make_sessions, plain_url
 from storage.embedded import resolve_urls
 from storage.services import StorageServices, build_services
@@ -50,7 +50,19 @@ def resolve(settings: Settings) -> tuple[str, str]:
     return plain_url(db), rd
 
 
+def key_codes(settings: Settings) -> None:
+    """Key the card codes at rest (storage/code_vault.py) before anything reads them:
+    CODE_SECRET, or for the embedded database a secret made under DATA_DIR."""
+    if settings.code_secret:
+        code_vault.use(settings.code_secret)
+    elif not settings.database_url:
+        code_vault.use(code_vault.local_secret(settings.data_dir))
+    else:
+        raise ConfigError("cli.config_missing", "CODE_SECRET")
+
+
 async def open_runtime(settings: Settings, upgrade: bool = True) -> Runtime:
+    key_codes(settings)
     db_url, redis_url = resolve(settings)
     if upgrade:
         await migrate.upgrade_async(db_url)

@@ -1,5 +1,6 @@
-"""The person at the terminal: their login name (the actor of CLI actions in the audit
-log) and their language. Cheap to import: the entry point needs it before anything else."""
+"""The person at the terminal: their login name or `--operator` (the actor of CLI actions
+in the audit log) and their language, and the audit of what they read. Cheap to import:
+the entry point needs it before anything else."""
 
 from __future__ import annotations
 
@@ -9,12 +10,39 @@ import sys
 
 from locales import DEFAULT, available, t
 
+_operator: str | None = None
+OPERATOR_MAX = 64
+
+
+def set_operator(name: str | None) -> None:
+    """`healthbot --operator NAME …`: who is at a shared login (a service account)."""
+    global _operator
+    cleaned = " ".join("".join(c for c in (name or "") if c.isprintable()).split())[:OPERATOR_MAX]
+    _operator = cleaned or None
+
 
 def who_ran() -> str | None:
+    if _operator:
+        return _operator
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no login name (a container's uid without a passwd entry)
         return None
+
+
+async def audit_read(rt, command: str, resident_ids: list[int] | None = None, **details) -> None:
+    """Record that the terminal showed or wrote out personal data: who (login name or
+    --operator), what (the command, the residents' ids, flags such as reveal) and when.
+    `healthbot audit --staff NAME` and `--resident CODE` show it."""
+    from storage.audit import entry  # noqa: PLC0415 - the entry point stays cheap
+
+    ids = list(resident_ids or ())
+    details = {"command": command, **details}
+    if len(ids) > 1:
+        details["resident_ids"] = ids
+    async with rt.sessions.begin() as s:
+        s.add(entry("cli_read", actor_kind="cli", actor_id=who_ran() or "cli",
+                    resident_id=ids[0] if len(ids) == 1 else None, details=details))
 
 
 def terminal_locale() -> str:

@@ -70,7 +70,7 @@ def _keyboard(d: dict[str, Any], q: Question, facts: Facts) -> list[list[str]]:
 
 def _reply(ctx: Ctx, d: dict[str, Any], q: Question, facts: Facts, msg: str, vars: dict) -> None:
     r = Reply(msg, draft.local(vars, ctx.locale), keyboard=_keyboard(d, q, facts))
-    if q.contact and draft.person_of(d).relation == "self":
+    if q.contact and draft.person_of(ctx, d).relation == "self":
         r.contact_button = SHARE
     ctx.send(r)
 
@@ -199,8 +199,10 @@ async def _store(ctx: Ctx, d: dict[str, Any], q: Question, value: Any, facts: Fa
 async def proceed(ctx: Ctx, key: str) -> None:
     """The next question: the following one, or while editing the next unanswered one;
     the review when there is none."""
-    d = draft.get(ctx)
-    person, answers, today = draft.person_of(d), d["answers"], draft.today(ctx)
+    d = await draft.need(ctx)
+    if d is None:
+        return
+    person, answers, today = draft.person_of(ctx, d), d["answers"], draft.today(ctx)
     nxt = first_unanswered(person, answers, today) if d.get("edit") else next_key(person, answers, today, key)
     await ctx.go(node_of(nxt) if nxt else REVIEW)
 

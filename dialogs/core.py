@@ -168,6 +168,10 @@ class Ctx:
             self._people = await port.linked(self.env.account) if port else []
         return self._people
 
+    def people_read(self) -> list:
+        """What `people()` read in this step so far (empty before it is awaited)."""
+        return self._people or []
+
     def forget_people(self) -> None:
         """After linking or unlinking within this step."""
         self._people = None

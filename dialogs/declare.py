@@ -179,7 +179,7 @@ class Resume:
 
     @staticmethod
     async def handle(ctx: Ctx) -> None:
-        d = draft.get(ctx)
+        d = await draft.need(ctx) if draft.get(ctx) is not None else None
         wanted = ctx.data.pop("declare_next", None) or {}
         if d is not None and draft.said(ctx, CONTINUE, CONTINUE_ALSO):
             await resume(ctx, d)
@@ -194,7 +194,7 @@ class Resume:
 
 async def resume(ctx: Ctx, d: dict[str, Any]) -> None:
     """Back to the question left open, with "Quay lại" leading through the earlier ones."""
-    person, today = draft.person_of(d), draft.today(ctx)
+    person, today = draft.person_of(ctx, d), draft.today(ctx)
     at = d.get("at")
     asked = list(live(person, d["answers"], today))
     if at in asked:
@@ -209,7 +209,9 @@ async def resume(ctx: Ctx, d: dict[str, Any]) -> None:
 
 
 def reminder(state: dict[str, Any], today: date) -> Reply | None:
-    """The one reminder for a declaration left mid-way (sent by bot/idle.py)."""
+    """The one reminder for a declaration left mid-way (sent by bot/idle.py). It names the
+    person by relation only ("con của bạn"): the draft keeps no registry copy, and the
+    text shows on a locked screen. `today` is no longer needed; kept for the caller."""
     if not draft.in_progress(state):
         return None
-    return Reply("decl.idle_reminder", {"who": draft.who_for(state[DRAFT], today)})
+    return Reply("security.idle_reminder", {"who": draft.who_by_relation(state[DRAFT])})

@@ -3,7 +3,10 @@
 It lives beside (not inside) the flow scratch space, so that "Hủy", /start or a restart
 leave it in place: coming back offers "Tiếp tục" / "Làm lại" and nothing said is lost.
 
-    rid, person   whom it is for (a snapshot of the registry row, for asking)
+    rid, rel      whom it is for: the resident's id and the account's relation to them.
+                  No copy of the registry row: the person is read with the account's
+                  links each step (`need`), so Redis holds ids and answers only, and a
+                  link that ended takes its draft with it.
     answers       key -> value, by question key
     prev          the answers of the latest saved version (/capnhat offers to keep them)
     started       when it began (ISO); at: the question being asked, or "review"
@@ -13,7 +16,6 @@ leave it in place: coming back offers "Tiếp tục" / "Làm lại" and nothing 
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 from typing import Any
 
@@ -31,10 +33,8 @@ def node_of(key: str) -> str:
 
 
 def new(person: Person, now: str, prev: dict[str, Any] | None = None) -> dict[str, Any]:
-    packed = dataclasses.asdict(person)
-    packed["birth_date"] = person.birth_date.isoformat() if person.birth_date else None
     return {
-        "rid": person.id, "person": packed, "answers": {}, "prev": prev or {}, "started": now,
+        "rid": person.id, "rel": person.relation, "answers": {}, "prev": prev or {}, "started": now,
         "at": None, "tries": {}, "pending": None, "edit": False, "skey": None, "qv": VERSION,
     }
 
@@ -44,8 +44,14 @@ def get(ctx: Ctx) -> dict[str, Any] | None:
 
 
 async def need(ctx: Ctx) -> dict[str, Any] | None:
-    """The draft; without one (a node reached from an older state), back to the menu."""
+    """The draft, with its person read for this step; without one (a node reached from an
+    older state, or the link has ended meanwhile), back to the menu."""
     d = get(ctx)
+    if d is not None:
+        d.pop("person", None)  # a registry copy kept by drafts made before issue 13
+    if d is not None and not any(p.id == d.get("rid") for p in await ctx.people()):
+        ctx.state.pop(DRAFT, None)
+        d = None
     if d is None:
         ctx.reset()
         ctx.say("decl.lost")
@@ -53,10 +59,12 @@ async def need(ctx: Ctx) -> dict[str, Any] | None:
     return d
 
 
-def person_of(d: dict[str, Any]) -> Person:
-    p = dict(d["person"])
-    p["birth_date"] = date.fromisoformat(p["birth_date"]) if p.get("birth_date") else None
-    return Person(**p)
+def person_of(ctx: Ctx, d: dict[str, Any]) -> Person:
+    """Whom the draft is for, as the registry has them now (read by `need` this step)."""
+    person = next((p for p in ctx.people_read() if p.id == d["rid"]), None)
+    if person is None:
+        raise LookupError("the draft's person is read by draft.need() first")
+    return person
 
 
 def today(ctx: Ctx) -> date:
@@ -65,17 +73,33 @@ def today(ctx: Ctx) -> date:
 
 def facts(ctx: Ctx, d: dict[str, Any], key: str) -> Facts | None:
     """The facts a question sees, or None if it does not apply (any more)."""
-    return facts_for(key, person_of(d), d["answers"], today(ctx), ctx.env.station_name)
-
-
-def who_for(d: dict[str, Any], day: date) -> Msg:
-    """'bà Nguyễn Thị A', with any correction of name, birth date or sex applied."""
-    person = person_of(d)
-    return Facts(person, live(person, d["answers"], day), day).who()
+    return facts_for(key, person_of(ctx, d), d["answers"], today(ctx), ctx.env.station_name)
 
 
 def who_of(ctx: Ctx, d: dict[str, Any]) -> Msg:
-    return who_for(d, today(ctx))
+    """'bà Nguyễn Thị A', with any correction of name, birth date or sex applied."""
+    person, day = person_of(ctx, d), today(ctx)
+    return Facts(person, live(person, d["answers"], day), day).who()
+
+
+def who_by_relation(d: dict[str, Any]) -> Msg:
+    """'con của bạn': whom a draft is for, without reading the registry (the idle reminder
+    is sent outside any conversation step, and shows on a locked phone's screen)."""
+    return Msg(f"security.draft_for.{d.get('rel') or 'other'}")
+
+
+def drop_person(state: dict[str, Any], resident_id: int) -> bool:
+    """Forget a person in one dialog state: their declaration in progress and the selection.
+    The node stays, so the next message there says the declaration is gone. True if changed."""
+    changed = False
+    d = state.get(DRAFT)
+    if isinstance(d, dict) and d.get("rid") == resident_id:
+        del state[DRAFT]
+        changed = True
+    if state.get("person_id") == resident_id:
+        del state["person_id"]
+        changed = True
+    return changed
 
 
 def in_progress(state: dict[str, Any]) -> bool:

@@ -8,6 +8,7 @@ typing the number works too, and means the person that number had in the list sh
 from __future__ import annotations
 
 from dialogs.core import NAV, Ctx, Msg, command, node
+from dialogs.draft import drop_person
 from dialogs.home import menu_item
 from dialogs.link import RELATION_LABEL, has_links, leave, named, offer_declaration
 from dialogs.naming import person_labels
@@ -81,7 +82,8 @@ class FamilyList:
         people = await linked_or_none(ctx)
         if not people:
             return
-        show(ctx, "family.list", people, [["family.btn_add"], ["family.btn_unlink"]], ctx.state.get("person_id"))
+        show(ctx, "family.list", people, [["family.btn_add"], ["family.btn_unlink"], ["security.btn_accounts"]],
+             ctx.state.get("person_id"))
 
     @staticmethod
     async def handle(ctx: Ctx) -> None:
@@ -89,6 +91,8 @@ class FamilyList:
             await ctx.go("link.code")
         elif ctx.pressed("family.btn_unlink"):
             await ctx.go("family.unlink_pick")
+        elif ctx.pressed("security.btn_accounts"):
+            await ctx.go("owner.pick")
         elif person := await picked(ctx):
             ctx.say("family.selected", who=named(ctx, person))
             await offer_declaration(ctx, person.id)
@@ -140,8 +144,7 @@ class UnlinkConfirm:
             if person and await ctx.svc.people.unlink(ctx.env.account, rid, ctx.env.now):
                 ctx.forget_people()
                 ctx.say("family.unlinked", who=named(ctx, person))
-            if ctx.state.get("person_id") == rid:
-                ctx.state.pop("person_id")
+            drop_person(ctx.state, rid)  # the selection, and a declaration left mid-way for them
             await leave(ctx)
         elif ctx.pressed("family.btn_keep"):
             ctx.say("family.kept")

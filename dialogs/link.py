@@ -2,15 +2,18 @@
 
 Three ways in, one flow: the QR deep link (`/start <code>`), a typed code, or a photo of
 the card's QR code. A printed code is a bearer token, so the bot shows the masked name
-and asks the birth year; only a match links. The consent notice comes before anything
-is stored. Counters live in Redis (ctx.svc.limits), so the limits hold across processes.
+and asks the full birth date (the year where the registry has no day); only a match
+links. The consent notice comes before anything is stored. Counters live in Redis
+(ctx.svc.limits), so the limits hold across processes; they count per account and per
+card, so that many throwaway accounts do not multiply the guesses (README, "Security").
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 
-from dialogs import codes
+from dialogs import codes, parsers
 from dialogs.codes import CodeProblem
 from dialogs.core import HOME, NAV, NODES, SYNONYMS, Ctx, Msg, Reply, command, node
 from dialogs.home import HOME_INPUT, menu_item
@@ -18,8 +21,12 @@ from dialogs.naming import masked_name, who
 from dialogs.ports import RELATIONS, Person
 
 CONSENT_VERSION = "2026-01"  # the notice's text version, stored with every consent
-MAX_WRONG_YEARS = 5  # per code (resident) per account …
+MAX_WRONG_YEARS = 5  # wrong birth answers per code (resident) per account …
 YEAR_WINDOW = 24 * 3600  # … per 24 hours, then that code is locked for that account
+CARD_MAX_WRONG = 10  # wrong birth answers per card from all accounts in a day, or …
+CARD_MAX_WRONG_MONTH = 20  # … in 30 days: then the card takes no new link until staff
+MONTH_WINDOW = 30 * 24 * 3600  # unlock it, staff are alerted and its accounts told
+CARD_MAX_ACCOUNTS = 5  # accounts that may try one card per day
 MAX_MISSES = 20  # unknown codes per account …
 MISS_WINDOW = 3600  # … per hour, across codes
 MAX_ACCOUNTS = 3  # shown in the message; enforced by storage.people
@@ -41,7 +48,23 @@ _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 
 
 def _year_key(account_id: str, resident_id: int) -> str:
-    return f"link:year:{account_id}:{resident_id}"
+    return f"link:year:{account_id}:{resident_id}"  # storage.security.wrong_by
+
+
+def _card_key(resident_id: int) -> str:
+    return f"link:card:{resident_id}"  # storage.security.card_wrong
+
+
+def _card_month_key(resident_id: int) -> str:
+    return f"link:card30:{resident_id}"  # storage.security.card_wrong_month
+
+
+def _tryers_key(resident_id: int) -> str:
+    return f"link:tryers:{resident_id}"  # storage.security.card_tryers
+
+
+def _tried_key(resident_id: int, account_id: str) -> str:
+    return f"link:tried:{resident_id}:{account_id}"  # storage.security.card_tried_by
 
 
 def _miss_key(account_id: str) -> str:
@@ -178,9 +201,15 @@ async def lookup(ctx: Ctx, code: str) -> None:
         await offer_declaration(ctx, person.id)
     elif await refuse_if_locked(ctx, person.id):
         return
+    elif status == "locked":
+        await card_locked(ctx, person.id)
     elif status == "full":
         await attempt(ctx, "full", person.id)
         ctx.say("link.full", max=MAX_ACCOUNTS, **contact(ctx))
+        await leave(ctx)
+    elif await too_many_accounts(ctx, person.id):
+        await attempt(ctx, "too_many_accounts", person.id)
+        ctx.say("security.card_busy", **contact(ctx))
         await leave(ctx)
     else:
         ctx.data["rid"] = person.id
@@ -194,6 +223,57 @@ async def refuse_if_locked(ctx: Ctx, resident_id: int) -> bool:
     ctx.say("link.locked", **contact(ctx))
     await leave(ctx)
     return True
+
+
+async def card_locked(ctx: Ctx, resident_id: int) -> None:
+    await attempt(ctx, "card_locked", resident_id)
+    ctx.say("security.card_locked", **contact(ctx))
+    await leave(ctx)
+
+
+async def too_many_accounts(ctx: Ctx, resident_id: int) -> bool:
+    """Whether this account would be one more than CARD_MAX_ACCOUNTS to try the card
+    today; otherwise it is counted (once a day) among those that did."""
+    limits, tried = ctx.svc.limits, _tried_key(resident_id, ctx.env.account)
+    if await limits.count(tried):
+        return False
+    if await limits.count(_tryers_key(resident_id)) >= CARD_MAX_ACCOUNTS:
+        return True
+    await limits.hit(tried, YEAR_WINDOW)
+    await limits.hit(_tryers_key(resident_id), YEAR_WINDOW)
+    return False
+
+
+async def wrong_answer(ctx: Ctx, person: Person) -> None:
+    """Count a wrong birth answer for the account and for the card; lock either when its
+    limit is reached."""
+    limits, uid = ctx.svc.limits, ctx.env.account
+    wrong = await limits.hit(_year_key(uid, person.id), YEAR_WINDOW)
+    on_card = await limits.hit(_card_key(person.id), YEAR_WINDOW)
+    this_month = await limits.hit(_card_month_key(person.id), MONTH_WINDOW)
+    await attempt(ctx, "wrong_year", person.id)
+    if on_card >= CARD_MAX_WRONG or this_month >= CARD_MAX_WRONG_MONTH:
+        await lock_card(ctx, person)
+    elif wrong >= MAX_WRONG_YEARS:
+        await ctx.svc.audit.record(
+            "link_lock", actor_kind="account", actor_id=uid, resident_id=person.id, outcome="locked",
+        )
+        ctx.say("link.locked", **contact(ctx))
+        await leave(ctx)
+    else:
+        ctx.say("link.wrong_year" if person.birth_date is None else "security.wrong_date",
+                keyboard=NAV, left=MAX_WRONG_YEARS - wrong)
+
+
+async def lock_card(ctx: Ctx, person: Person) -> None:
+    """Too many wrong answers on this card today, from any accounts: no new link until
+    staff unlock it; the accounts already linked are told (the alert for staff is the
+    audit entry, counted in the statistics)."""
+    told = await ctx.svc.people.lock_card(person.id, ctx.env.account, ctx.env.now)
+    for holder in told or ():
+        ctx.send(Reply("security.card_locked_notice", {"who": named(ctx, person), **contact(ctx)},
+                       to=holder.account_id, locale=holder.locale))
+    await card_locked(ctx, person.id)
 
 
 # ---------------------------------------------------------------- proof, relation, consent
@@ -212,39 +292,50 @@ async def pending(ctx: Ctx, verified: bool = True) -> Person | None:
     return None
 
 
-# Not a place "Quay lại" returns to: a birth year once proven is not asked again.
+def parse_birth_date(text: str) -> date | None:
+    """'05/03/1948', '5-3-1948', 'ngày 5.3.1948' → the date; anything else → None."""
+    try:
+        return parsers.birth_date(text)
+    except parsers.Invalid:
+        return None
+
+
+def birth_answer(ctx: Ctx, person: Person) -> tuple[object | None, object]:
+    """(what was typed, understood; None if not understood), and the registry's value."""
+    text = ctx.inp.text if ctx.inp.kind == "text" else ""
+    if person.birth_date is None:
+        return (parse_year(text, ctx.env.now.year) if text else None), person.birth_year
+    return (parse_birth_date(text) if text else None), person.birth_date
+
+
+# Not a place "Quay lại" returns to: a birth date once proven is not asked again.
 @node("link.year", back=False)
 class Year:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
         person = await pending(ctx, verified=False)
         if person:
-            ctx.say("link.year", keyboard=NAV, name=masked_name(person.full_name), ward=person.ward)
+            ctx.say("link.year" if person.birth_date is None else "security.ask_birth_date", keyboard=NAV,
+                    name=masked_name(person.full_name), ward=person.ward)
 
     @staticmethod
     async def handle(ctx: Ctx) -> None:
-        year = parse_year(ctx.inp.text, ctx.env.now.year) if ctx.inp.kind == "text" else None
-        if year is None:
-            ctx.say("link.year_invalid", keyboard=NAV)
-            return
         person = await pending(ctx, verified=False)
-        if person is None or await refuse_if_locked(ctx, person.id):
+        if person is None:
             return
-        key = _year_key(ctx.env.account, person.id)
-        if year != person.birth_year:
-            wrong = await ctx.svc.limits.hit(key, YEAR_WINDOW)
-            await attempt(ctx, "wrong_year", person.id)
-            if wrong >= MAX_WRONG_YEARS:
-                await ctx.svc.audit.record(
-                    "link_lock", actor_kind="account", actor_id=ctx.env.account, resident_id=person.id,
-                    outcome="locked",
-                )
-                ctx.say("link.locked", **contact(ctx))
-                await leave(ctx)
-            else:
-                ctx.say("link.wrong_year", keyboard=NAV, left=MAX_WRONG_YEARS - wrong)
+        given, known = birth_answer(ctx, person)
+        if given is None:
+            ctx.say("link.year_invalid" if person.birth_date is None else "security.date_invalid", keyboard=NAV)
             return
-        await ctx.svc.limits.reset(key)
+        if await refuse_if_locked(ctx, person.id):
+            return
+        if await ctx.svc.people.link_status(ctx.env.account, person.id) == "locked":
+            await card_locked(ctx, person.id)
+            return
+        if given != known:
+            await wrong_answer(ctx, person)
+            return
+        await ctx.svc.limits.reset(_year_key(ctx.env.account, person.id))
         ctx.data["verified"] = person.id
         await ctx.go("link.relation")
 
@@ -302,6 +393,9 @@ async def make_link(ctx: Ctx) -> None:
     if outcome.status == "gone":
         ctx.say("link.gone", **contact(ctx))
         await leave(ctx)
+        return
+    if outcome.status == "locked":
+        await card_locked(ctx, person.id)
         return
     ctx.say("link.already" if outcome.status == "already" else "link.done", who=named(ctx, person), ward=person.ward)
     for account, locale in outcome.notify:

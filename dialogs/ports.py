@@ -6,6 +6,7 @@ other channels may supply their own. Values crossing here are plain dataclasses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -70,6 +71,7 @@ class Services(Protocol):
     people: People
     declarations: Declarations
     privacy: Privacy
+    drafts: Drafts
     documents: Documents
 
 
@@ -92,8 +94,25 @@ class Unavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LinkOutcome:
-    status: str  # 'linked' | 'already' | 'full' (resident has the maximum of accounts) | 'gone'
+    status: str  # 'linked' | 'already' | 'full' (resident has the maximum of accounts) | 'gone' | 'locked'
     notify: tuple[tuple[str, str], ...] = ()  # (account, locale) of accounts linked before
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """An account linked to a resident now. `account_id` (its messenger address) is opaque:
+    shown to no one, only passed back (to remove the link, to send a notice)."""
+
+    account_id: str
+    locale: str
+    relation: str
+    linked_at: datetime
+
+
+def owner_of(holders: list[Holder]) -> Holder | None:
+    """Who speaks for the record: the account linked as the person themselves ("Tôi"),
+    else the first account linked (when the person has no account of their own)."""
+    return next((h for h in holders if h.relation == "self"), holders[0] if holders else None)
 
 
 class People(Protocol):
@@ -119,6 +138,24 @@ class People(Protocol):
 
     async def unlink(self, account_id: str, resident_id: int, at: datetime) -> bool:
         """End this account's link (and withdraw its consent); False if there was none."""
+
+    async def holders(self, resident_id: int) -> list[Holder]:
+        """Accounts linked to the resident now, oldest link first."""
+
+    async def remove_holder(self, owner_id: int, resident_id: int, account_id: int, at: datetime) -> Holder | None:
+        """The owner (owner_of) ends another account's link; the removed holder, or None
+        if `owner_id` is not the owner (checked under the resident's lock) or no such link."""
+
+    async def lock_card(self, resident_id: int, account_id: int, at: datetime) -> list[Holder] | None:
+        """Stop new links to this card until staff unlock it (audited as an alert); the
+        accounts to tell, or None if it was locked already."""
+
+
+class Drafts(Protocol):
+    """Other accounts' dialog states (Redis): a declaration in progress is dropped when
+    their link ends (dialogs.privacy.drop_person as `edit`)."""
+
+    async def rewrite(self, holders: list[Holder], edit: Callable[[dict[str, Any]], bool]) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

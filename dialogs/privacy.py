@@ -16,7 +16,7 @@ from typing import Any
 
 from dialogs import codes, family
 from dialogs.core import NAV, Ctx, Msg, Reply, command, node
-from dialogs.draft import DRAFT
+from dialogs.draft import drop_person
 from dialogs.home import menu_item
 from dialogs.link import RELATION_LABEL, contact, has_links, leave, named
 from dialogs.ports import Person
@@ -227,7 +227,8 @@ def document_text(d: dict[str, Any], locale: str) -> str:
     out += section("declarations", lines, n=len(d["declarations"]))
     out += section("requests", [
         say("request", id=q["id"], at=value(q["requested_at"]),
-            status=say("status." + q["status"], at=value(q["decided_at"]), reason=value(q["reason"])))
+            status=say("status." + q["status"], at=value(q["decided_at"]),
+                       reason=_known(locale, f"security.reason.{q['reason']}.short", value(q["reason"]))))
         for q in d["deletion_requests"]])
     out += section("access", [
         say("access_line", at=value(e["at"]), action=_known(locale, "privacy.action." + e["action"], e["action"]),
@@ -271,20 +272,6 @@ def _answer(locale: str, key: str, v: Any) -> str:
 
 
 # ---------------------------------------------------------------- /rutdongy
-
-
-def drop_person(state: dict[str, Any], resident_id: int) -> bool:
-    """Forget a person in one dialog state: their declaration in progress and the selection.
-    The node stays, so the next message there says the declaration is gone. True if changed."""
-    changed = False
-    d = state.get(DRAFT)
-    if isinstance(d, dict) and d.get("rid") == resident_id:
-        del state[DRAFT]
-        changed = True
-    if state.get("person_id") == resident_id:
-        del state["person_id"]
-        changed = True
-    return changed
 
 
 async def _ask(ctx: Ctx, msg: str, buttons: list[str], **vars: Any) -> None:

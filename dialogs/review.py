@@ -48,7 +48,7 @@ class Review:
         d = await draft.need(ctx)
         if d is None:
             return
-        person, today = draft.person_of(d), draft.today(ctx)
+        person, today = draft.person_of(ctx, d), draft.today(ctx)
         missing = first_unanswered(person, d["answers"], today)
         if missing:  # e.g. the questionnaire changed while this draft waited
             d["edit"] = True
@@ -103,7 +103,7 @@ RETRIES["submit"] = _retry_submit
 
 
 async def _save(ctx: Ctx, d: dict[str, Any]) -> None:
-    person, today = draft.person_of(d), draft.today(ctx)
+    person, today = draft.person_of(ctx, d), draft.today(ctx)
     answers = live(person, d["answers"], today)
     started = d.get("started")
     sub = Submission(
@@ -133,7 +133,7 @@ class Edit:
 
     @staticmethod
     def _keys(ctx: Ctx, d: dict[str, Any]) -> list[str]:
-        return list(live(draft.person_of(d), d["answers"], draft.today(ctx)))
+        return list(live(draft.person_of(ctx, d), d["answers"], draft.today(ctx)))
 
     @staticmethod
     async def enter(ctx: Ctx) -> None:

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import Any
 
-from dialogs.codes import display
+from dialogs.codes import mask
 from dialogs.core import HOME, NAV, Ctx, Msg, Reply, callback, command, node, unknown_command
 from dialogs.core import _reprompt as reprompt
 from dialogs.naming import who
@@ -141,12 +141,12 @@ def _found_line(f: Found, tz) -> Msg:
     last = (Msg("staff.lookup.declared_on", {"at": dmy_hm(f.declaration.submitted_at, tz)})
             if f.declaration else Msg("staff.lookup.never"))
     return Msg("staff.lookup.item", {"name": p.full_name, "year": p.birth_year, "quarter": p.quarter or NO_VALUE,
-                                     "code": display(p.code), "last": last})
+                                     "code": mask(p.code), "last": last})
 
 
 def _found_detail(f: Found, tz) -> Reply:
     p, d = f.person, f.declaration
-    head = {"name": p.full_name, "year": p.birth_year, "quarter": p.quarter or NO_VALUE, "code": display(p.code),
+    head = {"name": p.full_name, "year": p.birth_year, "quarter": p.quarter or NO_VALUE, "code": mask(p.code),
             "sex": Msg("staff.sex." + (p.sex or "none"))}
     if d is None:
         return Reply("staff.lookup.none_yet", head)

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 _SPACES = re.compile(r"\s+")
+# Characters that change how text around them is shown without being seen themselves:
+# bidirectional embeddings, overrides and isolates, zero-width spaces and joiners, the
+# byte-order mark. A name holding U+202E shows reversed on a button or a card.
+INVISIBLE = re.compile("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 # Emoji, symbols and punctuation that carry no meaning in an answer.
 _NOISE = re.compile(r"[^\w\s/.,:+\-]", re.UNICODE)
 
@@ -32,9 +36,15 @@ def fold(text: str) -> str:
     return _SPACES.sub(" ", text).strip(" .,!?:-")
 
 
+def visible(text: str) -> str:
+    """Text without the invisible characters above: for registry values on import and
+    wherever registry text is shown, and for typed answers (clean)."""
+    return INVISIBLE.sub("", text)
+
+
 def clean(text: str, limit: int = 200) -> str:
     """A free-text answer as it will be stored: NFC, single spaces, bounded length."""
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", visible(text))
     text = "".join(c for c in text if unicodedata.category(c)[0] != "C" or c == " ")
     return _SPACES.sub(" ", text).strip()[:limit]
 

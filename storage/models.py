@@ -25,11 +25,21 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.ext.hybrid import Comparator, hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage import code_vault
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class _CodeComparator(Comparator[bool]):
+    """`Resident.code == "K7QM…"` in a query: the code's keyed hash against code_hash."""
+
+    def __eq__(self, other: object):  # type: ignore[override]
+        return self.__clause_element__() == code_vault.digest(str(other))
 
 
 def _now():
@@ -43,9 +53,11 @@ class Resident(Base):
     __tablename__ = "residents"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    # Identifiers are ASCII: byte order ("C") sorts them about twice as fast when an import
-    # rebuilds their unique indexes, and equality means the same.
-    code: Mapped[str] = mapped_column(String(16, collation="C"), unique=True, nullable=False)
+    # The card's code is never stored in clear (storage/code_vault.py): a keyed hash to
+    # find it, and the code sealed with AES-GCM to print the card again. `code` below
+    # reads and writes both, and `Resident.code == x` compares hashes.
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True, nullable=False)
+    code_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     ward: Mapped[str] = mapped_column(Text, nullable=False)
     quarter: Mapped[str | None] = mapped_column(Text)
     group_name: Mapped[str | None] = mapped_column(Text)
@@ -67,6 +79,19 @@ class Resident(Base):
     # Hash of the file row (and its header) that last set this row: a re-import skips rows
     # it has seen. A trigger clears it when anything else changes what the row holds.
     import_source: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    @hybrid_property
+    def code(self) -> str:
+        return code_vault.unseal(self.code_sealed)
+
+    @code.inplace.setter
+    def _set_code(self, value: str) -> None:
+        self.code_hash, self.code_sealed = code_vault.digest(value), code_vault.seal(value)
+
+    @code.inplace.comparator
+    @classmethod
+    def _code_comparator(cls) -> _CodeComparator:
+        return _CodeComparator(cls.code_hash)
 
     __table_args__ = (
         Index("ix_residents_ward", "ward"),
@@ -128,6 +153,17 @@ class Link(Base):
         ),
         Index("ix_links_resident_active", "resident_id", postgresql_where=text("revoked_at IS NULL")),
     )
+
+
+class CardLock(Base):
+    """A card no new account may link to: too many wrong birth answers from any accounts
+    in a day. Set by the bot, lifted by staff (`healthbot security unlock`, or a reissue)."""
+
+    __tablename__ = "card_locks"
+
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id", ondelete="CASCADE"), primary_key=True)
+    locked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    locked_by: Mapped[str | None] = mapped_column(Text)  # the account whose answer locked it
 
 
 class Consent(Base):
@@ -277,7 +313,8 @@ class DeletionRequest(Base):
     status: Mapped[str] = mapped_column(String(12), nullable=False, server_default="open")  # open|approved|denied
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[str | None] = mapped_column(Text)
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)  # a code from storage.privacy.REASONS
+    note: Mapped[str | None] = mapped_column(Text)  # staff's words to the requester; not in the audit log
     notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (

@@ -11,30 +11,34 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.ports import LinkOutcome, Person
+from dialogs.ports import Holder, LinkOutcome, Person, owner_of
+from dialogs.text import visible
 from storage import accounts, registry
 from storage.audit import entry
 from storage.db import UNREACHABLE, transaction  # noqa: F401 - UNREACHABLE is used by importers
-from storage.models import Account, Consent, Link, Resident
+from storage.models import Account, CardLock, Consent, Link, Resident
 
 MAX_ACCOUNTS = 3
 
 
 
 def to_person(row: Resident | registry.ResidentRow, relation: str = "") -> Person:
+    """Registry text leaves without invisible characters (also cleaned on import; rows
+    from before that are cleaned here, where they are shown)."""
     return Person(
         id=row.id,
         code=row.code,
-        full_name=row.full_name,
+        full_name=visible(row.full_name),
         birth_year=row.birth_year,
         birth_date=row.birth_date,
         sex=row.sex,
-        ward=row.ward,
-        quarter=row.quarter,
+        ward=visible(row.ward),
+        quarter=row.quarter and visible(row.quarter),
         phone=row.phone,
-        address=row.address,
+        address=row.address and visible(row.address),
         insurance_code=row.insurance_code,
         relation=relation,
     )
@@ -93,9 +97,16 @@ class People:
         """A hint before asking questions; `link` decides for real under the row lock."""
         async with self._tx() as s:
             holders = (await s.execute(select(Link.account_id).where(*_active(resident_id=resident_id)))).scalars().all()
+            locked = await s.get(CardLock, resident_id) is not None
         if account_id in holders:
             return "already"
+        if locked:
+            return "locked"
         return "full" if len(holders) >= MAX_ACCOUNTS else "open"
+
+    async def holders(self, resident_id: int) -> list[Holder]:
+        async with self._tx() as s:
+            return await _holders(s, resident_id)
 
     # ------------------------------------------------------------ changing
 
@@ -123,6 +134,10 @@ class People:
             ).all()
             if any(h.account_id == account_id for h in holders):
                 return LinkOutcome("already")
+            if await s.get(CardLock, resident_id) is not None:
+                s.add(entry("link", actor_kind="account", actor_id=account_id, resident_id=resident_id,
+                            outcome="card_locked"))
+                return LinkOutcome("locked")
             if len(holders) >= MAX_ACCOUNTS:
                 s.add(entry("link", actor_kind="account", actor_id=account_id, resident_id=resident_id, outcome="full"))
                 return LinkOutcome("full")
@@ -142,6 +157,33 @@ class People:
                 s.add(entry("unlink", actor_kind="account", actor_id=account_id, resident_id=resident_id))
             return bool(ended)
 
+    async def remove_holder(self, owner_id: str, resident_id: int, account_id: str, at: datetime) -> Holder | None:
+        async with self._tx() as s:
+            await s.execute(select(Resident.id).where(Resident.id == resident_id).with_for_update())
+            holders = await _holders(s, resident_id)
+            owner = owner_of(holders)
+            removed = next((h for h in holders if h.account_id == account_id), None)
+            if owner is None or owner.account_id != owner_id or removed is None or removed is owner:
+                s.add(entry("unlink_other", actor_kind="account", actor_id=owner_id, resident_id=resident_id,
+                            outcome="refused"))
+                return None
+            await _revoke(s, at, "owner", account_id=account_id, resident_id=resident_id)
+            s.add(entry("unlink_other", actor_kind="account", actor_id=owner_id, resident_id=resident_id,
+                        details={"removed": str(account_id), "relation": removed.relation}))
+            return removed
+
+    async def lock_card(self, resident_id: int, account_id: str, at: datetime) -> list[Holder] | None:
+        async with self._tx() as s:
+            locked = await s.scalar(
+                insert(CardLock).values(resident_id=resident_id, locked_at=at, locked_by=str(account_id))
+                .on_conflict_do_nothing().returning(CardLock.resident_id))
+            if locked is None:
+                return None
+            # The alert staff see in `healthbot audit` and (as a count) in the statistics.
+            s.add(entry("card_lock", actor_kind="account", actor_id=account_id, resident_id=resident_id,
+                        outcome="locked"))
+            return await _holders(s, resident_id)
+
     async def unlink_all(self, resident_id: int, at: datetime, actor_kind: str, actor_id: str | None) -> int:
         """Staff revoke every link of a resident; returns how many ended."""
         async with self._tx() as s:
@@ -149,6 +191,16 @@ class People:
             s.add(entry("unlink", actor_kind=actor_kind, actor_id=actor_id, resident_id=resident_id,
                         outcome="ok" if ended else "none", details={"links": len(ended)}))
             return len(ended)
+
+
+async def _holders(s: AsyncSession, resident_id: int) -> list[Holder]:
+    rows = await s.execute(
+        select(Link.account_id, Account.locale, Link.relation, Link.consented_at)
+        .join(Account, Account.address == Link.account_id)
+        .where(*_active(resident_id=resident_id))
+        .order_by(Link.created_at, Link.id)
+    )
+    return [Holder(*row) for row in rows.all()]
 
 
 async def _revoke(s: AsyncSession, at: datetime, by: str, **who) -> list[str]:

@@ -181,19 +181,31 @@ async def open_requests(session: AsyncSession) -> list[DeletionRequest]:
     return list((await session.execute(q)).scalars())
 
 
+# Why a request was decided so: a fixed code (its text, in the requester's language, says
+# what is kept and why: security.reason.<code>). Staff's own words go in an optional note
+# that the requester is sent and the request keeps, but the audit log never holds.
+REASONS = {
+    True: ("requested", "consent_withdrawn"),
+    False: ("legal_duty", "public_health", "identity_unverified", "dispute"),
+}
+
+
 async def decide(session: AsyncSession, request_id: int, approve: bool, reason: str, *,
-                 actor_kind: str, actor_id: str | None, at: datetime) -> Decided | str:
-    """Approve (erase now) or deny an open request; otherwise 'unknown', or the status of
-    a request decided before."""
+                 actor_kind: str, actor_id: str | None, at: datetime, note: str | None = None) -> Decided | str:
+    """Approve (erase now) or deny an open request for a reason in REASONS; otherwise
+    'bad_reason', 'unknown', or the status of a request decided before."""
+    if reason not in REASONS[approve]:
+        return "bad_reason"
     req = await session.get(DeletionRequest, request_id, with_for_update=True)
     if req is None:
         return "unknown"
     if req.status != "open":
         return req.status
     erased = await erase(session, req.resident_id) if approve else {}
-    req.status, req.decided_at, req.decided_by, req.reason = (
-        "approved" if approve else "denied", at, actor_id, reason)
-    # Who asked, who decided, when and how much went: counts, never the erased values.
+    req.status, req.decided_at, req.decided_by, req.reason, req.note = (
+        "approved" if approve else "denied", at, actor_id, reason, note)
+    # Who asked, who decided, when, why (the code) and how much went: counts, never the
+    # erased values, never the note.
     session.add(entry("deletion_approve" if approve else "deletion_deny", actor_kind=actor_kind, actor_id=actor_id,
                       resident_id=req.resident_id,
                       details={"request_id": req.id, "requested_by": req.requested_by,

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import CreateIndex
 
 from dialogs import codes
-from storage import failpoints
+from storage import code_vault, failpoints
 from storage.models import AuditEntry, Resident
 from storage.registry_check import Checker
 from storage.registry_rows import (
@@ -76,7 +76,9 @@ CREATE TEMP TABLE import_rows (
     phone text,
     address text,
     import_source bytea NOT NULL,
-    code text NOT NULL,  -- drawn for every staged row: used only if the row is someone new
+    -- drawn for every staged row, used only if the row is someone new (storage/code_vault.py)
+    code_hash bytea NOT NULL,
+    code_sealed bytea NOT NULL,
     -- residents.insurance_key's expression and collation, so the keys compare equal
     insurance_key text COLLATE "C" GENERATED ALWAYS AS (right(insurance_code, 10)) STORED
 ) ON COMMIT DROP
@@ -172,16 +174,16 @@ SELECT m.line, r.import_source FROM import_match m JOIN residents r ON r.id = m.
 WHERE m.problem IS NULL AND r.import_source IS NOT NULL
 """
 _INSERT = """
-INSERT INTO residents (code, ward, quarter, group_name, full_name, birth_date, birth_year, sex,
-                       insurance_code, citizen_id, phone, address, import_source)
-SELECT s.code, s.ward, s.quarter, s.group_name, s.full_name, s.birth_date, s.birth_year, s.sex,
+INSERT INTO residents (code_hash, code_sealed, ward, quarter, group_name, full_name, birth_date, birth_year,
+                       sex, insurance_code, citizen_id, phone, address, import_source)
+SELECT s.code_hash, s.code_sealed, s.ward, s.quarter, s.group_name, s.full_name, s.birth_date, s.birth_year, s.sex,
        s.insurance_code, s.citizen_id, s.phone, s.address, s.import_source
 FROM import_rows s JOIN import_match m USING (line)
 WHERE m.resident_id IS NULL AND m.problem IS NULL
 """
 _REDRAW = """
-UPDATE import_rows s SET code = n.code
-FROM unnest($1::integer[], $2::text[]) AS n(line, code)
+UPDATE import_rows s SET code_hash = n.hash, code_sealed = n.sealed
+FROM unnest($1::integer[], $2::bytea[], $3::bytea[]) AS n(line, hash, sealed)
 WHERE s.line = n.line
 """
 T = TypeVar("T")
@@ -190,13 +192,15 @@ T = TypeVar("T")
 COPY_PIECE = 1 << 18
 _REPEATED_CODES = """
 SELECT coalesce(array_agg(id), '{}') FROM (
-    SELECT id, row_number() OVER (PARTITION BY code ORDER BY id) AS n FROM residents
-    WHERE code IN (SELECT code FROM residents GROUP BY code HAVING count(*) > 1)) AS t
+    SELECT id, row_number() OVER (PARTITION BY code_hash ORDER BY id) AS n FROM residents
+    WHERE code_hash IN (SELECT code_hash FROM residents GROUP BY code_hash HAVING count(*) > 1)) AS t
 WHERE n > 1
 """
 _REDRAW_RESIDENTS = """
-UPDATE residents r SET code = n.code FROM unnest($1::bigint[], $2::text[]) AS n(id, code) WHERE r.id = n.id
+UPDATE residents r SET code_hash = n.hash, code_sealed = n.sealed
+FROM unnest($1::bigint[], $2::bytea[], $3::bytea[]) AS n(id, hash, sealed) WHERE r.id = n.id
 """
+CODE_CONSTRAINT = "residents_code_hash_key"
 CODE_ATTEMPTS = 3  # a clash of 65-bit random codes is ~1e-8 per million: retry, never loop
 # Adding at least this many rows to a registry that holds no more than that rebuilds the
 # secondary indexes after the insert instead of updating them row by row (several times
@@ -349,7 +353,8 @@ async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], ch
     finally:
         repeated = await finding
     if repeated:
-        await conn.execute("DELETE FROM residents WHERE code = any($1::text[])", loaded.codes_at(repeated))
+        await conn.execute("DELETE FROM residents WHERE code_hash = any($1::bytea[])",
+                           list(map(code_vault.digest, loaded.codes_at(repeated))))
     if not unique_built:
         await indexes.build(conn, indexes.create_unique)
     return len(loaded.lines) - len(repeated)
@@ -403,10 +408,10 @@ async def _insert_new(conn: asyncpg.Connection) -> int:
                 await (_without_indexes(conn, lambda: conn.execute(_INSERT)) if bulk else conn.execute(_INSERT))
             return count
         except asyncpg.UniqueViolationError as e:
-            if e.constraint_name != "residents_code_key" or attempt == CODE_ATTEMPTS - 1:
+            if e.constraint_name != CODE_CONSTRAINT or attempt == CODE_ATTEMPTS - 1:
                 raise
             lines = [r[0] for r in await conn.fetch("SELECT line FROM import_rows")]
-            await conn.execute(_REDRAW, lines, codes.new_codes(len(lines)))
+            await conn.execute(_REDRAW, lines, *code_vault.issue(len(lines))[1:])
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -424,12 +429,13 @@ class _Indexes:
     @classmethod
     def of_residents(cls) -> _Indexes:
         dialect = postgresql.dialect()
-        drop = ["ALTER TABLE residents DROP CONSTRAINT residents_code_key"]
+        drop = [f"ALTER TABLE residents DROP CONSTRAINT {CODE_CONSTRAINT}"]
         create, unique = [], []
         for index in sorted(Resident.__table__.indexes, key=lambda i: i.name):
             drop.append(f"DROP INDEX {index.name}")
             (unique if index.unique else create).append(str(CreateIndex(index).compile(dialect=dialect)))
-        return cls(drop, "ALTER TABLE residents ADD CONSTRAINT residents_code_key UNIQUE (code)", create, unique)
+        return cls(drop, f"ALTER TABLE residents ADD CONSTRAINT {CODE_CONSTRAINT} UNIQUE (code_hash)", create,
+                   unique)
 
     async def drop_all(self, conn: asyncpg.Connection) -> None:
         await conn.execute("LOCK TABLE residents IN ACCESS EXCLUSIVE MODE")
@@ -484,7 +490,7 @@ async def _code_constraint(conn: asyncpg.Connection, statement: str) -> None:
             if attempt == CODE_ATTEMPTS - 1:
                 raise
             ids = await conn.fetchval(_REPEATED_CODES)
-            await conn.execute(_REDRAW_RESIDENTS, ids, codes.new_codes(len(ids)))
+            await conn.execute(_REDRAW_RESIDENTS, ids, *code_vault.issue(len(ids))[1:])
 
 
 async def _audit(conn: asyncpg.Connection, report: ImportReport, strict: bool, actor: str | None) -> None:
@@ -515,13 +521,18 @@ class ResidentRow:
     address: str | None
 
 
-_ROW = [getattr(Resident, f) for f in ResidentRow.__slots__]
+# The code is read sealed and opened here; the rest as stored.
+_ROW = [Resident.code_sealed if f == "code" else getattr(Resident, f) for f in ResidentRow.__slots__]
+
+
+def _resident_row(row) -> ResidentRow:
+    return ResidentRow(row[0], code_vault.unseal(row[1]), *row[2:])
 
 
 async def find_by_code(session: AsyncSession, code: str) -> ResidentRow | None:
     """The resident holding this code now (typed forms are normalised first)."""
     row = (await session.execute(select(*_ROW).where(Resident.code == codes.normalise(code)))).first()
-    return ResidentRow(*row) if row else None
+    return _resident_row(row) if row else None
 
 
 async def find(session: AsyncSession, code_or_id: str) -> ResidentRow | None:
@@ -532,7 +543,7 @@ async def find(session: AsyncSession, code_or_id: str) -> ResidentRow | None:
     text = code_or_id.strip().lstrip("#")
     if text.isdigit() and len(text) <= 18:
         row = (await session.execute(select(*_ROW).where(Resident.id == int(text)))).first()
-        return ResidentRow(*row) if row else None
+        return _resident_row(row) if row else None
     return None
 
 
@@ -553,19 +564,19 @@ async def iter_residents(session: AsyncSession, ward: str | None = None, quarter
             query = query.where(func.lower(column) == value.strip().lower())
     result = await session.stream(query.execution_options(yield_per=2000))
     async for row in result:
-        yield ResidentRow(*row)
+        yield _resident_row(row)
 
 
 async def reissue(session: AsyncSession, resident_id: int, actor: str | None = None) -> str | None:
     """Give one resident a new code (None: no such resident); the old code stops working
     when the session commits."""
     for attempt in range(CODE_ATTEMPTS):
-        code = codes.new_code()
+        (code,), (hashed,), (sealed,) = code_vault.issue(1)
         try:
             async with session.begin_nested():
                 found = await session.scalar(
                     update(Resident).where(Resident.id == resident_id)
-                    .values(code=code, updated_at=func.now()).returning(Resident.id))
+                    .values(code_hash=hashed, code_sealed=sealed, updated_at=func.now()).returning(Resident.id))
             break
         except IntegrityError:
             if attempt == CODE_ATTEMPTS - 1:

@@ -18,6 +18,7 @@ from operator import itemgetter
 from typing import Any
 
 from dialogs import parsers as answers
+from dialogs.text import INVISIBLE, visible
 from storage.registry_rows import MAX_TEXT, MIN_BIRTH_YEAR, Layout, Rejection
 
 # ---------------------------------------------------------------- one value
@@ -34,8 +35,9 @@ class Bad(Exception):
 
 
 def clean(value: str) -> str:
-    """Trim, collapse inner whitespace, compose diacritics (NFC)."""
-    value = " ".join(value.split())
+    """Trim, collapse inner whitespace, drop invisible characters (bidirectional overrides,
+    zero-width spaces: dialogs.text.visible), compose diacritics (NFC)."""
+    value = " ".join(visible(value).split())
     if not value.isascii():
         value = unicodedata.normalize("NFC", value)
     if len(value) > MAX_TEXT:
@@ -193,7 +195,8 @@ def _phone_column(cells: list) -> list:
 
 def _text_column(cells: list) -> list:
     # NFC is checked on the joined column: a line break never composes with its neighbours
-    if (_all_usual(cells, _PLAIN_TEXT) and unicodedata.is_normalized("NFC", "\n".join(cells))
+    joined = "\n".join(cells)
+    if (_all_usual(cells, _PLAIN_TEXT) and unicodedata.is_normalized("NFC", joined) and not INVISIBLE.search(joined)
             and max(map(len, cells), default=0) <= MAX_TEXT):
         return [c or None for c in cells]
     return [_careful(optional_text, c) for c in cells]

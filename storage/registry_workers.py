@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from dialogs import codes
-from storage import copy_text
+from storage import code_vault, copy_text
 from storage.registry_check import Checker, repeat_marks
 from storage.registry_rows import Chunk, Layout, Rejection
 
 # The payload's columns, in order; "line" only for the staging table.
 COLUMNS = ("line", "ward", "quarter", "group_name", "full_name", "birth_date", "birth_year",
-           "sex", "insurance_code", "citizen_id", "phone", "address", "import_source", "code")
+           "sex", "insurance_code", "citizen_id", "phone", "address", "import_source", "code_hash", "code_sealed")
+_BYTEA = {"import_source", "code_hash", "code_sealed"}
 _FEW_VALUES = {"ward", "quarter", "group_name", "full_name", "birth_date", "birth_year", "sex"}
 CHUNK_ROWS = 12_500
 PARALLEL_MIN_BYTES = 3_000_000  # about 25,000 rows: below that, starting workers costs more
@@ -53,7 +53,7 @@ class Checked:
     payload: bytes
     rejected: list[Rejection]
     lines: Sequence[int] | None  # the good rows' line numbers (None: all the chunk's)
-    codes: str  # each good row's code, codes.LENGTH characters
+    codes: str  # each good row's code, dialogs.codes.LENGTH characters
     marks: dict[str, bytes]  # registry_check.repeat_marks, as arrays of 64-bit integers
 
 
@@ -77,10 +77,11 @@ def check(chunk: Chunk, setup: Setup) -> Checked:
         _state = _State(setup)
     lines, values, rejected = _state.checker.check_columns(*chunk.cells())
     # Codes are drawn here, chunk by chunk: two alike in one file (~1e-8 for a million
-    # 65-bit codes) are caught by the unique index, and those rows drawn again.
-    drawn = codes.new_codes(len(lines))
-    values |= {"line": lines, "code": drawn}
-    encoded = [copy_text.bytea_column(values[name]) if name == "import_source"
+    # 65-bit codes) are caught by the unique index, and those rows drawn again. Only their
+    # keyed hashes and sealed copies are stored (storage/code_vault.py).
+    drawn, hashes, sealed = code_vault.issue(len(lines))
+    values |= {"line": lines, "code_hash": hashes, "code_sealed": sealed}
+    encoded = [copy_text.bytea_column(values[name]) if name in _BYTEA
                else copy_text.column(values[name], _state.memos.get(name))
                for name in COLUMNS[0 if setup.with_line else 1 :]]
     marks = {name: array("q", column).tobytes() for name, column in repeat_marks(values, _state.lowered).items()}

@@ -13,6 +13,7 @@ from storage.broadcasts import BroadcastService
 from storage.declarations import Declarations
 from storage.people import People
 from storage.privacy import PrivacyService
+from storage.security import Drafts
 from storage.staff import StaffService
 from storage.state import StateStore
 
@@ -29,6 +30,7 @@ class StorageServices:
     people: People
     declarations: Declarations
     privacy: PrivacyService
+    drafts: Drafts
     documents: Any = None  # dialogs.ports.Documents: PDF layout is the bot's (bot/runtime.py sets it)
 
 
@@ -44,4 +46,5 @@ def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore
         people=People(sessions),
         declarations=Declarations(sessions),
         privacy=PrivacyService(sessions),
+        drafts=Drafts(store),
     )

@@ -19,6 +19,7 @@ from dialogs.text import fold, strip_diacritics
 from storage import stats
 from storage.audit import entry
 from storage.models import Declaration, Resident, Staff
+from storage.people import to_person
 
 ROLES = ("staff", "admin")
 
@@ -67,11 +68,7 @@ def match_name(name: str, known: list[str]) -> str | None:
 
 
 def person_of(r: Resident) -> Person:
-    return Person(
-        id=r.id, code=r.code, full_name=r.full_name, birth_year=r.birth_year, birth_date=r.birth_date,
-        sex=r.sex, ward=r.ward, quarter=r.quarter, phone=r.phone, address=r.address,
-        insurance_code=r.insurance_code,
-    )
+    return to_person(r)
 
 
 def declaration_view(d: Declaration) -> DeclarationView:

@@ -18,13 +18,16 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from storage import migrate
+from storage import code_vault, migrate
 from storage.db import make_engine, make_sessions, with_database
 from storage.embedded import start_postgres, start_redis
 from storage.state import StateStore
 
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_DIR = ROOT / "var" / "test"
+# Keys the card codes at rest (storage/code_vault.py) for rows the tests write directly.
+CODE_SECRET = "test-code-secret-" + "x" * 32
+code_vault.use(CODE_SECRET)
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +131,7 @@ def test_settings(database_url: str, redis_url: str, redis_prefix: str, **overri
         redis_prefix=redis_prefix,
         telegram_api_url="http://standin.invalid",
         health_station_phone="028 3899 0000",
+        code_secret=CODE_SECRET,
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -19,6 +19,7 @@ from storage import broadcasts
 from storage.broadcasts import Queue
 from storage.models import Account, AuditEntry, Delivery
 from tests.chat import addr
+from tests.conftest import CODE_SECRET
 from tests.staffdata import KP1, KP2, OTHER_WARD, WARD, Town
 from tests.standin import TOKEN, RecordingRequest, serve
 
@@ -337,6 +338,7 @@ async def test_worker_killed_hard_never_sends_anyone_a_second_copy(runtime, api,
     runner, url = await serve(api)
     faults = Faults(api)
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "REDIS_PREFIX": redis_prefix,
+           "CODE_SECRET": CODE_SECRET,
            "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": url, "LOG_LEVEL": "WARNING"}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", WORKER, env=env, cwd=ROOT)
     try:

@@ -13,14 +13,15 @@ import asyncpg
 import pytest
 
 from bench.import_bench import generate
+from tests.conftest import CODE_SECRET
 from tests.e2e.conftest import ROOT, free_port
 
 
 def healthbot(*args: str, **env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items()
             if k not in ("BOT_TOKEN", "DATABASE_URL", "REDIS_URL", "DEFAULT_LOCALE", "WEBHOOK_URL", "WEBHOOK_SECRET")}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env={**base, **env}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env={**base, "CODE_SECRET": CODE_SECRET, **env},
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("env, name", [
@@ -96,7 +97,7 @@ def test_ctrl_c_twice_during_an_import_stops_everything_and_imports_nothing(data
     # Held in the middle of loading until the Ctrl-C comes: however fast or busy the machine,
     # it lands while the import is under way.
     env = {**base, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "DEFAULT_LOCALE": "en",
-           "HEALTHBOT_FAILPOINT": "import.copying:pause"}
+           "CODE_SECRET": CODE_SECRET, "HEALTHBOT_FAILPOINT": "import.copying:pause"}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "residents", "import", str(path)], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60

@@ -49,10 +49,15 @@ async def agree(chat, locale: str = "vi") -> None:
     await chat.press(locales.t(locale, "link.btn_agree"))
 
 
+def proof(resident: Resident) -> str:
+    """The birth answer the bot asks for: the full date where the registry has it."""
+    return resident.birth_date.strftime("%d/%m/%Y") if resident.birth_date else str(resident.birth_year)
+
+
 async def link_via_start(chat, resident: Resident, relation="Tôi", consent=True, locale="vi") -> None:
     await chat.command("start", resident.code)
-    assert said(chat, "link.year", locale), chat.texts
-    await chat.send(str(resident.birth_year))
+    assert said(chat, "link.year" if resident.birth_date is None else "security.ask_birth_date", locale), chat.texts
+    await chat.send(proof(resident))
     await chat.press(relation)
     assert said(chat, "link.consent", locale)
     if consent:
@@ -398,7 +403,7 @@ async def test_grandmother_links_four_and_switches_between_them(chat_factory, se
         await chat.press("Thêm người thân")
         assert said(chat, "link.code")
         await chat.photo(qr_png(deep_link(person.code)))
-        await chat.send(str(person.birth_year))
+        await chat.send(proof(person))
         await chat.press(relation)
         await chat.press("Đồng ý")
         assert said(chat, "link.done")

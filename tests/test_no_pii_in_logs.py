@@ -87,3 +87,60 @@ async def test_no_log_line_holds_personal_data(logged, chat_factory, sessions, r
     assert any(f"resident {lan.id}" in line for line in logged), logged
     leaks = [(n, line) for line in logged for n in needles(lan) if n in line]
     assert not leaks, leaks
+
+
+async def test_new_paths_and_tracebacks_hold_no_token_code_or_personal_value(logged, chat_factory, sessions,
+                                                                              runtime, api, capsys):
+    """Issue 13's paths at DEBUG: wrong birth dates until the card locks, the owner removing
+    an account, staff unlocking and reading at the terminal, and a rejected bot token in a
+    traceback (PTB puts the token in the exception's message)."""
+    from telegram import Bot  # noqa: PLC0415
+    from telegram.error import InvalidToken  # noqa: PLC0415
+
+    from bot.aiohttp_request import AiohttpRequest  # noqa: PLC0415
+    from tests.conftest import CODE_SECRET  # noqa: PLC0415
+    from tests.standin import TOKEN, serve  # noqa: PLC0415
+    from tests.test_security import cli, wrong_dates  # noqa: PLC0415
+
+    lan = await resident(sessions)
+    owner, stranger = chat_factory(USER), chat_factory(USER + 1)
+    await link(owner, lan)
+    await link(stranger, lan, "Con")
+    for n in range(3):
+        attacker = chat_factory(USER + 10 + n)
+        await attacker.command("start", codes.display(lan.code))
+        for guess in wrong_dates(4):
+            await attacker.send(guess)
+    assert said_any(owner, "security.card_locked_notice")
+    await owner.command("taikhoan")
+    await owner.press("Gỡ tài khoản 2")
+    await owner.press(locales.t("vi", "security.btn_remove_yes"))
+    assert await cli(runtime, "security", "unlock", lan.code) == 0
+    assert await cli(runtime, "residents", "show", lan.code, "--reveal") == 0
+
+    runner, url = await serve(api)
+    api.fault = lambda method, params: (401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+    try:
+        bot = Bot(TOKEN, base_url=f"{url}/bot", request=AiohttpRequest(connections=1),
+                  get_updates_request=AiohttpRequest(connections=1))
+        try:
+            await bot.initialize()
+        except InvalidToken:
+            logging.getLogger("telegram.ext.Application").exception("start failed")
+        finally:
+            for request in bot._request:
+                await request.shutdown()
+    finally:
+        api.fault = None
+        await runner.cleanup()
+    capsys.readouterr()
+
+    assert any("Traceback" in line and "<BOT_TOKEN>" in line for line in logged), logged
+    secrets_ = [TOKEN, TOKEN.split(":", 1)[1], CODE_SECRET, *wrong_dates(4)]
+    leaks = [(n, line) for line in logged for n in needles(lan) + secrets_ if n in line]
+    assert not leaks, leaks
+
+
+def said_any(chat, msg_id: str) -> bool:
+    opening = locales.t("vi", msg_id).split("{")[0].strip()
+    return any(opening in (c.params.get("text") or "") for c in chat.api.sent(chat.user_id))

@@ -33,9 +33,10 @@ from storage.models import (
     Staff,
 )
 from tests.chat import addr
-from tests.conftest import ROOT
+from tests.conftest import CODE_SECRET, ROOT
 from tests.standin import serve
 from tests.test_declare import LAN, LAN_SCRIPT, born, run
+from tests.test_link import proof
 
 WARD = "Phường 27"
 A, B, C, STAFF = 7101, 7102, 7103, 7900  # mother's own account, a stranger, her son, ward staff
@@ -53,9 +54,9 @@ async def resident(sessions, **fields) -> Resident:
 
 
 async def link(chat, r: Resident, relation: str = "Tôi") -> None:
-    """Through the conversation: code, birth year, relation, consent."""
+    """Through the conversation: code, birth date, relation, consent."""
     await chat.command("start", r.code)
-    await chat.send(str(r.birth_year))
+    await chat.send(proof(r))
     await chat.press(relation)
     await chat.press("Đồng ý")
     assert chat.has_button("Khai báo ngay"), chat.texts
@@ -94,12 +95,13 @@ async def cli(runtime, *argv: str) -> int:
     return await args.func(args, runtime)
 
 
-async def decide(runtime, api, verb: str, request_id: int, reason: str = "Theo đề nghị") -> int:
+async def decide(runtime, api, verb: str, request_id: int, reason: str | None = None, note: str | None = None) -> int:
     """`healthbot privacy approve|deny`, telling the requester through the stand-in over HTTP."""
     runner, url = await serve(api)
     runtime.settings = runtime.settings.model_copy(update={"telegram_api_url": url})
     try:
-        return await cli(runtime, "privacy", verb, str(request_id), "--reason", reason)
+        reason = reason or ("requested" if verb == "approve" else "legal_duty")
+        return await cli(runtime, "privacy", verb, str(request_id), "--reason", reason, *(["--note", note] if note else []))
     finally:
         await runner.cleanup()
 
@@ -308,7 +310,7 @@ async def test_erasure_approved_while_a_declaration_is_in_progress_elsewhere(
     listing = capsys.readouterr().out
     assert str(lan.id) in listing and "3 ngày 1 giờ" in listing and "⚠" in listing
 
-    assert await decide(runtime, api, "approve", req.id, "Theo đề nghị của người dân") == 0
+    assert await decide(runtime, api, "approve", req.id, "requested", note="Đã gọi điện xác nhận") == 0
     out = capsys.readouterr().out
     assert "xóa 2 tờ khai, 2 liên kết, 2 lần đồng ý" in out and "bỏ 1 tờ khai đang làm dở" in out
 
@@ -321,7 +323,8 @@ async def test_erasure_approved_while_a_declaration_is_in_progress_elsewhere(
         req = await s.get(DeletionRequest, req.id)
         after = await stats.report(s, WARD, datetime.now(TIME_ZONE))
     assert (row.full_name, row.code) == ("Nguyễn Thị Lan", lan.code)
-    assert (req.status, req.reason, req.notified_at is not None) == ("approved", "Theo đề nghị của người dân", True)
+    assert (req.status, req.reason, req.note, req.notified_at is not None) == (
+        "approved", "requested", "Đã gọi điện xác nhận", True)
     total_before, total_after = before.rows[0], after.rows[0]
     assert (total_after.residents, total_after.linked, total_after.declared) == (
         total_before.residents, total_before.linked - 1, total_before.declared - 1)
@@ -331,7 +334,9 @@ async def test_erasure_approved_while_a_declaration_is_in_progress_elsewhere(
 
     # The requester is told, through the Bot API, in Vietnamese.
     told = [c.params["text"] for c in api.sent(A, "sendMessage") if str(req.id) in c.params.get("text", "")]
-    assert any("đã được chấp thuận" in x and "Theo đề nghị" in x for x in told)
+    # why (from the code), what is kept and why, and the note
+    assert any("đã được chấp thuận: theo yêu cầu của bạn" in x and "Vẫn giữ: họ tên, ngày sinh và mã thẻ" in x
+               and "Ghi chú của cán bộ: Đã gọi điện xác nhận" in x for x in told), told
 
     # The son's review cannot be saved afterwards: the draft is gone and the link with it.
     await son.press("Xác nhận gửi")
@@ -350,6 +355,7 @@ async def test_erasure_approved_while_a_declaration_is_in_progress_elsewhere(
     async with sessions() as s:
         held = [e.details for e in (await s.execute(select(AuditEntry))).scalars()]
     assert "Penicillin" not in json.dumps(held, ensure_ascii=False)
+    assert decision.details["reason"] == "requested" and "Đã gọi điện" not in json.dumps(held, ensure_ascii=False)
 
 
 async def test_denied_request_keeps_everything_and_tells_the_reason(chat_factory, sessions, runtime, api, capsys):
@@ -361,14 +367,16 @@ async def test_denied_request_keeps_everything_and_tells_the_reason(chat_factory
     await mother.command("xoadulieu")
     await mother.press("Send the erasure request")
     req = await the_request(sessions)
-    assert await decide(runtime, api, "deny", req.id, "Hồ sơ đang được thanh tra") == 0
+    assert await decide(runtime, api, "deny", req.id, "dispute", note="Hồ sơ đang được thanh tra") == 0
     assert await decide(runtime, api, "approve", req.id) == 1  # decided already
     assert "đã được xử lý trước đó (denied)" in capsys.readouterr().err
     assert await count(sessions, Declaration, lan.id) == 1 and await count(sessions, Link, lan.id) == 1
     told = api.sent(A, "sendMessage")[-1].params["text"]
-    assert "was not approved" in told and "Hồ sơ đang được thanh tra" in told  # in her language
+    assert "was not approved" in told and "in use to settle a complaint" in told  # in her language
+    assert "Staff note: Hồ sơ đang được thanh tra" in told
     [entry] = await audit(sessions, "deletion_deny")
-    assert entry.details["reason"] == "Hồ sơ đang được thanh tra" and "declarations" not in entry.details
+    assert entry.details["reason"] == "dispute" and "declarations" not in entry.details
+    assert "thanh tra" not in json.dumps(entry.details, ensure_ascii=False)  # the note is not in the log
 
 
 async def test_an_undeliverable_outcome_does_not_undo_the_decision(chat_factory, sessions, runtime, api, capsys):
@@ -444,6 +452,8 @@ async def test_bad_terminal_input_is_one_line_and_exit_code_2(runtime, capsys):
     for argv in (
         ("privacy", "approve", "abc", "--reason", "x"),
         ("privacy", "deny", "7"),
+        ("privacy", "deny", "7", "--reason", "requested"),  # a reason for approving only
+        ("privacy", "approve", "7", "--reason", "Theo đề nghị"),  # free text is not a reason code
         ("audit",),
         ("audit", "--resident", "X", "--staff", "1"),
         ("audit", "--resident", "not-a-code!"),
@@ -452,12 +462,13 @@ async def test_bad_terminal_input_is_one_line_and_exit_code_2(runtime, capsys):
         assert await cli(runtime, *argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("healthbot: ") and "\n" not in err, (argv, err)
-    assert await cli(runtime, "privacy", "approve", "999", "--reason", "x") == 1
+    assert await cli(runtime, "privacy", "approve", "999", "--reason", "requested") == 1
     assert "không có yêu cầu xóa dữ liệu số 999" in capsys.readouterr().err
 
 
 def test_the_real_command_line_has_no_traceback(database_url, redis_url, redis_prefix):
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "REDIS_PREFIX": redis_prefix}
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "REDIS_PREFIX": redis_prefix,
+           "CODE_SECRET": CODE_SECRET}
     done = subprocess.run([sys.executable, "-m", "bot.cli", "audit", "--since", "hôm qua", "--staff", "1"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from tests.chat import Chat, http_deliver
+from tests.conftest import CODE_SECRET
 from tests.standin import TOKEN, BotApi, serve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -63,6 +64,7 @@ def bot_env(database_url, redis_url, redis_prefix, standin, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "DATABASE_", "REDIS_"))}
     env.update(
         BOT_TOKEN=TOKEN,
+        CODE_SECRET=CODE_SECRET,
         BOT_USERNAME="healthbot_test_bot",
         TELEGRAM_API_URL=url,
         DATABASE_URL=database_url,

@@ -137,7 +137,7 @@ async def test_two_webhook_processes_share_one_conversation(bot_process, standin
     await wait_until(lambda: len([c for c in api.calls if c.method == "setWebhook"]) == 2, timeout=60)
     headers = {"X-Telegram-Bot-Api-Secret-Token": "two-procs"}
     uid = 5010
-    steps = [f"/start {r.code}", "1961", "Tôi", "Đồng ý"]
+    steps = [f"/start {r.code}", "01/12/1961", "Tôi", "Đồng ý"]
     async with aiohttp.ClientSession() as http:
         for i, text in enumerate(steps):
             update = message_update(api, uid, text=text)

@@ -14,9 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from bot import cli_residents
-from bot.config import Settings
 from dialogs import codes
-from storage import registry, registry_workers
+from storage import code_vault, registry, registry_workers
 from storage.models import AuditEntry, Resident
 from storage.registry_rows import fold_header
 
@@ -50,8 +49,10 @@ async def run(conn, path, **kw) -> registry.ImportReport:
     return await registry.import_file(conn, path, today=TODAY, **kw)
 
 
-async def residents(conn) -> dict[str, asyncpg.Record]:
-    return {r["full_name"]: r for r in await conn.fetch("SELECT * FROM residents")}
+async def residents(conn) -> dict[str, dict]:
+    """Rows by name, with the card code opened from its sealed copy."""
+    return {r["full_name"]: {**r, "code": code_vault.unseal(r["code_sealed"])}
+            for r in await conn.fetch("SELECT * FROM residents")}
 
 
 # ---------------------------------------------------------------- reading and normalising
@@ -226,7 +227,7 @@ async def test_worker_processes_check_as_this_process_does(conn, tmp_path, monke
         stored = {tuple(r) for r in await conn.fetch(
             "SELECT full_name, birth_date, insurance_code, citizen_id, phone, ward, quarter, import_source "
             "FROM residents")}
-        assert await conn.fetchval("SELECT count(DISTINCT code) FROM residents") == len(stored)
+        assert await conn.fetchval("SELECT count(DISTINCT code_hash) FROM residents") == len(stored)
         return report, stored
 
     monkeypatch.setattr(registry, "CHUNK_ROWS", 300)
@@ -358,7 +359,7 @@ async def test_reimport_keeps_codes_and_updates_in_place(conn, tmp_path):
     changed[2][0] = "LÊ MINH CHÂU"  # matched by insurance code, name re-typed
     report = await run(conn, write_csv(tmp_path / "v2.csv", changed))
     assert (report.added, report.updated, report.unchanged, report.rejected) == (0, 3, 0, [])
-    got = {r["id"]: r for r in await conn.fetch("SELECT * FROM residents")}
+    got = {r["id"]: r for r in (await residents(conn)).values()}
     assert {r["code"] for r in got.values()} == set(before.values())
     an = next(r for r in got.values() if r["code"] == before["Nguyễn Văn An"])
     assert an["phone"] == "+84987654321" and an["insurance_code"] == "0000000001"
@@ -377,10 +378,10 @@ async def test_blank_cells_keep_what_the_registry_has(conn, tmp_path):
 async def test_natural_key_match_then_identifiers_added(conn, tmp_path):
     bare = [[r[0], r[1], r[2], "", "", "", "", "", "", r[-1]] for r in ROWS]
     await run(conn, write_csv(tmp_path / "a.csv", bare))
-    codes_before = {r["code"] for r in await conn.fetch("SELECT code FROM residents")}
+    codes_before = {r["code"] for r in (await residents(conn)).values()}
     report = await run(conn, write_csv(tmp_path / "b.csv", ROWS))
     assert (report.added, report.updated) == (0, 3)
-    assert {r["code"] for r in await conn.fetch("SELECT code FROM residents")} == codes_before
+    assert {r["code"] for r in (await residents(conn)).values()} == codes_before
 
 
 async def test_contradicting_identifiers_mean_another_person(conn, tmp_path):
@@ -417,7 +418,7 @@ async def test_reimport_skips_applied_rows_until_someone_edits_them(conn, tmp_pa
     # changed by something other than an import: the trigger forgets the row's source
     await conn.execute("UPDATE residents SET phone = '+84900000000' WHERE full_name = 'Nguyễn Văn An'")
     assert await conn.fetchval("SELECT count(*) FROM residents WHERE import_source IS NULL") == 1
-    await conn.execute("UPDATE residents SET code = code")  # a reissue-like write keeps it
+    await conn.execute("UPDATE residents SET code_hash = code_hash")  # a reissue-like write keeps it
     assert await conn.fetchval("SELECT count(*) FROM residents WHERE import_source IS NULL") == 1
     report = await run(conn, path)
     assert (report.added, report.updated, report.unchanged) == (0, 1, 2)
@@ -462,7 +463,7 @@ async def test_bulk_path_rebuilds_every_index(conn, tmp_path, monkeypatch, first
     assert report.added == (3 if first else 2)
     assert (await conn.fetch(indexes), await conn.fetch(constraints)) == before
     with pytest.raises(asyncpg.UniqueViolationError):
-        await conn.execute("UPDATE residents SET code = (SELECT min(code) FROM residents)")
+        await conn.execute("UPDATE residents SET code_hash = (SELECT code_hash FROM residents LIMIT 1)")
 
 
 async def test_first_load_never_repeats_a_code(conn, tmp_path, monkeypatch):
@@ -476,12 +477,12 @@ async def test_first_load_never_repeats_a_code(conn, tmp_path, monkeypatch):
     monkeypatch.setattr(registry.codes, "new_codes", repeating)
     report = await run(conn, write_csv(tmp_path / "ds.csv", ROWS))
     assert report.added == 3 and draws == [3, 2]  # the unique index stopped it; two drawn again
-    assert await conn.fetchval("SELECT count(DISTINCT code) FROM residents") == 3
+    assert await conn.fetchval("SELECT count(DISTINCT code_hash) FROM residents") == 3
 
 
 async def test_a_code_clash_draws_new_codes(conn, tmp_path, monkeypatch):
     await run(conn, write_csv(tmp_path / "a.csv", [ROWS[0]]))
-    taken = await conn.fetchval("SELECT code FROM residents")
+    [taken] = [r["code"] for r in (await residents(conn)).values()]
     real = codes.new_codes
     draws = []
 
@@ -492,7 +493,7 @@ async def test_a_code_clash_draws_new_codes(conn, tmp_path, monkeypatch):
     monkeypatch.setattr(registry.codes, "new_codes", clashing)
     report = await run(conn, write_csv(tmp_path / "b.csv", [ROWS[1]]))
     assert report.added == 1 and draws == [1, 1]  # the insert met the taken code, then redrew
-    assert await conn.fetchval("SELECT count(DISTINCT code) FROM residents") == 2
+    assert await conn.fetchval("SELECT count(DISTINCT code_hash) FROM residents") == 2
 
 
 async def test_import_writes_one_audit_row_without_names(conn, tmp_path):
@@ -545,8 +546,9 @@ def test_header_folding():
 
 
 @pytest.fixture
-def rt(database_url, sessions):
-    return cli_residents.runtime(Settings(default_locale="vi", _env_file=None), database_url, sessions)
+def rt(runtime):
+    """The real runtime: these commands audit what they show and clear counters in Redis."""
+    return runtime
 
 
 async def test_cli_import_show_list_reissue(rt, conn, tmp_path, capsys):
@@ -557,7 +559,7 @@ async def test_cli_import_show_list_reissue(rt, conn, tmp_path, capsys):
     assert "thêm 3, cập nhật 0, không đổi 0, bị loại 1" in out
     assert "dòng 5, cột ngay_sinh: không có ngày này trên lịch" in out
 
-    code = await conn.fetchval("SELECT code FROM residents WHERE full_name = 'Nguyễn Văn An'")
+    code = (await residents(conn))["Nguyễn Văn An"]["code"]
     show = cli_residents.argparse.Namespace(key=codes.display(code), reveal=False)
     assert await cli_residents.run_show(show, rt) == 0
     out = capsys.readouterr().out
@@ -572,7 +574,7 @@ async def test_cli_import_show_list_reissue(rt, conn, tmp_path, capsys):
 
     assert await cli_residents.run_reissue(cli_residents.argparse.Namespace(key=code, reveal=False), rt) == 0
     assert "Đã cấp mã mới" in capsys.readouterr().out
-    assert await conn.fetchval("SELECT count(*) FROM residents WHERE code = $1", code) == 0
+    assert await conn.fetchval("SELECT count(*) FROM residents WHERE code_hash = $1", code_vault.digest(code)) == 0
 
 
 async def test_cli_bad_input_is_one_line_and_exit_2(rt, tmp_path, capsys):
