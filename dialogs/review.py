@@ -92,11 +92,12 @@ async def submit(ctx: Ctx, d: dict[str, Any]) -> None:
 
 
 async def _retry_submit(ctx: Ctx) -> None:
-    d = draft.get(ctx)
-    if d is None:
+    if draft.get(ctx) is None:  # cancelled or erased meanwhile: nothing left to save
         ctx.state.pop(RETRY, None)
         return
-    await submit(ctx, d)
+    d = await draft.need(ctx)
+    if d is not None:
+        await submit(ctx, d)
 
 
 RETRIES["submit"] = _retry_submit

@@ -283,5 +283,8 @@ async def trail(session: AsyncSession, *, since: datetime | None = None, residen
         q = q.where(or_(AuditEntry.resident_id == resident_id,
                         AuditEntry.details.contains({"resident_ids": [resident_id]})))
     if actor_id is not None:
-        q = q.where(AuditEntry.actor_id == actor_id, AuditEntry.actor_kind != "account")
+        # A staff member by their messenger address, or by the bare id they were added with
+        # (Telegram's or Zalo's); a terminal operator by login name.
+        names = [actor_id] + ([f"telegram:{actor_id}", f"zalo:{actor_id}"] if actor_id.isdigit() else [])
+        q = q.where(AuditEntry.actor_id.in_(names), AuditEntry.actor_kind != "account")
     return list((await session.execute(q.order_by(AuditEntry.at, AuditEntry.id))).scalars())

@@ -141,7 +141,7 @@ async def test_a_resident_declares_on_one_messenger_and_a_relative_on_the_other_
     rt, on, zapi = both
     lan = await lan_unlinked(sessions)
     me, relative = on(resident_on, 8101), on(relative_on, 8102)
-    await link(me, lan, str(lan.birth_year), "Tôi")
+    await link(me, lan, lan.birth_date.strftime("%d/%m/%Y"), "Tôi")
     await me.say("/khaibao")
     for answer in SCRIPT:
         await me.press(answer)
@@ -150,7 +150,7 @@ async def test_a_resident_declares_on_one_messenger_and_a_relative_on_the_other_
     assert (float(row.height_cm), float(row.weight_kg), row.systolic, row.diastolic) == (158, 52.5, 120, 80)
     assert row.answers["conditions"] == ["htn"] and row.answers["children"] == 2
     # The relative links the same card on the other messenger and sees that record.
-    await link(relative, lan, str(lan.birth_year), "Con")
+    await link(relative, lan, lan.birth_date.strftime("%d/%m/%Y"), "Con")
     record = await relative.say("/hoso")
     assert "52,5" in record and "120/80" in record
     # A reminder for the ward reaches the family once, on the resident's own messenger.
@@ -189,7 +189,7 @@ async def test_zalo_outside_its_window_is_counted_not_sent(both, sessions):
     rt, on, zapi = both
     [lan] = await family(sessions, 8201, LAN)  # a Telegram family, not reminded here
     person = on("zalo", 8202)
-    await link(person, lan, str(lan.birth_year), "Tôi")
+    await link(person, lan, lan.birth_date.strftime("%d/%m/%Y"), "Tôi")
     # A week later the OA may no longer write to them: the reminder is not even tried.
     await rt.redis.delete(*[k async for k in rt.redis.scan_iter(f"{rt.settings.redis_prefix}:zalo:seen:*")])
     from bot.broadcaster import Tuning, worker_loop

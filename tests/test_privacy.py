@@ -427,7 +427,7 @@ async def test_audit_answers_who_saw_or_changed_what_when(chat_factory, sessions
     await chat_factory(A).command("dulieucuatoi")
     async with sessions.begin() as s:
         tbl = await export.table(s, WARD, "vi", TIME_ZONE)
-        s.add(export.audit_entry(tbl, WARD, "csv", "staff", STAFF))
+        s.add(export.audit_entry(tbl, WARD, "csv", "staff", addr(STAFF)))
     capsys.readouterr()
 
     today = datetime.now(TIME_ZONE).strftime("%d/%m/%Y")
@@ -441,7 +441,7 @@ async def test_audit_answers_who_saw_or_changed_what_when(chat_factory, sessions
     assert await cli(runtime, "audit", "--staff", str(STAFF), "--csv") == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows[0][:3] == ["Thời điểm", "Người thực hiện", "Hành động"]
-    assert {r[2] for r in rows[1:]} == {"staff_lookup", "staff_export"} and all(r[1] == f"staff:{STAFF}" for r in rows[1:])
+    assert {r[2] for r in rows[1:]} == {"staff_lookup", "staff_export"} and all(r[1] == f"staff:{addr(STAFF)}" for r in rows[1:])
     assert str(lan.id) in {r[4] for r in rows[1:]}
     # Reading the trail is itself in the trail.
     queries = await audit(sessions, "audit_query")

@@ -21,7 +21,7 @@ from dialogs.link import CARD_MAX_ACCOUNTS, CARD_MAX_WRONG, CARD_MAX_WRONG_MONTH
 from dialogs.text import clean, visible
 from storage import code_vault, registry
 from storage.models import AuditEntry, CardLock, Resident
-from storage.state import StateKey
+from tests.chat import addr
 from tests.conftest import CODE_SECRET
 from tests.test_cli import healthbot
 from tests.test_link import STATION_PHONE, active_links, add_resident, link_via_start, said
@@ -101,7 +101,7 @@ async def test_nine_accounts_four_guesses_each_lock_the_card_and_alert(chat_fact
     # the owner is told, in her own chat; the attackers linked nothing
     assert any(locales.t("vi", "security.card_locked_notice").split("{")[0].strip() in c.params.get("text", "")
                for c in owner.api.sent(OWNER))
-    assert [lk.account_id for lk in await active_links(sessions, hoa.id)] == [OWNER]
+    assert [lk.account_id for lk in await active_links(sessions, hoa.id)] == [addr(OWNER)]
     # even the right date from a new account is refused now
     late = chat_factory(4300)
     await late.command("start", hoa.code)
@@ -187,7 +187,7 @@ async def test_the_owner_removes_an_attackers_link_and_the_attacker_is_told(chat
     attacker = chat_factory(4601)
     await link_via_start(attacker, hoa, "Con")  # got there first, with a photographed card
     await attacker.press("Khai báo ngay")  # and left a declaration half-way
-    assert DRAFT in await runtime.store.load(StateKey(4601, 4601))
+    assert DRAFT in await runtime.store.load(addr(4601))
     owner = chat_factory(4602)
     await link_via_start(owner, hoa, "Tôi")
 
@@ -200,12 +200,12 @@ async def test_the_owner_removes_an_attackers_link_and_the_attacker_is_told(chat
     assert said(owner, "security.remove_confirm")
     await owner.press(locales.t("vi", "security.btn_remove_yes"))
     assert said(owner, "security.removed") and said(owner, "security.holders_alone")
-    assert [lk.account_id for lk in await active_links(sessions, hoa.id)] == [4602]
+    assert [lk.account_id for lk in await active_links(sessions, hoa.id)] == [addr(4602)]
     told = [c.params.get("text", "") for c in attacker.api.sent(4601)]
     assert any(locales.t("vi", "security.removed_notice").split("{")[0].strip() in text for text in told)
-    assert DRAFT not in await runtime.store.load(StateKey(4601, 4601))
+    assert DRAFT not in await runtime.store.load(addr(4601))
     [entry] = [e for e in await audit(sessions, "unlink_other") if e.outcome == "ok"]
-    assert entry.actor_id == "4602" and "Hoa" not in str(entry.details)
+    assert entry.actor_id == addr(4602) and "Hoa" not in str(entry.details)
     await attacker.command("hoso")
     assert not said(attacker, "decl.record")
 
@@ -229,17 +229,17 @@ async def test_unlinking_drops_the_declaration_in_progress(chat_factory, session
     chat = chat_factory(4801)
     await link_via_start(chat, hoa, "Tôi")
     await chat.press("Khai báo ngay")
-    assert (await runtime.store.load(StateKey(4801, 4801)))[DRAFT]["rid"] == hoa.id
+    assert (await runtime.store.load(addr(4801)))[DRAFT]["rid"] == hoa.id
     await chat.command("huylienket")
     await chat.press(locales.t("vi", "family.btn_unlink_yes"))
-    assert DRAFT not in await runtime.store.load(StateKey(4801, 4801))
+    assert DRAFT not in await runtime.store.load(addr(4801))
 
     other = chat_factory(4802)
     await link_via_start(other, tam, "Tôi")
     await other.press("Khai báo ngay")
-    assert DRAFT in await runtime.store.load(StateKey(4802, 4802))
+    assert DRAFT in await runtime.store.load(addr(4802))
     assert await cli(runtime, "residents", "unlink", str(tam.id)) == 0
-    assert DRAFT not in await runtime.store.load(StateKey(4802, 4802))
+    assert DRAFT not in await runtime.store.load(addr(4802))
 
 
 # ---------------------------------------------------------------- codes at rest
@@ -346,7 +346,7 @@ async def test_the_draft_in_redis_holds_ids_and_answers_not_the_registry(chat_fa
     chat = chat_factory(4990)
     await chat.command("khaibao")
     await run(chat, LAN_SCRIPT[:4])  # identity, phone, address, occupation
-    key = StateKey(4990, 4990)
+    key = addr(4990)
     raw = await runtime.redis.get(runtime.store.keys.state(key))
     d = (await runtime.store.load(key))[DRAFT]
     assert d["rid"] == lan.id and d["rel"] == "self" and "person" not in d

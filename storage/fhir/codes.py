@@ -46,7 +46,6 @@ TERMINOLOGY = "http://terminology.hl7.org/CodeSystem/"
 
 SID_CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
 SID_BHYT = "http://fhir.hl7.org.vn/core/sid/bhyt"
-SID_CARD = NS + "/sid/card-code"  # the code printed on the resident's QR card
 SID_RESOURCE = NS + "/sid/resource"  # one per exported resource: the key of conditional updates
 SID_STATION = NS + "/sid/health-station"
 

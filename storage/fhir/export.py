@@ -30,7 +30,7 @@ from storage.models import Declaration, Resident
 PAGE = 1000  # residents per query
 FORMATS = ("ndjson", "bundle")
 
-_RESIDENT = (Resident.id, Resident.code, Resident.full_name, Resident.birth_date, Resident.birth_year,
+_RESIDENT = (Resident.id, Resident.full_name, Resident.birth_date, Resident.birth_year,
              Resident.sex, Resident.ward, Resident.quarter, Resident.group_name, Resident.address,
              Resident.phone, Resident.insurance_code, Resident.citizen_id)
 # Numbers as float8 and answers as JSON text (parsed with orjson by the builder): asyncpg's

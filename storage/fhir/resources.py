@@ -83,7 +83,8 @@ def patient(r: Any, latest: dict[str, Any] | None, ward: str, org_ref: str) -> d
     """The registry row, with what the person corrected or added in their latest declaration."""
     a = latest or {}
     rid = f"hb-{r.id}"
-    ids = [*_ident(rid), {"system": c.SID_CARD, "value": r.code}]
+    # Never the card's code: it is a bearer secret (whoever has it can link), kept sealed.
+    ids = [*_ident(rid)]
     if r.citizen_id:
         ids.append({"system": c.SID_CCCD, "value": r.citizen_id})
     bhyt = r.insurance_code or (a.get("insurance") if a.get("insurance") not in (None, "none") else None)
