@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +25,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from dialogs.questionnaire import STORED
+
+
+def sql_type(kind: str):
+    """A questionnaire column kind ("decimal(5,1)", "smallint") as a SQL type."""
+    if kind == "smallint":
+        return SmallInteger()
+    if kind.startswith("decimal(") and kind.endswith(")"):
+        precision, scale = (int(x) for x in kind[8:-1].split(","))
+        return Numeric(precision, scale)
+    raise ValueError(f"unknown column kind {kind!r}")
 
 
 class Base(DeclarativeBase):
@@ -153,15 +164,12 @@ class Declaration(Base):
     questionnaire_version: Mapped[str] = mapped_column(String(16), nullable=False)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     submitted_at: Mapped[datetime] = _now()
-    height_cm: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
-    weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
-    bmi: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
-    systolic: Mapped[int | None] = mapped_column(SmallInteger)
-    diastolic: Mapped[int | None] = mapped_column(SmallInteger)
-    pregnancies: Mapped[int | None] = mapped_column(SmallInteger)
-    children: Mapped[int | None] = mapped_column(SmallInteger)
-    covid_doses: Mapped[int | None] = mapped_column(SmallInteger)
     answers: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # The typed columns (height_cm, weight_kg, bmi, systolic, …): as the questionnaire
+    # declares them (dialogs.questionnaire.Stored); a new one also needs a migration.
+    for _column in STORED:
+        locals()[_column.name] = mapped_column(sql_type(_column.kind))
+    del _column
 
     __table_args__ = (
         UniqueConstraint("resident_id", "version", name="uq_declarations_resident_version"),
