@@ -34,7 +34,8 @@ FINAL = ("sent", "blocked", "failed", "skipped", "cancelled")
 
 def audience_select(a: Audience, now: datetime):
     """One row per chat: (account_id, chat_id, locale, resident_ids) of the linked residents
-    the audience names. Accounts that turned reminders off or blocked the bot are never in it."""
+    the audience names. Accounts that turned reminders off or blocked the bot are never in it,
+    nor residents marked as moved away or deceased."""
     check(a)
     last = (
         select(Declaration.resident_id, func.max(Declaration.submitted_at).label("at"))
@@ -52,7 +53,8 @@ def audience_select(a: Audience, now: datetime):
         .join(Account, Account.telegram_id == Link.account_id)
         .join(Resident, Resident.id == Link.resident_id)
         .outerjoin(last, last.c.resident_id == Resident.id)
-        .where(Link.revoked_at.is_(None), Account.reminders_enabled.is_(True), Account.blocked_at.is_(None))
+        .where(Link.revoked_at.is_(None), Account.reminders_enabled.is_(True), Account.blocked_at.is_(None),
+               Resident.status == "active")
         .group_by(Account.telegram_id)
     )
     if a.ward is not None:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Computed,
     Date,
     DateTime,
@@ -47,6 +48,9 @@ def _now():
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
+RESIDENT_STATUSES = ("active", "moved", "deceased")
+
+
 class Resident(Base):
     """One person in the ward's registry; `code` is printed on their card and never changes
     except through an explicit reissue."""
@@ -78,8 +82,13 @@ class Resident(Base):
     # Hash of the file row (and its header) that last set this row: a re-import skips rows
     # it has seen. A trigger clears it when anything else changes what the row holds.
     import_source: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Moved away or deceased residents stay (their declarations are records) but leave
+    # statistics and reminders.
+    status: Mapped[str] = mapped_column(String(12), nullable=False, server_default="active")
+    status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        CheckConstraint(f"status IN ({', '.join(repr(s) for s in RESIDENT_STATUSES)})", name="ck_residents_status"),
         Index("ix_residents_ward", "ward"),
         Index(
             "uq_residents_insurance_key",
