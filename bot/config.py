@@ -19,6 +19,7 @@ LOCALES = available()  # the languages locales/ has, as for terminal_locale
 DESCRIBED = (
     "BOT_TOKEN", "DATABASE_URL", "REDIS_URL", "TELEGRAM_API_URL", "WEBHOOK_URL", "WEBHOOK_SECRET",
     "WEBHOOK_PORT", "DEFAULT_LOCALE", "STATE_TTL_DAYS", "MAX_CONCURRENT_UPDATES", "BROADCAST_RATE",
+    "IMPORT_MAX_REJECTED_PERCENT",
 )
 
 
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     health_station_phone: str = "028 3899 0000"
     health_station_name: str = "Trạm Y tế Phường 27"
     log_level: str = "INFO"
+    # `residents import` imports nothing when more than this share of the rows is rejected
+    import_max_rejected_percent: float = 20.0
 
     @field_validator("bot_token")
     @classmethod
@@ -112,6 +115,13 @@ class Settings(BaseSettings):
     def _rate(cls, v: float) -> float:
         if not 0 < v <= 30:
             raise ValueError("BROADCAST_RATE")
+        return v
+
+    @field_validator("import_max_rejected_percent")
+    @classmethod
+    def _percent(cls, v: float) -> float:
+        if not 0 <= v <= 100:
+            raise ValueError("IMPORT_MAX_REJECTED_PERCENT")
         return v
 
     @property
