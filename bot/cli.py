@@ -1,8 +1,8 @@
 """`healthbot` command line: run, demo, db, and the staff commands of each area.
 
 Every command gets a Runtime (database, Redis, embedded servers when no URL is set).
-Bad input ends with one clear line and exit code 2; a server that cannot be reached,
-with one clear line and exit code 1; never a traceback.
+Bad input, a server that cannot be reached, a database that does not exist: one clear
+line and exit code 2 (bot/operator_errors.py); never a traceback.
 """
 
 from __future__ import annotations
@@ -109,19 +109,6 @@ async def _main(args, settings: Settings) -> int:
         await rt.close()
 
 
-def _unreachable() -> tuple[type[BaseException], ...]:
-    import asyncpg  # noqa: PLC0415
-    import redis.exceptions  # noqa: PLC0415
-    import sqlalchemy.exc  # noqa: PLC0415
-
-    return (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidAuthorizationSpecificationError,
-            asyncpg.InvalidCatalogNameError, redis.exceptions.ConnectionError,
-            sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
-
-
-UNREACHABLE = _unreachable()
-
-
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt  # unwinds normally, so embedded servers are stopped at exit
 
@@ -134,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(argv: list[str] | None) -> int:
-    from bot import logs  # noqa: PLC0415
+    from bot import logs, operator_errors  # noqa: PLC0415
 
     # A closed terminal (SIGHUP) or `kill` must stop the embedded servers too; `run` installs
     # its own graceful SIGTERM/SIGINT handlers inside the event loop.
@@ -143,6 +130,7 @@ def _command(argv: list[str] | None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    settings = None
     try:
         settings = load_settings()
         logs.setup(settings.log_level)
@@ -151,10 +139,12 @@ def _command(argv: list[str] | None) -> int:
         code = uvloop.run(_main(args, settings))
     except ConfigError as e:
         return e.code
-    except UNREACHABLE as e:
-        # Unreachable database/Redis: one line, no traceback (it would quote the URL).
-        print(t(terminal_locale(), "cli.unreachable", error=type(e).__name__), file=sys.stderr)
-        return 1
+    except operator_errors.HANDLED as e:
+        # A server, a database or a file the operator must fix: one line naming it, no
+        # traceback (it would quote the URL).
+        line = operator_errors.describe(e, terminal_locale(), settings.database_url if settings else "")
+        print(f"healthbot: {line}", file=sys.stderr)
+        return operator_errors.EXIT
     return code or 0
 
 

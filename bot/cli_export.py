@@ -112,9 +112,9 @@ def stats_table(rt, lines: list[stats.Figures], days: int) -> tuple[list[str], l
 async def cmd_stats(args, rt) -> int:
     out = Path(args.out) if args.out else None
     if out is not None:
+        writable_file(rt, out, "thong-ke.xlsx")
         if out.suffix.lower() not in (".csv", ".xlsx"):
             raise Bad(_line(rt, "ops.bad_suffix"))
-        writable_file(rt, out, "thong-ke.xlsx")
     ward = await _ward(rt, args.ward)
     now = datetime.now(TIME_ZONE)
     loc = rt.settings.default_locale

@@ -347,10 +347,9 @@ async def run_cards(args, rt) -> int:
     from bot import cards  # noqa: PLC0415
 
     out = Path(args.out)
-    if _not_a_folder(out, args.format):
-        return _fail(rt, "registry.error.out_exists", out=str(out))
-    if args.format == "pdf" and out.is_dir():
-        return _fail(rt, "ops.out_is_folder", path=out, example=out / "the.pdf")
+    problem = _out_problem(out, args.format)
+    if problem:
+        return _fail(rt, problem[0], **problem[1])
     try:
         cards.find_fonts()
         username = await bot_username(rt.settings)
@@ -382,8 +381,13 @@ async def run_cards(args, rt) -> int:
     return 0
 
 
-def _not_a_folder(out: Path, fmt: str) -> bool:
-    return fmt != "pdf" and out.exists() and not out.is_dir()
+def _out_problem(out: Path, fmt: str) -> tuple[str, dict] | None:
+    """Why cards cannot be written there: PNG/SVG cards need a folder, a PDF a file name."""
+    if fmt != "pdf" and out.exists() and not out.is_dir():
+        return "registry.error.out_exists", {"out": str(out)}
+    if fmt == "pdf" and out.is_dir():
+        return "ops.out_is_folder", {"path": out, "example": out / "the.pdf"}
+    return None
 
 
 def runtime(settings, database_url: str, sessions) -> SimpleNamespace:

@@ -54,5 +54,11 @@ async def open_runtime(settings: Settings, upgrade: bool = True) -> Runtime:
         redis_url, max_connections=settings.max_concurrent_updates + 32, timeout=20, decode_responses=True
     )
     redis = Redis(connection_pool=pool)
+    try:
+        await redis.ping()  # an unreachable Redis is said now, in one line, not mid-command
+    except BaseException:
+        await redis.aclose()
+        await engine.dispose()
+        raise
     store = StateStore(redis, settings.redis_prefix, settings.state_ttl_seconds)
     return Runtime(settings, db_url, redis_url, engine, sessions, redis, store, build_services(sessions, store))
