@@ -821,3 +821,66 @@ async def test_moved_and_deceased_leave_stats_and_reminders(conn, sessions, tmp_
     assert status == "deceased"
     [audit] = await conn.fetch("SELECT * FROM audit_log WHERE action = 'resident_status'")
     assert audit["resident_id"] == ids["Trần Thị Bình"] and '"deceased"' in audit["details"]
+
+
+def ns(**kw) -> cli_residents.argparse.Namespace:
+    return cli_residents.argparse.Namespace(**kw)
+
+
+async def test_cli_dry_run_prints_changes_and_missing_people(rt, conn, tmp_path, capsys):
+    await run(conn, write_csv(tmp_path / "v1.csv", ROWS))
+    changed = [list(ROWS[0])]
+    changed[0][5] = "0987 654 321"
+    args = ns(file=write_csv(tmp_path / "v2.csv", changed), ward=None, strict=False, dry_run=True, max_rejected=None)
+    assert await cli_residents.run_import(args, rt) == 0
+    out = capsys.readouterr().out
+    assert "Thử trước, không ghi gì" in out and "sẽ thêm 0, cập nhật 1" in out
+    assert "Nguyễn Văn An: Điện thoại 0912 345 678 → 0987 654 321" in out
+    assert "Có trong sổ nhưng không có trong tệp (2 người" in out and "Trần Thị Bình (1938)" in out
+    assert await conn.fetchval("SELECT phone FROM residents WHERE full_name = 'Nguyễn Văn An'") == "+84912345678"
+
+
+async def test_cli_set_status_and_bad_status(rt, conn, tmp_path, capsys):
+    await run(conn, write_csv(tmp_path / "v1.csv", ROWS))
+    code = await conn.fetchval("SELECT code FROM residents WHERE full_name = 'Trần Thị Bình'")
+    assert await cli_residents.run_set_status(ns(key=codes.display(code), status="moved"), rt) == 0
+    assert "đã chuyển đi" in capsys.readouterr().out
+    assert await conn.fetchval("SELECT status FROM residents WHERE code = $1", code) == "moved"
+    assert await cli_residents.run_set_status(ns(key=code, status="gone"), rt) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def _walk_in(**kw) -> cli_residents.argparse.Namespace:
+    values = dict(name="Phan Thị Mai", born="07/08/1990", ward="Phường 27", sex="Nữ", quarter="Khu phố 2",
+                  group=None, insurance=None, citizen_id="079190000321", phone="0912 000 111", address=None,
+                  reveal=True)
+    return ns(**{**values, **kw})
+
+
+async def test_cli_add_a_walk_in_with_the_import_checks(rt, conn, capsys):
+    assert await cli_residents.run_add(_walk_in(), rt) == 0
+    row = await conn.fetchrow("SELECT * FROM residents WHERE full_name = 'Phan Thị Mai'")
+    assert (row["birth_date"], row["sex"], row["phone"], row["quarter"]) == (date(1990, 8, 7), "F", "+84912000111",
+                                                                            "Khu phố 2")
+    assert row["code"] in capsys.readouterr().out  # --reveal: the code to write on the card
+    assert await cli_residents.run_add(_walk_in(phone="0912 000 222"), rt) == 0  # the same person again
+    assert "đã có trong sổ" in capsys.readouterr().out
+    assert await conn.fetchval("SELECT count(*) FROM residents") == 1
+    assert await conn.fetchval("SELECT phone FROM residents") == "+84912000222"
+    assert await cli_residents.run_add(_walk_in(name="Lê Văn Sai", born="31/02/1990"), rt) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--born" in err and "không có ngày này trên lịch" in err
+    assert await conn.fetchval("SELECT count(*) FROM residents") == 1
+
+
+async def test_cli_cards_for_one_code(rt, conn, tmp_path, capsys):
+    await run(conn, write_csv(tmp_path / "v1.csv", ROWS))
+    code = await conn.fetchval("SELECT code FROM residents WHERE full_name = 'Trần Thị Bình'")
+    rt.settings = rt.settings.model_copy(update={"bot_username": "healthbot_test_bot"})
+    out = tmp_path / "one.pdf"
+    args = ns(ward=None, code=codes.display(code), quarter=None, group=None, out=out, format="pdf", workers=None)
+    assert await cli_residents.run_cards(args, rt) == 0
+    assert "Đã làm 1 thẻ" in capsys.readouterr().out and out.stat().st_size > 0
+    args.out = tmp_path  # a folder where a PDF file was meant
+    assert await cli_residents.run_cards(args, rt) == 2
+    assert capsys.readouterr().err.count("\n") == 1
