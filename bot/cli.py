@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run, needs_token=True)
 
     p = sub.add_parser("demo", help=help_text("cli.help.demo"))
-    p.set_defaults(func=cmd_demo)
+    p.add_argument("--configured", action="store_true", help=help_text("demo.help_configured"))
+    p.set_defaults(func=cmd_demo, settings_for=demo_settings)
 
     db = sub.add_parser("db", help=help_text("cli.help.db")).add_subparsers(dest="db_command", required=True)
     p = db.add_parser("upgrade", help=help_text("cli.help.upgrade"))
@@ -72,9 +73,19 @@ def background_jobs() -> list:
     return list(JOBS)
 
 
+def demo_settings(settings: Settings, args) -> Settings:
+    """The demo seeds a sample ward: into its own embedded servers under DATA_DIR/demo,
+    never into the configured DATABASE_URL / REDIS_URL (production) unless --configured."""
+    if args.configured:
+        return settings
+    return settings.model_copy(update={"database_url": "", "redis_url": "", "data_dir": settings.data_dir / "demo"})
+
+
 async def cmd_demo(args, rt) -> int:
     from bot.console import run_demo  # noqa: PLC0415
 
+    if not args.configured:
+        print(t(rt.settings.default_locale, "ops.data_dir", path=rt.settings.data_dir))
     return await run_demo(rt)
 
 
@@ -98,6 +109,8 @@ async def cmd_db_downgrade(args, settings: Settings) -> int:
 
 
 async def _main(args, settings: Settings) -> int:
+    if getattr(args, "settings_for", None):
+        settings = args.settings_for(settings, args)
     if getattr(args, "raw", False):
         return await args.func(args, settings)
     from bot.runtime import open_runtime  # noqa: PLC0415

@@ -182,3 +182,16 @@ def test_ctrl_c_twice_during_an_import_stops_everything_and_imports_nothing(data
             await conn.close()
 
     assert asyncio.run(count()) == 0
+
+
+def test_data_dir_does_not_depend_on_the_current_folder(tmp_path):
+    show = "from bot.config import load_settings; print(load_settings().data_dir)"
+    base = {k: v for k, v in os.environ.items() if k != "DATA_DIR"}
+    for env in ({}, {"DATA_DIR": "var"}, {"DATA_DIR": "./var"}):
+        r = subprocess.run([sys.executable, "-c", show], env={**base, **env, "PYTHONPATH": str(ROOT)},
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert r.stdout.strip() == str(ROOT / "var"), (env, r.stderr)
+    r = subprocess.run([sys.executable, "-c", show], env={**base, "DATA_DIR": str(tmp_path / "d"),
+                                                          "PYTHONPATH": str(ROOT)},
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == str(tmp_path / "d")
