@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -190,7 +191,7 @@ def test_data_dir_does_not_depend_on_the_current_folder(tmp_path):
     for env in ({}, {"DATA_DIR": "var"}, {"DATA_DIR": "./var"}):
         r = subprocess.run([sys.executable, "-c", show], env={**base, **env, "PYTHONPATH": str(ROOT)},
                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
-        assert r.stdout.strip() == str(ROOT / "var"), (env, r.stderr)
+        assert r.stdout.strip() == str(Path(ROOT) / "var"), (env, r.stderr)
     r = subprocess.run([sys.executable, "-c", show], env={**base, "DATA_DIR": str(tmp_path / "d"),
                                                           "PYTHONPATH": str(ROOT)},
                        cwd=tmp_path, capture_output=True, text=True, timeout=60)
