@@ -24,7 +24,7 @@ from locales import t
 log = logging.getLogger("healthbot")
 
 # Modules that add their own commands with `register(subparsers)`.
-COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_export", "bot.cli_privacy")
+COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_export", "bot.cli_health", "bot.cli_privacy")
 
 
 def build_parser() -> argparse.ArgumentParser:
