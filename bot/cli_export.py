@@ -72,7 +72,7 @@ async def cmd_export(args, rt) -> int:
         # Audited only once the file is written: the entry commits with the read.
         async with rt.sessions.begin() as s:
             tbl = await export.table(s, ward, loc, TIME_ZONE, reveal=args.reveal)
-            with Bar(_line(rt, "export.progress"), len(tbl.rows)) as bar:
+            with Bar(len(tbl.rows), _line(rt, "export.progress")) as bar:
                 await asyncio.to_thread(export.write, tbl, out, fmt, ward, loc, bar.advance)
             s.add(export.audit_entry(tbl, ward, fmt, "cli", _operator(), reveal=args.reveal))
     except OSError as e:

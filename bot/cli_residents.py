@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import asyncpg
 
 from bot import cli_links
+from bot.progress import Bar
 from bot.terminal import help_text, who_ran
 from dialogs import codes
 from dialogs.parsers import show_phone
@@ -370,12 +371,12 @@ async def run_cards(args, rt) -> int:
         return _fail(rt, "registry.error.no_residents", code=1, place=place)
     batch = [cards.Card(r.id, r.code, r.full_name, r.birth_year, r.ward, r.quarter, r.group_name,
                         cards.deep_link(username, r.code)) for r in rows]
-    progress = cards.Progress(len(batch), t(rt.settings.default_locale, "registry.cards.progress"))
-    if args.format == "pdf":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        cards.make_pdf(batch, out, workers=args.workers, progress=progress)
-    else:
-        cards.make_files(batch, out, args.format, workers=args.workers, progress=progress)
+    with Bar(len(batch), t(rt.settings.default_locale, "registry.cards.progress")) as progress:
+        if args.format == "pdf":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cards.make_pdf(batch, out, workers=args.workers, progress=progress)
+        else:
+            cards.make_files(batch, out, args.format, workers=args.workers, progress=progress)
     log.info("made %d cards", len(batch))
     _say(rt, "registry.cards.done", count=len(batch), out=str(out))
     return 0
