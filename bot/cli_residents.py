@@ -136,8 +136,6 @@ async def run_import(args, rt) -> int:
     log.info("import: %d added, %d updated, %d unchanged, %d rejected, stopped: %s", report.added,
              report.updated, report.unchanged, len(report.rejected), report.stopped)
     print_report(rt.settings.default_locale, Path(args.file).name, report, percent=percent)
-    if report.stopped == "dry_run":
-        return 0
     return 1 if report.rejected else 0
 
 
@@ -213,9 +211,11 @@ def _value(locale: str, field: str, value) -> str:
 async def run_add(args, rt) -> int:
     """One walk-in resident: written as a one-row file and imported, so every check and
     every matching rule of an import applies (someone already listed is updated, not added)."""
+    async with rt.sessions() as session:  # the registry's spelling of the ward, when it has one
+        ward = await registry.resolve_ward(session, args.ward) or args.ward
     header = ["ho_ten", "ngay_sinh", "phuong", "gioi_tinh", "khu_pho", "to_dan_pho", "ma_bhyt", "cccd",
               "so_dien_thoai", "dia_chi"]
-    row = [args.name, args.born, args.ward, args.sex, args.quarter, args.group, args.insurance, args.citizen_id,
+    row = [args.name, args.born, ward, args.sex, args.quarter, args.group, args.insurance, args.citizen_id,
            args.phone, args.address]
     with tempfile.TemporaryDirectory(prefix="healthbot-add-") as folder:
         path = Path(folder) / "walk-in.csv"
@@ -233,7 +233,9 @@ async def run_add(args, rt) -> int:
         reason = t(rt.settings.default_locale, f"registry.reason.{r.reason}", **r.vars)
         return _fail(rt, "registry.add.rejected", field=names.get(r.column, r.column or "--name"), reason=reason)
     async with rt.sessions() as session:
-        found = await registry.find_person(session, args.ward, args.name, args.born)
+        found = await registry.find_person(session, ward, args.name, args.born)
+    if found is None:  # matched by an identifier to someone listed under another name
+        return _fail(rt, "registry.error.not_found", code=1, key=args.name)
     code = found.code if args.reveal else codes.mask(found.code)
     _say(rt, "registry.add.added" if report.added else "registry.add.exists", name=found.full_name, code=code)
     return 0

@@ -262,3 +262,19 @@ async def test_stats_table_at_the_terminal(runtime, town, sessions, capsys):
     assert WARD in out and OTHER_WARD in out and "33,3%" in out
     assert await cli(rt, "stats", "--ward", "Nowhere") == 2
     assert "Nowhere" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+async def test_registry_text_that_looks_like_a_formula_is_text(runtime, town, sessions, tmp_path, fmt):
+    rid = await town.resident(name="@SUM(1+1)", quarter="+KP 1")
+    await edit(sessions, rid, group_name="-Tổ 2", address="=1+2")
+    out = tmp_path / f"x.{fmt}"
+    assert await cli(runtime, "export", "--ward", WARD, "--out", str(out)) == 0
+    head, row = read(out, fmt)
+    cells = dict(zip(head, row, strict=True))
+    assert cells[t("vi", "label.full_name")] == "'@SUM(1+1)"
+    assert cells[t("vi", "export.col.quarter")] == "'+KP 1"
+    assert cells[t("vi", "export.col.group_name")] == "'-Tổ 2"
+    assert cells[t("vi", "label.address")] == "'=1+2"
+    if fmt == "xlsx":
+        assert all(c.data_type != "f" for r in load_workbook(out).active.iter_rows() for c in r)

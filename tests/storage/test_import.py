@@ -857,20 +857,22 @@ def _walk_in(**kw) -> cli_residents.argparse.Namespace:
     return ns(**{**values, **kw})
 
 
-async def test_cli_add_a_walk_in_with_the_import_checks(rt, conn, capsys):
-    assert await cli_residents.run_add(_walk_in(), rt) == 0
+async def test_cli_add_a_walk_in_with_the_import_checks(rt, conn, tmp_path, capsys):
+    await run(conn, write_csv(tmp_path / "v1.csv", ROWS))  # the ward is known as "Phường 27"
+    assert await cli_residents.run_add(_walk_in(ward="phuong 27"), rt) == 0
     row = await conn.fetchrow("SELECT * FROM residents WHERE full_name = 'Phan Thị Mai'")
     assert (row["birth_date"], row["sex"], row["phone"], row["quarter"]) == (date(1990, 8, 7), "F", "+84912000111",
                                                                             "Khu phố 2")
+    assert row["ward"] == "Phường 27"
     assert row["code"] in capsys.readouterr().out  # --reveal: the code to write on the card
     assert await cli_residents.run_add(_walk_in(phone="0912 000 222"), rt) == 0  # the same person again
     assert "đã có trong sổ" in capsys.readouterr().out
-    assert await conn.fetchval("SELECT count(*) FROM residents") == 1
-    assert await conn.fetchval("SELECT phone FROM residents") == "+84912000222"
+    assert await conn.fetchval("SELECT count(*) FROM residents") == 4
+    assert await conn.fetchval("SELECT phone FROM residents WHERE full_name = 'Phan Thị Mai'") == "+84912000222"
     assert await cli_residents.run_add(_walk_in(name="Lê Văn Sai", born="31/02/1990"), rt) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--born" in err and "không có ngày này trên lịch" in err
-    assert await conn.fetchval("SELECT count(*) FROM residents") == 1
+    assert await conn.fetchval("SELECT count(*) FROM residents") == 4
 
 
 async def test_cli_cards_for_one_code(rt, conn, tmp_path, capsys):
