@@ -77,7 +77,7 @@ async def cmd_export(args, rt) -> int:
             s.add(export.audit_entry(tbl, ward, fmt, "cli", _operator(), reveal=args.reveal))
     except OSError as e:
         raise Bad(_line(rt, "ops.out_not_writable", path=out, reason=e.strerror or type(e).__name__)) from None
-    print(_line(rt, "export.exported", rows=len(tbl.rows), path=out))
+    print(formatting.plural(len(tbl.rows), rt.settings.default_locale, "export.exported.", path=out))
     if args.reveal:
         print(_line(rt, "export.revealed"), file=sys.stderr)
     return 0
@@ -139,8 +139,8 @@ async def cmd_stats(args, rt) -> int:
             raise Bad(_line(rt, "ops.out_not_writable", path=out, reason=e.strerror or type(e).__name__)) from None
         return 0
     print(f"{title} · {formatting.moment(now, loc)}")
-    shown = [[" / ".join(p for p in r[:3] if p), *(_cell(v, loc) for v in r[3:7]),
-              "-" if r[7] is None else formatting.number(r[7], loc) + "%"] for r in rows]
+    shown = [[" / ".join(p for p in r[:3] if p), *(formatting.number(v, loc) for v in r[3:7]),
+              formatting.percent(r[6], r[3], loc)] for r in rows]
     header = [" / ".join(head[:3]), *head[3:]]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *shown, strict=True)]
     for line in [header, *shown]:
@@ -150,6 +150,3 @@ async def cmd_stats(args, rt) -> int:
         print(notice)
     return 0
 
-
-def _cell(v, loc: str) -> str:
-    return formatting.number(v, loc) if isinstance(v, int | float) else str(v)

@@ -47,9 +47,10 @@ def moment(d: datetime, locale: str) -> str:
     return d.strftime(DATE_TIME)
 
 
-def plural(n: int, locale: str, msg_id: str, **vars) -> str:
-    """The message `<msg_id>.<form>` for n (form as CLDR names it: one, other…), falling
-    back to `<msg_id>.other`. Vietnamese has one form; English has one and other."""
+def plural(n: int, locale: str, prefix: str, **vars) -> str:
+    """The message `<prefix><form>` for n ("export.exported." + one, other…: the forms CLDR
+    names for the language), falling back to `<prefix>other`. Vietnamese has one form;
+    English has one and other. `n` is among the message's placeholders."""
     form = _locale(locale).plural_form(abs(n))
-    text = t(locale, f"{msg_id}.{form}", n=n, **vars)
-    return text if text != f"{msg_id}.{form}" else t(locale, f"{msg_id}.other", n=n, **vars)
+    text = t(locale, f"{prefix}{form}", n=n, **vars)
+    return text if text != f"{prefix}{form}" else t(locale, f"{prefix}other", n=n, **vars)
