@@ -13,6 +13,7 @@ already printed on a card.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from array import array
 from collections import defaultdict
@@ -223,6 +224,7 @@ class _Reorder(Exception):
 MAX_REJECTED = 0.20
 MIN_REJECTED_TO_STOP = 10
 SHOWN_CHANGES = 20  # a dry run lists this many changed and missing residents
+_RUNS = itertools.count(1)  # numbers each import's checking (Setup.run)
 
 
 async def import_file(conn: asyncpg.Connection, path: Path | str, ward: str | None = None,
@@ -292,7 +294,7 @@ async def _import(conn: asyncpg.Connection, path: Path, o: _Options, workers: Wo
             report.rejected = repeats
             report.rows = len(parsed.lines)
             chunks = parsed.chunks(positions, CHUNK_ROWS)
-            setup = Setup(parsed.layout, o.ward, o.today, with_line=not empty, order=order)
+            setup = Setup(parsed.layout, o.ward, o.today, with_line=not empty, order=order, run=next(_RUNS))
             rows = checked(chunks, setup, workers)
             if empty:
                 report.added = await _first_load(conn, rows, checker, report)

@@ -44,6 +44,7 @@ class Setup:
     today: date
     with_line: bool  # rows for the staging table carry their line number
     order: str = "dmy"  # day and month in d/d/yyyy dates (registry_check.date_order)
+    run: int = 0  # one import: a checker's memos and date evidence do not outlive it
 
 
 @dataclass
