@@ -37,8 +37,8 @@ from typing import Any
 # Header names as ward spreadsheets write them (Vietnamese, abbreviations, English), after
 # fold_header. "Năm sinh" is a birth-date column holding years.
 SYNONYMS = {
-    "full_name": ("ho_ten", "ho_va_ten", "ho_ten_nguoi_dan", "ten", "full_name", "name", "full_names",
-                  "resident_name"),
+    # not "Tên" alone: sheets that split "Họ và tên đệm" / "Tên" would import given names only
+    "full_name": ("ho_ten", "ho_va_ten", "ho_ten_nguoi_dan", "full_name", "name", "full_names", "resident_name"),
     "birth_date": ("ngay_sinh", "ngay_thang_nam_sinh", "nam_sinh", "ns", "sinh_ngay", "birth_date",
                    "date_of_birth", "dob", "birthday", "year_of_birth", "birth_year", "born"),
     "sex": ("gioi_tinh", "gioi", "phai", "nam_nu", "sex", "gender"),
