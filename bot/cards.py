@@ -12,20 +12,22 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sys
-import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 import segno
 
 from locales import t
 from storage.registry_rows import MessageError
+
+if TYPE_CHECKING:  # workers import this module: rich is the parent's business
+    from bot.progress import Bar as Progress
 
 # Page and card geometry, millimetres. 95 × 68 mm cards fill A4 with 10/12.5 mm margins.
 PAGE_W, PAGE_H = 210.0, 297.0
@@ -343,28 +345,6 @@ def write_card_files(batch: list[tuple[str, Card]], fmt: str) -> int:
 
 
 # ---------------------------------------------------------------- running
-
-
-class Progress:
-    """A one-line bar on stderr, only on a terminal and only for long runs."""
-
-    def __init__(self, total: int, label: str, stream=None):
-        self.total, self.label, self.done = total, label, 0
-        self.stream = stream or sys.stderr
-        self.on = total >= SMALL_RUN and self.stream.isatty()
-        self.shown = 0.0
-
-    def advance(self, n: int = 1) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.on and (now - self.shown > 0.2 or self.done >= self.total):
-            self.shown = now
-            filled = int(30 * self.done / self.total)
-            self.stream.write(f"\r{self.label} [{'█' * filled}{'·' * (30 - filled)}] "
-                              f"{self.done:,}/{self.total:,}")
-            if self.done >= self.total:
-                self.stream.write("\n")
-            self.stream.flush()
 
 
 def _batches(items: list, size: int) -> Iterator[list]:

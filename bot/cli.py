@@ -1,8 +1,8 @@
 """`healthbot` command line: run, demo, db, and the staff commands of each area.
 
 Every command gets a Runtime (database, Redis, embedded servers when no URL is set).
-Bad input ends with one clear line and exit code 2; a server that cannot be reached,
-with one clear line and exit code 1; never a traceback.
+Bad input, a server that cannot be reached, a database that does not exist: one clear
+line and exit code 2 (bot/operator_errors.py); never a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from locales import t
 log = logging.getLogger("healthbot")
 
 # Modules that add their own commands with `register(subparsers)`.
-COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_privacy", "bot.cli_fhir", "bot.cli_security")
+COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_export", "bot.cli_health", "bot.cli_privacy",
+                   "bot.cli_fhir", "bot.cli_security")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run, needs_token=True)
 
     p = sub.add_parser("demo", help=help_text("cli.help.demo"))
-    p.set_defaults(func=cmd_demo)
+    p.add_argument("--configured", action="store_true", help=help_text("demo.help_configured"))
+    p.set_defaults(func=cmd_demo, settings_for=demo_settings)
 
     db = sub.add_parser("db", help=help_text("cli.help.db")).add_subparsers(dest="db_command", required=True)
     p = db.add_parser("upgrade", help=help_text("cli.help.upgrade"))
@@ -72,9 +74,19 @@ async def cmd_run(args, rt) -> int:
     return 0
 
 
+def demo_settings(settings: Settings, args) -> Settings:
+    """The demo seeds a sample ward: into its own embedded servers under DATA_DIR/demo,
+    never into the configured DATABASE_URL / REDIS_URL (production) unless --configured."""
+    if args.configured:
+        return settings
+    return settings.model_copy(update={"database_url": "", "redis_url": "", "data_dir": settings.data_dir / "demo"})
+
+
 async def cmd_demo(args, rt) -> int:
     from bot.console import run_demo  # noqa: PLC0415
 
+    if not args.configured:
+        print(t(rt.settings.default_locale, "ops.data_dir", path=rt.settings.data_dir))
     return await run_demo(rt)
 
 
@@ -100,6 +112,8 @@ async def cmd_db_downgrade(args, settings: Settings) -> int:
 
 
 async def _main(args, settings: Settings) -> int:
+    if getattr(args, "settings_for", None):
+        settings = args.settings_for(settings, args)
     if getattr(args, "raw", False):
         return await args.func(args, settings)
     from bot.runtime import open_runtime  # noqa: PLC0415
@@ -109,19 +123,6 @@ async def _main(args, settings: Settings) -> int:
         return await args.func(args, rt)
     finally:
         await rt.close()
-
-
-def _unreachable() -> tuple[type[BaseException], ...]:
-    import asyncpg  # noqa: PLC0415
-    import redis.exceptions  # noqa: PLC0415
-    import sqlalchemy.exc  # noqa: PLC0415
-
-    return (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidAuthorizationSpecificationError,
-            asyncpg.InvalidCatalogNameError, redis.exceptions.ConnectionError,
-            sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
-
-
-UNREACHABLE = _unreachable()
 
 
 def _interrupt(signum, frame) -> None:
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(argv: list[str] | None) -> int:
-    from bot import logs  # noqa: PLC0415
+    from bot import logs, operator_errors  # noqa: PLC0415
     from storage.code_vault import VaultNotReady  # noqa: PLC0415
 
     # A closed terminal (SIGHUP) or `kill` must stop the embedded servers too; `run` installs
@@ -147,6 +148,7 @@ def _command(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     set_operator(args.operator)  # the actor of audited terminal actions (else the login name)
+    settings = None
     try:
         settings = load_settings()
         logs.setup(settings.log_level, secrets=settings.secret_values)
@@ -158,10 +160,12 @@ def _command(argv: list[str] | None) -> int:
     except VaultNotReady:  # the codes were sealed under another CODE_SECRET
         print(t(terminal_locale(), "security.cli.wrong_secret"), file=sys.stderr)
         return 2
-    except UNREACHABLE as e:
-        # Unreachable database/Redis: one line, no traceback (it would quote the URL).
-        print(t(terminal_locale(), "cli.unreachable", error=type(e).__name__), file=sys.stderr)
-        return 1
+    except operator_errors.HANDLED as e:
+        # A server, a database or a file the operator must fix: one line naming it, no
+        # traceback (it would quote the URL).
+        line = operator_errors.describe(e, terminal_locale(), settings.database_url if settings else "")
+        print(f"healthbot: {line}", file=sys.stderr)
+        return operator_errors.EXIT
     return code or 0
 
 

@@ -1,4 +1,5 @@
-"""Staff commands at the terminal: `healthbot staff|stats|broadcast|export`.
+"""Staff commands at the terminal: `healthbot staff|broadcast` (`stats` and `export`:
+bot/cli_export.py).
 
 Each command is `async fn(args, rt) -> exit code`. Bad input ends with one line on stderr
 and exit code 2. The terminal has full access (it is the server's operator); every read of
@@ -8,21 +9,19 @@ residents and every broadcast is audited as actor 'cli' with the operating-syste
 from __future__ import annotations
 
 import asyncio
-import csv
 import sys
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from bot.broadcaster import duration, tally, worker_loop
 from bot.config import TIME_ZONE
 from bot.render import text_of
 from bot.terminal import help_text, who_ran
 from dialogs.core import Reply
-from dialogs.ports import Audience, StatsReport
+from dialogs.ports import Audience
 from dialogs.staff import MAX_DAYS, MESSAGE_LIMIT, describe, parse_when
 from locales import t
-from storage import broadcasts, export, staff, stats
+from storage import broadcasts, staff
 from storage.audit import entry
 
 
@@ -43,11 +42,6 @@ def register(subparsers) -> None:
     _who(r)
     r.set_defaults(func=cmd_staff_remove)
 
-    p = subparsers.add_parser("stats", help=_h("stats"))
-    p.add_argument("--ward", help=_h("ward"))
-    p.add_argument("--csv", action="store_true", help=_h("csv"))
-    p.set_defaults(func=cmd_stats)
-
     p = subparsers.add_parser("broadcast", help=_h("broadcast"))
     p.add_argument("--ward", help=_h("ward"))
     p.add_argument("--quarter", help=_h("quarter"))
@@ -61,12 +55,7 @@ def register(subparsers) -> None:
     p.add_argument("--cancel", metavar="ID", help=_h("cancel"))
     p.add_argument("--list", action="store_true", help=_h("list"))
     p.set_defaults(func=cmd_broadcast)
-
-    p = subparsers.add_parser("export", help=_h("export"))
-    p.add_argument("--ward", required=True, help=_h("ward"))
-    p.add_argument("--format", help=_h("format"))
-    p.add_argument("--out", required=True, help=_h("out"))
-    p.set_defaults(func=cmd_export)
+    # `stats` and `export`: bot/cli_export.py
 
 
 # ---------------------------------------------------------------- shared bits
@@ -184,46 +173,6 @@ async def cmd_staff_remove(args, rt) -> int:
         print(f"healthbot: {_say(rt, 'staff_missing', id=tid)}", file=sys.stderr)
         return 1
     print(_say(rt, "staff_removed", id=tid))
-    return 0
-
-
-# ---------------------------------------------------------------- stats
-
-
-def stats_rows(rt, report: StatsReport) -> tuple[list[str], list[list]]:
-    loc = rt.settings.default_locale
-    head = [_say(rt, "stats_place"), _say(rt, "stats_residents"), _say(rt, "stats_linked"),
-            _say(rt, "stats_declared"), _say(rt, "stats_recent", days=report.days),
-            _say(rt, "stats_rate", days=report.days)]
-    rows = []
-    for r in report.rows:
-        label = _say(rt, "stats_total") if r.label is None else (r.label or _say(rt, "stats_none"))
-        rate = _decimal(rt, 100 * r.recent / r.residents) + "%" if r.residents else "-"
-        rows.append([label, r.residents, r.linked, r.declared, r.recent, rate])
-    for msg, value in report.extras:
-        rows.append([t(loc, msg), value, "", "", "", ""])
-    return head, rows
-
-
-@command
-async def cmd_stats(args, rt) -> int:
-    ward = await _ward(rt, args.ward)
-    now = datetime.now(TIME_ZONE)
-    async with rt.sessions.begin() as s:
-        report = await stats.report(s, ward, now)
-        s.add(entry("staff_stats", actor_kind="cli", actor_id=_operator(), details={"ward": ward}))
-    head, rows = stats_rows(rt, report)
-    if args.csv:
-        w = csv.writer(sys.stdout)
-        w.writerow(head)
-        w.writerows(rows)
-        return 0
-    title = ward or t(rt.settings.default_locale, "staff.all_wards")
-    print(f"{title} · {now:%d/%m/%Y %H:%M}")
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
-    for line in [head, *rows]:
-        cells = [str(line[0]).ljust(widths[0])] + [str(x).rjust(w) for x, w in zip(line[1:], widths[1:], strict=True)]
-        print("  ".join(cells).rstrip())
     return 0
 
 
@@ -402,31 +351,4 @@ async def _list(rt) -> int:
             place = ", ".join(x for x in (b.ward or all_wards, b.quarter) if x)
             print(_say(rt, "list_row", id=b.id, status=b.status, place=place, done=done, total=b.total or 0,
                        scheduled=b.scheduled_at.astimezone(TIME_ZONE).strftime("%d/%m/%Y %H:%M")))
-    return 0
-
-
-# ---------------------------------------------------------------- export
-
-
-@command
-async def cmd_export(args, rt) -> int:
-    out = Path(args.out)
-    fmt = (args.format or out.suffix.lstrip(".") or "csv").lower()
-    if fmt in ("fhir", "fhir-bundle"):  # HL7 FHIR: a folder, written by bot/cli_fhir.py
-        from bot.cli_fhir import EXPORT_FORMATS, export_to  # noqa: PLC0415
-
-        return await export_to(rt, args.ward, EXPORT_FORMATS[fmt], out)
-    if fmt not in export.FORMATS:
-        raise Bad(_say(rt, "bad_format"))
-    ward = await _ward(rt, args.ward)
-    loc = rt.settings.default_locale
-    try:
-        # Audited only once the file is written: the entry commits with the read.
-        async with rt.sessions.begin() as s:
-            tbl = await export.table(s, ward, loc, TIME_ZONE)
-            await asyncio.to_thread(export.write, tbl, out, fmt, ward)
-            s.add(export.audit_entry(tbl, ward, fmt, "cli", _operator()))
-    except OSError as e:
-        raise Bad(_say(rt, "bad_out", path=out, reason=e.strerror or type(e).__name__)) from None
-    print(_say(rt, "exported", rows=len(tbl.rows), path=out))
     return 0

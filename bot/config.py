@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,6 +14,18 @@ from bot.terminal import terminal_locale
 from locales import available
 
 TIME_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+PROJECT = Path(__file__).resolve().parent.parent  # the checkout (or the installed packages)
+
+
+def data_home() -> Path:
+    """Where DATA_DIR is, and what a relative DATA_DIR is relative to: the project folder in
+    a checkout (`uv run` from anywhere finds the same embedded database), else the user's
+    data folder. Never the current folder."""
+    if (PROJECT / "pyproject.toml").is_file():
+        return PROJECT
+    base = os.environ.get("XDG_DATA_HOME") or str(Path(os.environ.get("HOME") or "/tmp") / ".local" / "share")
+    return Path(base) / "healthbot"
+
 LOCALES = available()  # the languages locales/ has, as for terminal_locale
 
 # Settings whose expected form is described in locales/*/cli.toml (cli.expects.<NAME>).
@@ -20,7 +33,7 @@ DESCRIBED = (
     "BOT_TOKEN", "DATABASE_URL", "REDIS_URL", "TELEGRAM_API_URL", "WEBHOOK_URL", "WEBHOOK_SECRET",
     "WEBHOOK_PORT", "DEFAULT_LOCALE", "STATE_TTL_DAYS", "MAX_CONCURRENT_UPDATES", "BROADCAST_RATE",
     "ZALO_WEBHOOK_PATH", "ZALO_RATE",  # described in locales/*/zalo.toml
-    "CODE_SECRET", "METRICS_NETWORKS",
+    "CODE_SECRET", "METRICS_NETWORKS", "IMPORT_MAX_REJECTED_PERCENT",
 )
 
 
@@ -32,7 +45,9 @@ def expects(name: str) -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # the project's .env, then one in the current folder (which wins)
+    model_config = SettingsConfigDict(env_file=(PROJECT / ".env", ".env"), env_file_encoding="utf-8",
+                                      extra="ignore")
 
     bot_token: str = ""
     bot_username: str = ""
@@ -45,7 +60,7 @@ class Settings(BaseSettings):
     webhook_secret: str = ""
     webhook_host: str = "127.0.0.1"  # behind a reverse proxy on the same host; 0.0.0.0 to open it
     webhook_port: int = 8080
-    data_dir: Path = Path("var")
+    data_dir: Path = Path("var")  # relative to data_home(): made absolute when loaded
     default_locale: str = "vi"
     state_ttl_days: int = 14
     max_concurrent_updates: int = 256
@@ -71,6 +86,8 @@ class Settings(BaseSettings):
     zalo_webhook_path: str = "/zalo"
     zalo_zns_template_id: str = ""  # an approved ZNS template for reminders outside the window
     zalo_rate: float = 10.0  # messages per second for broadcasts on Zalo
+    # `residents import` imports nothing when more than this share of the rows is rejected
+    import_max_rejected_percent: float = 20.0
 
     @field_validator("bot_token")
     @classmethod
@@ -166,6 +183,18 @@ class Settings(BaseSettings):
     def _rate(cls, v: float) -> float:
         if not 0 < v <= 30:
             raise ValueError("BROADCAST_RATE")
+        return v
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, v: Path) -> Path:
+        return (data_home() / v.expanduser()).resolve()
+
+    @field_validator("import_max_rejected_percent")
+    @classmethod
+    def _percent(cls, v: float) -> float:
+        if not 0 <= v <= 100:
+            raise ValueError("IMPORT_MAX_REJECTED_PERCENT")
         return v
 
     @property

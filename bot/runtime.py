@@ -79,6 +79,12 @@ async def open_runtime(settings: Settings, upgrade: bool = True) -> Runtime:
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
     redis = Redis(connection_pool=pool)
+    try:
+        await redis.ping()  # an unreachable Redis is said now, in one line, not mid-command
+    except BaseException:
+        await redis.aclose()
+        await engine.dispose()
+        raise
     store = StateStore(redis, settings.redis_prefix, settings.state_ttl_seconds)
     services = build_services(sessions, store)
     services.documents = HealthSummaries(settings.health_station_name)

@@ -77,6 +77,21 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Stored:
+    """A typed column of `declarations` that an answer fills. The table (storage/models.py),
+    the saving (storage/declarations.py) and the export (storage/export.py) all read these
+    declarations, so adding one here adds the column everywhere (plus a migration)."""
+
+    name: str  # column name; its export header is the message export.col.<name>
+    kind: str  # "decimal(P,S)" or "smallint"
+    derive: Callable[[Any, Mapping[str, Any]], Any]  # (answer, all answers) -> value or None
+
+
+def _same(v: Any, answers: Mapping[str, Any]) -> Any:
+    return v
+
+
+@dataclass(frozen=True)
 class Question:
     key: str
     parse: Callable[[str], Any] | None = None  # typed answers; raises Invalid
@@ -85,13 +100,15 @@ class Question:
     ask_if: Callable[[Facts], bool] = always
     check: Callable[[Any, Facts], None] | None = None  # against other facts; raises Invalid
     unusual: Callable[[Any, Facts], tuple[str, dict] | None] | None = None  # confirm once
-    columns: Callable[[Any], dict[str, Any]] | None = None  # typed storage columns
+    stored: tuple[Stored, ...] = ()  # typed storage (and export) columns, see Stored
     show: Callable[[Any, str], Any] | None = None  # value -> text or Msg, for the review
     after: Callable[[Any, Facts], list[tuple[str, dict]]] | None = None  # told after answering
     prompt_vars: Callable[[Facts], dict[str, Any]] | None = None
     multi: bool = False  # several choices toggled, then "Xong"
     contact: bool = False  # offer "share my number" when declaring for oneself
     per_row: int = 2
+    registry: str | None = None  # the registry fact this answer restates (one export column)
+    exported: bool = True  # False: a step of the dialog, not a fact (the identity check)
 
     def choices_in(self, values: list) -> list:
         """The chosen values in the questionnaire's order (stable for storage and review)."""
@@ -315,12 +332,12 @@ def _bp(v: Any, loc: str) -> Any:
     return Msg("opt.unknown") if v == "unknown" else Msg("decl.v.bp", {"sys": v[0], "dia": v[1]})
 
 
-def _column(name: str) -> Callable[[Any], dict[str, Any]]:
-    return lambda v: {name: v}
+def _bp_part(i: int) -> Callable[[Any, Mapping[str, Any]], Any]:
+    return lambda v, answers: v[i] if isinstance(v, list | tuple) else None  # None: "unknown"
 
 
-def _bp_columns(v: Any) -> dict[str, Any]:
-    return {"systolic": v[0], "diastolic": v[1]} if isinstance(v, list | tuple) else {}
+def _bmi_column(weight: Any, answers: Mapping[str, Any]) -> float | None:
+    return _bmi_of(answers.get("height"), weight)
 
 
 # ---------------------------------------------------------------- the questionnaire
@@ -332,27 +349,31 @@ QUESTIONS: tuple[Question, ...] = (
         choices=(Choice("ok", "opt.correct", CORRECT), Choice("fix", "opt.fix", ("sua", "sai", "khong dung", "chua dung", "khong", "no", "n", "khong phai", "can sua", "sai roi"))),
         prompt_vars=_identity_vars,
         show=lambda v, loc: Msg("opt.correct" if v == "ok" else "decl.v.corrected"),
+        exported=False,
     ),
-    Question("full_name", parse=parsers.full_name, ask_if=_fixing),
+    Question("full_name", parse=parsers.full_name, ask_if=_fixing, registry="full_name"),
     Question(
         "birth_date",
         parse=lambda t: parsers.birth_date(t).isoformat(),
         ask_if=_fixing,
         check=_birth_in_range,
         show=lambda v, loc: dmy(v),
+        registry="birth_date",
     ),
     Question(
         "sex",
         choices=(Choice("M", "opt.male", ("nam", "trai", "male", "m", "nam gioi", "dan ong", "con trai")), Choice("F", "opt.female", ("nu", "gai", "female", "f", "nu gioi", "dan ba", "phu nu", "con gai"))),
         ask_if=lambda f: _fixing(f) or f.person.sex is None,
+        registry="sex",
     ),
-    Question("phone", parse=parsers.phone, contact=True, show=lambda v, loc: parsers.show_phone(v)),
+    Question("phone", parse=parsers.phone, contact=True, show=lambda v, loc: parsers.show_phone(v), registry="phone"),
     Question(
         "address",
         parse=parsers.address,
         choices=(Choice(FROM_REGISTRY, "opt.correct", CORRECT + STILL_THERE, when=_has_registry_address),),
         prompt_vars=_address_vars,
         per_row=1,
+        registry="address",
     ),
     Question(
         "occupation",
@@ -396,20 +417,21 @@ QUESTIONS: tuple[Question, ...] = (
         choices=(Choice("none", "opt.no_card", ("khong co", "khong co the", "chua co", "chua co the", "khong", "chua",
                                                 "khong co bhyt", "chua lam the", "khong co bao hiem", "none")),),
         per_row=1,
+        registry="insurance_code",
     ),
     # Health status
     Question(
         "height",
         parse=parsers.height,
         unusual=lambda v, f: _odd_bmi(_bmi_of(v, f.answers.get("weight"))),
-        columns=_column("height_cm"),
+        stored=(Stored("height_cm", "decimal(5,1)", _same),),
         show=_cm,
     ),
     Question(
         "weight",
         parse=parsers.weight,
         unusual=lambda v, f: _odd_bmi(_bmi_of(f.answers.get("height"), v)),
-        columns=_column("weight_kg"),
+        stored=(Stored("weight_kg", "decimal(5,1)", _same), Stored("bmi", "decimal(4,1)", _bmi_column)),
         show=_kg,
         after=_tell_bmi,
     ),
@@ -418,7 +440,7 @@ QUESTIONS: tuple[Question, ...] = (
         parse=lambda t: list(parsers.blood_pressure(t)),
         choices=(UNKNOWN,),
         ask_if=lambda f: f.age >= 15,  # not measured routinely in children
-        columns=_bp_columns,
+        stored=(Stored("systolic", "smallint", _bp_part(0)), Stored("diastolic", "smallint", _bp_part(1))),
         show=_bp,
         after=_tell_bp,
         per_row=1,
@@ -441,21 +463,21 @@ QUESTIONS: tuple[Question, ...] = (
         parse=parsers.count,
         ask_if=_female_15,
         unusual=lambda v, f: _odd_children(f.answers.get("children"), v),
-        columns=_column("pregnancies"),
+        stored=(Stored("pregnancies", "smallint", _same),),
     ),
     Question(
         "children",
         parse=parsers.count,
         ask_if=_female_15,
         unusual=lambda v, f: _odd_children(v, f.answers.get("pregnancies")),
-        columns=_column("children"),
+        stored=(Stored("children", "smallint", _same),),
     ),
     Question(
         "covid_doses",
         # 4 stands for "4 or more"; more than 6 doses is not plausible (asked again, not capped)
         parse=lambda t: min(parsers.count(t, hi=6), 4),
         choices=tuple(Choice(n, f"opt.d{n}") for n in range(5)),
-        columns=_column("covid_doses"),
+        stored=(Stored("covid_doses", "smallint", _same),),
         per_row=5,
     ),
     Question(
@@ -534,14 +556,22 @@ def first_unanswered(person: Person, answers: Mapping[str, Any], today: date) ->
     return next((q.key for q, _ in walk(person, answers, today) if q.key not in answers), None)
 
 
+STORED: tuple[Stored, ...] = tuple(c for q in QUESTIONS for c in q.stored)
+
+
+def stored_values(q: Question, value: Any, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """One question's typed columns for its answer (those it cannot fill left out)."""
+    if value is None:
+        return {}
+    out = {c.name: c.derive(value, answers) for c in q.stored}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def typed_columns(answers: Mapping[str, Any]) -> dict[str, Any]:
-    """The typed storage columns of (live) answers, BMI derived from height and weight."""
+    """The typed storage columns of (live) answers, as the questions declare them."""
     out: dict[str, Any] = {}
     for key, value in answers.items():
         q = BY_KEY.get(key)
-        if q is not None and q.columns is not None and value is not None:
-            out.update(q.columns(value))
-    value = _bmi_of(answers.get("height"), answers.get("weight"))
-    if value is not None:
-        out["bmi"] = value
+        if q is not None:
+            out.update(stored_values(q, value, answers))
     return out

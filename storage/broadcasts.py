@@ -34,10 +34,10 @@ FINAL = ("sent", "blocked", "failed", "skipped", "cancelled")
 
 def audience_select(a: Audience, now: datetime):
     """One row per account: (account_id, locale, resident_ids) of the linked residents the
-    audience names. Accounts that turned reminders off or blocked the bot are never in it.
-    Each resident is reminded through one account only, whatever the messengers: their own
-    ("Tôi") if they have one, else the most recent link. So a family linked on Telegram and
-    on Zalo gets one reminder, not two."""
+    audience names. Accounts that turned reminders off or blocked the bot are never in it,
+    nor residents marked as moved away or deceased. Each resident is reminded through one
+    account only, whatever the messengers: their own ("Tôi") if they have one, else the most
+    recent link. So a family linked on Telegram and on Zalo gets one reminder, not two."""
     check(a)
     last = (
         select(Declaration.resident_id, func.max(Declaration.submitted_at).label("at"))
@@ -54,7 +54,8 @@ def audience_select(a: Audience, now: datetime):
         .join(Account, Account.address == Link.account_id)
         .join(Resident, Resident.id == Link.resident_id)
         .outerjoin(last, last.c.resident_id == Resident.id)
-        .where(Link.revoked_at.is_(None), Account.reminders_enabled.is_(True), Account.blocked_at.is_(None))
+        .where(Link.revoked_at.is_(None), Account.reminders_enabled.is_(True), Account.blocked_at.is_(None),
+               Resident.status == "active")
     )
     if a.ward is not None:
         q = q.where(Resident.ward == a.ward)

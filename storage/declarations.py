@@ -17,13 +17,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.ports import Declared, Submission, Unavailable
+from dialogs.questionnaire import STORED
 from storage import accounts
 from storage.audit import entry
 from storage.models import Declaration, Link, Resident
 from storage.people import UNREACHABLE
 
-# The typed columns a submission may fill (anything else stays in `answers` only).
-TYPED = ("height_cm", "weight_kg", "bmi", "systolic", "diastolic", "pregnancies", "children", "covid_doses")
+# The typed columns a submission may fill, as the questionnaire declares them (anything
+# else stays in `answers` only).
+TYPED = frozenset(c.name for c in STORED)
 
 
 class Declarations:

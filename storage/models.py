@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Computed,
     Date,
     DateTime,
@@ -28,7 +28,18 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.hybrid import Comparator, hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from dialogs.questionnaire import STORED
 from storage import code_vault
+
+
+def sql_type(kind: str):
+    """A questionnaire column kind ("decimal(5,1)", "smallint") as a SQL type."""
+    if kind == "smallint":
+        return SmallInteger()
+    if kind.startswith("decimal(") and kind.endswith(")"):
+        precision, scale = (int(x) for x in kind[8:-1].split(","))
+        return Numeric(precision, scale)
+    raise ValueError(f"unknown column kind {kind!r}")
 
 
 class Base(DeclarativeBase):
@@ -44,6 +55,9 @@ class _CodeComparator(Comparator[bool]):
 
 def _now():
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+RESIDENT_STATUSES = ("active", "moved", "deceased")
 
 
 class Resident(Base):
@@ -79,6 +93,10 @@ class Resident(Base):
     # Hash of the file row (and its header) that last set this row: a re-import skips rows
     # it has seen. A trigger clears it when anything else changes what the row holds.
     import_source: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Moved away or deceased residents stay (their declarations are records) but leave
+    # statistics and reminders.
+    status: Mapped[str] = mapped_column(String(12), nullable=False, server_default="active")
+    status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @hybrid_property
     def code(self) -> str:
@@ -94,6 +112,7 @@ class Resident(Base):
         return _CodeComparator(cls.code_hash)
 
     __table_args__ = (
+        CheckConstraint(f"status IN ({', '.join(repr(s) for s in RESIDENT_STATUSES)})", name="ck_residents_status"),
         Index("ix_residents_ward", "ward"),
         Index(
             "uq_residents_insurance_key",
@@ -193,15 +212,12 @@ class Declaration(Base):
     questionnaire_version: Mapped[str] = mapped_column(String(16), nullable=False)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     submitted_at: Mapped[datetime] = _now()
-    height_cm: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
-    weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
-    bmi: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
-    systolic: Mapped[int | None] = mapped_column(SmallInteger)
-    diastolic: Mapped[int | None] = mapped_column(SmallInteger)
-    pregnancies: Mapped[int | None] = mapped_column(SmallInteger)
-    children: Mapped[int | None] = mapped_column(SmallInteger)
-    covid_doses: Mapped[int | None] = mapped_column(SmallInteger)
     answers: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # The typed columns (height_cm, weight_kg, bmi, systolic, …): as the questionnaire
+    # declares them (dialogs.questionnaire.Stored); a new one also needs a migration.
+    for _column in STORED:
+        locals()[_column.name] = mapped_column(sql_type(_column.kind))
+    del _column
 
     __table_args__ = (
         UniqueConstraint("resident_id", "version", name="uq_declarations_resident_version"),

@@ -13,6 +13,7 @@ already printed on a card.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from array import array
 from collections import defaultdict
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +34,7 @@ from sqlalchemy.schema import CreateIndex
 from dialogs import codes
 from storage import code_vault, failpoints
 from storage.models import AuditEntry, Resident
-from storage.registry_check import Checker
+from storage.registry_check import Checker, clean, date_order, order_evidence, parse_birth
 from storage.registry_rows import (
     FileChangedError,
     ImportReport,
@@ -209,21 +210,48 @@ BULK_MIN_ROWS = 50_000
 
 
 class _Rollback(Exception):
-    pass
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
+
+class _Reorder(Exception):
+    """The whole file's dates show another order of day and month than its first lines."""
+
+    def __init__(self, evidence: set[str]):
+        super().__init__(evidence)
+        self.evidence = evidence
+
+
+# An import that rejects more than this share of the file's rows imports nothing (a wrong
+# file, or a file read the wrong way): at least this many rows, so that one typo in a
+# short list is reported rather than holding up the rest.
+MAX_REJECTED = 0.20
+MIN_REJECTED_TO_STOP = 10
+SHOWN_CHANGES = 20  # a dry run lists this many changed and missing residents
+_RUNS = itertools.count(1)  # numbers each import's checking (Setup.run)
 
 
 async def import_file(conn: asyncpg.Connection, path: Path | str, ward: str | None = None,
                       strict: bool = False, actor: str | None = None,
-                      today: date | None = None) -> ImportReport:
+                      today: date | None = None, *, dry_run: bool = False,
+                      max_rejected: float = MAX_REJECTED, shown: int = SHOWN_CHANGES) -> ImportReport:
     """Check, load and merge one file in one transaction. Raises RegistryFileError when the
-    file cannot be read at all; rows that are wrong are reported, never raised."""
+    file cannot be read at all; rows that are wrong are reported, never raised. Nothing is
+    imported (report.stopped says why) under `strict` with a bad row or an unknown column,
+    when more than `max_rejected` of the rows are bad, or for a `dry_run`, which reports
+    what would change instead."""
     path = Path(path)
     workers = Workers.for_file(path)
     if workers and await _looks_empty(conn):
         workers.start()  # a first load checks every row: have them ready before the file is read
+    options = _Options(ward, strict, actor, today or date.today(), dry_run, max_rejected, shown)
     try:
         with no_gc_pauses():
-            return await _import(conn, path, ward, strict, actor, today or date.today(), workers)
+            try:
+                return await _import(conn, path, options, workers)
+            except _Reorder as e:  # rare: read it again, the right way round
+                return await _import(conn, path, options, workers, evidence=e.evidence)
     except UnicodeDecodeError:  # a plain CSV is decoded chunk by chunk, as it is checked
         raise RegistryFileError("registry.error.not_utf8", file=path.name) from None
     except FileChangedError:  # and read again by the workers
@@ -235,11 +263,29 @@ async def import_file(conn: asyncpg.Connection, path: Path | str, ward: str | No
             workers.close()
 
 
-async def _import(conn: asyncpg.Connection, path: Path, ward: str | None, strict: bool, actor: str | None,
-                  today: date, workers: Workers | None) -> ImportReport:
-    parsed = parse_file(path, ward)
-    checker = Checker(parsed.layout, ward, today)
-    report = ImportReport(ignored_columns=parsed.layout.ignored)
+@dataclass(frozen=True)
+class _Options:
+    ward: str | None
+    strict: bool
+    actor: str | None
+    today: date
+    dry_run: bool
+    max_rejected: float
+    shown: int
+
+
+async def _import(conn: asyncpg.Connection, path: Path, o: _Options, workers: Workers | None,
+                  evidence: set[str] | None = None) -> ImportReport:
+    parsed = parse_file(path, o.ward)
+    if o.strict and parsed.layout.unknown:
+        raise RegistryFileError("registry.error.unknown_columns", columns=", ".join(parsed.layout.unknown))
+    # the order of day and month, as the dates read first show it; the check sees them all
+    if evidence is None:
+        evidence = {e for e in map(order_evidence, parsed.dates) if e}
+    order = date_order(evidence)
+    checker = Checker(parsed.layout, o.ward, o.today, order)
+    report = ImportReport(ignored_columns=parsed.layout.ignored, unknown_columns=parsed.layout.unknown,
+                          date_order=order)
     try:
         async with conn.transaction():
             # one import at a time, and no other writer meanwhile; readers are not blocked
@@ -251,18 +297,30 @@ async def _import(conn: asyncpg.Connection, path: Path, ward: str | None, strict
             positions, applied, repeats = parsed.split(known)
             report.unchanged = len(applied)
             report.rejected = repeats
+            report.rows = len(parsed.lines)
             chunks = parsed.chunks(positions, CHUNK_ROWS)
-            rows = checked(chunks, Setup(parsed.layout, ward, today, with_line=not empty), workers)
+            setup = Setup(parsed.layout, o.ward, o.today, with_line=not empty, order=order, run=next(_RUNS))
+            rows = checked(chunks, setup, workers)
             if empty:
                 report.added = await _first_load(conn, rows, checker, report)
             elif chunks:
-                await _merge(conn, rows, checker, report, parsed.layout, applied)
-            if strict and report.rejected:
-                raise _Rollback
-            await _audit(conn, report, strict, actor)
+                await _merge(conn, rows, checker, report, parsed.layout, applied, o.shown if o.dry_run else 0)
+            if not report.date_evidence <= evidence:
+                raise _Reorder(evidence | report.date_evidence)
+            if o.strict and report.rejected:
+                raise _Rollback("strict")
+            if len(report.rejected) >= MIN_REJECTED_TO_STOP and len(report.rejected) > o.max_rejected * report.rows:
+                raise _Rollback("too_many")
+            if o.dry_run:
+                if not empty:
+                    await _missing(conn, report, o.ward, applied, bool(chunks), o.shown)
+                raise _Rollback("dry_run")
+            await _audit(conn, report, o.strict, o.actor)
         report.committed = True
-    except _Rollback:
-        report.added = report.updated = report.unchanged = 0
+    except _Rollback as e:
+        report.stopped = e.why
+        if e.why != "dry_run":
+            report.added = report.updated = report.unchanged = 0
     report.rejected.sort(key=lambda r: r.line)
     return report
 
@@ -319,6 +377,7 @@ async def _copy_in(conn: asyncpg.Connection, table: str, columns: Sequence[str],
     async def payloads() -> AsyncIterator[memoryview]:
         async for chunk in rows:
             report.rejected += chunk.rejected
+            report.date_evidence |= chunk.evidence
             loaded.add(chunk)
             failpoints.hit("import.copying")
             payload = memoryview(chunk.payload)  # pieces without copies (asyncpg copies them once)
@@ -361,7 +420,7 @@ async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], ch
 
 
 async def _merge(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker: Checker, report: ImportReport,
-                 layout: Layout, applied: dict[bytes, int]) -> None:
+                 layout: Layout, applied: dict[bytes, int], shown: int = 0) -> None:
     await conn.execute(_STAGING)
     loaded = await _copy_in(conn, "import_rows", COLUMNS, rows, report)
     repeated = loaded.repeated(checker, report)
@@ -374,10 +433,90 @@ async def _merge(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker
     await _reject_conflicts(conn, report, layout, applied)
     matched = await conn.fetchval(
         "SELECT count(*) FROM import_match WHERE resident_id IS NOT NULL AND problem IS NULL")
+    if shown:
+        report.changes = await _changes(conn, shown)
     report.updated = await conn.fetchval(_UPDATE)
     report.unchanged += matched - report.updated
     await conn.execute(_REMEMBER_SOURCES)
     report.added = await _insert_new(conn)
+
+
+# The fields a dry run compares, in the order it lists them.
+FIELDS = ("ward", "quarter", "group_name", "full_name", "birth_date", "birth_year", "sex", "insurance_code",
+          "citizen_id", "phone", "address")
+_CHANGES = f"""
+SELECT m.line, r.id, r.code, r.full_name AS name,
+       {", ".join(f"r.{f} AS old_{f}" for f in FIELDS)},
+       {_NEW_VALUES}
+FROM residents r JOIN import_match m ON r.id = m.resident_id JOIN import_rows s USING (line)
+WHERE m.problem IS NULL
+  AND (r.ward, r.quarter, r.group_name, r.full_name, r.birth_date, r.birth_year, r.sex,
+       r.insurance_code, r.citizen_id, r.phone, r.address) IS DISTINCT FROM ({_NEW_VALUES})
+ORDER BY m.line
+LIMIT $1
+"""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One resident a file row would change: (field, before, after) for each field."""
+
+    line: int
+    resident_id: int
+    code: str
+    name: str
+    fields: list[tuple[str, object, object]]
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A resident of the file's wards whom the file does not list (moved away? died?)."""
+
+    resident_id: int
+    code: str
+    name: str
+    birth_year: int
+    quarter: str | None
+    group_name: str | None
+
+
+async def _changes(conn: asyncpg.Connection, limit: int) -> list[Change]:
+    out = []
+    for row in await conn.fetch(_CHANGES, limit):
+        values = list(row.values())
+        old, new = values[4 : 4 + len(FIELDS)], values[4 + len(FIELDS) :]
+        fields = [(f, a, b) for f, a, b in zip(FIELDS, old, new, strict=True) if a != b]
+        out.append(Change(row["line"], row["id"], row["code"], row["name"], fields))
+    return out
+
+
+_MISSING = """
+SELECT r.id, r.code, r.full_name, r.birth_year, r.quarter, r.group_name, count(*) OVER () AS total
+FROM residents r
+WHERE r.status = 'active' AND r.ward = any($1::text[])
+  AND (r.import_source IS NULL OR NOT r.import_source = any($2::bytea[]))
+  {not_in_file}
+ORDER BY r.quarter NULLS FIRST, r.group_name NULLS FIRST, r.full_name, r.id
+LIMIT $3
+"""
+
+
+async def _missing(conn: asyncpg.Connection, report: ImportReport, ward: str | None, applied: dict[bytes, int],
+                   staged: bool, limit: int) -> None:
+    """Residents of the wards this file covers that it does not list (a dry run's last part)."""
+    sources = list(applied)
+    wards = {ward} if ward else set()
+    if sources:
+        wards |= {w for (w,) in await conn.fetch(
+            "SELECT DISTINCT ward FROM residents WHERE import_source = any($1::bytea[])", sources)}
+    if staged:
+        wards |= {w for (w,) in await conn.fetch("SELECT DISTINCT ward FROM import_rows")}
+    # matched by a row of the file, or added from one (within this transaction)
+    not_in_file = ("AND NOT EXISTS (SELECT FROM import_match m WHERE m.resident_id = r.id) "
+                   "AND NOT EXISTS (SELECT FROM import_rows s WHERE s.code COLLATE \"C\" = r.code)") if staged else ""
+    rows = await conn.fetch(_MISSING.format(not_in_file=not_in_file), sorted(wards), sources, limit)
+    report.missing = [Missing(*r[:6]) for r in rows]
+    report.missing_count = rows[0]["total"] if rows else 0
 
 
 async def _reject_conflicts(conn: asyncpg.Connection, report: ImportReport, layout: Layout,
@@ -545,6 +684,30 @@ async def find(session: AsyncSession, code_or_id: str) -> ResidentRow | None:
         row = (await session.execute(select(*_ROW).where(Resident.id == int(text)))).first()
         return _resident_row(row) if row else None
     return None
+
+
+async def find_person(session: AsyncSession, ward: str, name: str, born: str) -> ResidentRow | None:
+    """The resident of this ward with this name and birth date or year (as typed for
+    `residents add`), the most recently changed if several."""
+    birth_date, birth_year = parse_birth(born, date.today())
+    query = (select(*_ROW)
+             .where(func.lower(Resident.ward) == clean(ward).lower(),
+                    func.lower(Resident.full_name) == clean(name).lower(), Resident.birth_year == birth_year)
+             .order_by(Resident.updated_at.desc(), Resident.id.desc()).limit(1))
+    if birth_date is not None:
+        query = query.where(or_(Resident.birth_date == birth_date, Resident.birth_date.is_(None)))
+    row = (await session.execute(query)).first()
+    return ResidentRow(*row) if row else None
+
+
+async def set_status(session: AsyncSession, resident_id: int, status: str, actor: str | None = None) -> None:
+    """Mark a resident as moved away, deceased, or active again (audited). Moved and
+    deceased residents leave statistics and reminders; their records stay."""
+    await session.execute(update(Resident).where(Resident.id == resident_id)
+                          .values(status=status, status_changed_at=func.now()))
+    await session.execute(insert(AuditEntry).values(
+        actor_kind="cli", actor_id=actor, action="resident_status", resident_id=resident_id,
+        details={"status": status}))
 
 
 async def resolve_ward(session: AsyncSession, typed: str) -> str | None:

@@ -60,18 +60,26 @@ _NUMBER = re.compile(r"(\d{1,5})(?:\.0*)?")
 _EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 is 1900-01-01, after Excel's leap-year bug
 
 
-def parse_birth(value: Any, today: date) -> tuple[date | None, int]:
-    """(birth date, or None when only the year is known; birth year)."""
+def parse_birth(value: Any, today: date, order: str = "dmy") -> tuple[date | None, int]:
+    """(birth date, or None when only the year is known; birth year). `order`: how to read
+    d/d/yyyy: "dmy" (Vietnamese), "mdy" (US Excel), or "either" (the file has both, so a
+    date that reads both ways is refused); see date_order."""
     if isinstance(value, datetime):
         value = value.date()
     if isinstance(value, date):
         born = value
     elif isinstance(value, int | float):
+        if float(value).is_integer() and MIN_BIRTH_YEAR <= value <= today.year:
+            return None, int(value)  # a column of years typed as numbers: years, not day numbers
         born = _EXCEL_EPOCH + timedelta(days=int(value))
     else:
         text = value.strip()
         if m := _DMY.fullmatch(text):
-            born = _date(int(m[3]), int(m[2]), int(m[1]))
+            first, second = int(m[1]), int(m[2])
+            if order == "either" and first <= 12 and second <= 12 and first != second:
+                raise Bad("date_order")
+            mdy = order == "mdy" or (order == "either" and second > 12)
+            born = _date(int(m[3]), first, second) if mdy else _date(int(m[3]), second, first)
         elif m := _YMD.fullmatch(text):
             born = _date(int(m[1]), int(m[2]), int(m[3]))
         elif m := _NUMBER.fullmatch(text):
@@ -88,6 +96,27 @@ def parse_birth(value: Any, today: date) -> tuple[date | None, int]:
     if born.year < MIN_BIRTH_YEAR:
         raise Bad("date_too_old", year=MIN_BIRTH_YEAR)
     return born, born.year
+
+
+def order_evidence(value: Any) -> str | None:
+    """What one cell says about the file's date order: "dmy" for 25/12/1980, "mdy" for
+    12/25/1980, None when it reads either way (or is not such a date)."""
+    if isinstance(value, str) and (m := _DMY.fullmatch(value.strip())):
+        first, second = int(m[1]), int(m[2])
+        if first > 12 >= second:
+            return "dmy"
+        if second > 12 >= first:
+            return "mdy"
+    return None
+
+
+def date_order(evidence: set[str]) -> str:
+    """A file's order of day and month, from its unambiguous dates: the order they show;
+    "either" when both appear (then only dates that read one way are taken); the
+    Vietnamese dd/mm when none does."""
+    if {"dmy", "mdy"} <= evidence:
+        return "either"
+    return "mdy" if "mdy" in evidence else "dmy"
 
 
 def _date(year: int, month: int, day: int) -> date:
@@ -214,15 +243,22 @@ class Checker:
     """Turns rows into staging records and rejections, a column at a time, and remembers
     each person's keys so that a second row for the same person is reported."""
 
-    def __init__(self, layout: Layout, default_ward: str | None, today: date):
+    def __init__(self, layout: Layout, default_ward: str | None, today: date, order: str = "dmy"):
         self.layout = layout
         self.today = today
         self.default_ward = clean(default_ward) if default_ward else None
+        self.evidence: set[str] = set()  # what the birth dates seen say about their order
         self.names = _Memo(parse_name)
-        self.births = _Memo(lambda v: parse_birth(v, today))
+        self.births = _Memo(lambda v: self._birth(v, order))
         self.wards = _Memo(self._parse_ward)
         self.sexes = _Memo(parse_sex)
         self.groups = _Memo(optional_text)  # quarter and group share it: few distinct values
+
+    def _birth(self, value: Any, order: str) -> tuple[date | None, int]:
+        seen = order_evidence(value)  # once per distinct cell: the memo calls this
+        if seen:
+            self.evidence.add(seen)
+        return parse_birth(value, self.today, order)
 
     def _parse_ward(self, value: str) -> str:
         ward = clean(value)

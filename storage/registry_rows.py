@@ -1,16 +1,23 @@
-"""Reading a registry file (CSV or XLSX): its header, its rows, and each row's source hash.
+"""Reading a registry file (CSV, XLSX or XLS): its header, its rows, and each row's source hash.
 
-A CSV without quotes stays bytes: its header is found, its body cut into spans of whole
-lines, and each span is read, decoded, hashed and cut into columns where it is checked,
-at C speed. Anything else goes through the csv module or openpyxl. Checking the cells is
-storage.registry_check.
+What a file is comes from its first bytes, not its name: an empty file, a picture, or a
+CSV renamed .xlsx is refused with one line saying so. Text files may be UTF-8 (with or
+without a byte-order mark), UTF-16 (Excel's "Unicode text") or Windows-1258, separated by
+commas, semicolons or tabs.
+
+A UTF-8 CSV without quotes stays bytes: its header is found, its body cut into spans of
+whole lines, and each span is read, decoded, hashed and cut into columns where it is
+checked, at C speed. Anything else goes through the csv module, openpyxl or xlrd.
+Checking the cells is storage.registry_check.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gc
 import hashlib
+import io
 import os
 import re
 import unicodedata
@@ -27,21 +34,31 @@ from typing import Any
 
 # ---------------------------------------------------------------- columns and headers
 
-# Vietnamese header names (as the ward's spreadsheets write them) and English aliases,
-# after fold_header.
-HEADERS = {
-    "ho_ten": "full_name", "ho_va_ten": "full_name", "full_name": "full_name",
-    "ngay_sinh": "birth_date", "ngay_thang_nam_sinh": "birth_date", "birth_date": "birth_date",
-    "gioi_tinh": "sex", "sex": "sex",
-    "ma_bhyt": "insurance_code", "ma_the_bhyt": "insurance_code", "so_the_bhyt": "insurance_code",
-    "insurance_code": "insurance_code",
-    "cccd": "citizen_id", "so_cccd": "citizen_id", "citizen_id": "citizen_id",
-    "so_dien_thoai": "phone", "sdt": "phone", "phone": "phone",
-    "dia_chi": "address", "address": "address",
-    "to_dan_pho": "group_name", "to": "group_name", "group": "group_name",
-    "khu_pho": "quarter", "quarter": "quarter",
-    "phuong": "ward", "ward": "ward",
+# Header names as ward spreadsheets write them (Vietnamese, abbreviations, English), after
+# fold_header. "Năm sinh" is a birth-date column holding years.
+SYNONYMS = {
+    # not "Tên" alone: sheets that split "Họ và tên đệm" / "Tên" would import given names only
+    "full_name": ("ho_ten", "ho_va_ten", "ho_ten_nguoi_dan", "full_name", "name", "full_names", "resident_name"),
+    "birth_date": ("ngay_sinh", "ngay_thang_nam_sinh", "nam_sinh", "ns", "sinh_ngay", "birth_date",
+                   "date_of_birth", "dob", "birthday", "year_of_birth", "birth_year", "born"),
+    "sex": ("gioi_tinh", "gioi", "phai", "nam_nu", "sex", "gender"),
+    "insurance_code": ("ma_bhyt", "ma_the_bhyt", "so_the_bhyt", "the_bhyt", "so_bhyt", "bhyt", "ma_so_bhxh",
+                       "so_bhxh", "ma_bhxh", "insurance_code", "insurance", "insurance_number",
+                       "health_insurance", "health_insurance_number"),
+    "citizen_id": ("cccd", "so_cccd", "cmnd", "so_cmnd", "cmnd_cccd", "so_cmnd_cccd", "so_cccd_cmnd", "cccd_cmnd",
+                   "so_dinh_danh", "so_dinh_danh_ca_nhan", "ma_dinh_danh", "citizen_id", "id_number",
+                   "national_id", "identity_card"),
+    "phone": ("so_dien_thoai", "dien_thoai", "sdt", "so_dt", "dt", "di_dong", "so_di_dong", "phone",
+              "phone_number", "mobile", "telephone", "tel"),
+    "address": ("dia_chi", "dia_chi_thuong_tru", "dia_chi_thuong_chu", "noi_o", "noi_o_hien_nay",
+                "noi_o_hien_tai", "dia_chi_tam_tru", "cho_o", "address", "home_address"),
+    "group_name": ("to_dan_pho", "to", "to_dp", "tdp", "so_to", "group", "group_name", "residential_group"),
+    "quarter": ("khu_pho", "kp", "khu", "ap", "thon", "quarter", "neighbourhood", "neighborhood"),
+    "ward": ("phuong", "phuong_xa", "xa", "xa_phuong", "phuong_xa_thi_tran", "ward", "commune"),
 }
+HEADERS = {name: field_ for field_, names in SYNONYMS.items() for name in names}
+# Columns every ward sheet has that we have no use for: ignored without complaint.
+NOT_FOR_US = {"stt", "tt", "so_thu_tu", "no", "ghi_chu", "note", "notes", "chu_thich"}
 # The name a field goes by in messages when the file's own header is not known.
 COLUMN_NAMES = {
     "full_name": "ho_ten", "birth_date": "ngay_sinh", "sex": "gioi_tinh",
@@ -49,6 +66,7 @@ COLUMN_NAMES = {
     "address": "dia_chi", "group_name": "to_dan_pho", "quarter": "khu_pho", "ward": "phuong",
 }
 HEADER_SEARCH_ROWS = 20  # ward spreadsheets often have a title block above the header
+DATE_SAMPLE_LINES = 5000  # of a large CSV, read to guess the order of day and month
 MIN_BIRTH_YEAR = 1890
 MAX_TEXT = 500
 
@@ -89,7 +107,15 @@ class ImportReport:
     unchanged: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    unknown_columns: list[str] = field(default_factory=list)  # of those, the ones not recognised
     committed: bool = False
+    stopped: str | None = None  # why nothing was imported: "strict", "too_many", "dry_run"
+    rows: int = 0  # body rows read (blank ones included)
+    date_order: str = "dmy"  # how d/m/yyyy dates were read: dmy, mdy, or either (see registry_check)
+    date_evidence: set[str] = field(default_factory=set)
+    changes: list = field(default_factory=list)  # dry run: the first changed residents, field by field
+    missing: list = field(default_factory=list)  # dry run: the first residents not in the file
+    missing_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,7 +124,8 @@ class Layout:
 
     index: dict[str, int]
     names: dict[str, str]
-    ignored: list[str]
+    ignored: list[str]  # every column not read, as written in the file
+    unknown: list[str] = field(default_factory=list)  # of those, the ones we do not recognise
 
     def name(self, field_: str) -> str:
         return self.names.get(field_) or COLUMN_NAMES[field_]
@@ -154,21 +181,63 @@ def split_columns(text: str, delimiter: str, width: int) -> list[list[str]]:
 
 
 def _read_csv(path: Path) -> Rows | PlainCsv:
-    """Unquoted lines are split directly; a line with quotes (a comma inside an address, a
-    line break inside a cell) goes through the csv module, joined with its continuation
-    lines while a quote is open."""
+    """Unquoted UTF-8 lines are split directly; a line with quotes (a comma inside an
+    address, a line break inside a cell), or a file in another encoding, goes through the
+    csv module, joined with its continuation lines while a quote is open."""
     stat = path.stat()
     data = path.read_bytes()
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    head = next((line for line in data[start : start + 65536].splitlines() if line.strip()), b"")
-    delimiter = ";" if head.count(b";") > head.count(b",") else ","
-    if b'"' not in data:  # decoded span by span when checked (UnicodeDecodeError then)
-        return PlainCsv(path, (stat.st_size, stat.st_mtime_ns), data, delimiter, start)
-    data = data[start:]
+    encoding, start = _encoding(data, path)
+    if encoding == "utf-8":
+        delimiter = _delimiter(data[start : start + 65536].decode("utf-8", "replace"))
+        if b'"' not in data:  # decoded span by span when checked (UnicodeDecodeError then)
+            return PlainCsv(path, (stat.st_size, stat.st_mtime_ns), data, delimiter, start)
+        try:
+            text = data[start:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise RegistryFileError("registry.error.not_utf8", file=path.name) from None
+    else:
+        try:
+            text = unicodedata.normalize("NFC", data[start:].decode(encoding))
+        except UnicodeDecodeError:
+            raise RegistryFileError("registry.error.encoding", file=path.name) from None
+        delimiter = _delimiter(text[:65536])
+    return _text_rows(text, delimiter)
+
+
+def _encoding(data: bytes, path: Path) -> tuple[str, int]:
+    """(encoding, where the text starts): by byte-order mark, else UTF-16 by its zero
+    bytes, else UTF-8 when the start of the file decodes as UTF-8, else Windows-1258
+    (Vietnamese Windows) unless the bytes look like UTF-8 with a few broken bytes."""
+    for bom, name in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if data.startswith(bom):
+            return name, len(bom)
+    head = data[:65536]
+    if head.count(0) > len(head) // 4:  # ASCII in UTF-16 is every other byte zero
+        return ("utf-16-le" if head[1::2].count(0) > head[0::2].count(0) else "utf-16-be"), 0
     try:
-        text = data.decode("utf-8")
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) == len(data))
+        return "utf-8", 0
     except UnicodeDecodeError:
-        raise RegistryFileError("registry.error.not_utf8", file=path.name) from None
+        pass
+    high = sum(1 for b in head if b >= 0x80)
+    utf8_like = len(_UTF8_SEQUENCE.findall(head))
+    if utf8_like * 3 >= high:  # mostly well-formed UTF-8: a damaged UTF-8 file, not 1258
+        raise RegistryFileError("registry.error.not_utf8", file=path.name)
+    return "cp1258", 0
+
+
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}")
+
+
+def _delimiter(head: str) -> str:
+    """The separator the header block uses most on one line: tab, semicolon or comma."""
+    lines = [line for line in head.splitlines()[:HEADER_SEARCH_ROWS] if line.strip()]
+    counts = {d: max((line.count(d) for line in lines), default=0) for d in ("\t", ";", ",")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _text_rows(text: str, delimiter: str) -> Rows:
     lines = (text.replace("\r\n", "\n") if "\r" in text else text).split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
@@ -206,19 +275,77 @@ def _read_xlsx(path: Path) -> Rows:
     return list(range(1, len(rows) + 1)), rows
 
 
-READERS: dict[str, Callable[[Path], Rows | PlainCsv]] = {
-    ".csv": _read_csv, ".txt": _read_csv, ".xlsx": _read_xlsx, ".xlsm": _read_xlsx,
-}
+def _read_xls(path: Path) -> Rows:
+    """Excel 97–2003 workbooks, with xlrd (which reads .xls only): dates as dates, numbers
+    as numbers, as openpyxl gives them for .xlsx."""
+    import xlrd  # noqa: PLC0415
+
+    try:  # its warnings would go to stdout: kept apart
+        book = xlrd.open_workbook(str(path), on_demand=True, logfile=io.StringIO())
+    except Exception as e:  # noqa: BLE001 - xlrd raises many kinds (CompDocError, struct.error…) on a damaged file
+        raise RegistryFileError("registry.error.bad_xlsx", file=path.name, detail=type(e).__name__) from None
+    try:
+        sheet = book.sheet_by_index(0)
+        rows = []
+        for r in range(sheet.nrows):
+            cells: list[Any] = []
+            for cell in sheet.row(r):
+                if cell.ctype == xlrd.XL_CELL_DATE:
+                    try:
+                        cells.append(xlrd.xldate_as_datetime(cell.value, book.datemode))
+                    except (xlrd.xldate.XLDateError, ValueError, OverflowError):
+                        cells.append(cell.value)
+                elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                    cells.append(None)
+                elif cell.ctype == xlrd.XL_CELL_NUMBER and float(cell.value).is_integer():
+                    cells.append(int(cell.value))
+                else:
+                    cells.append(cell.value)
+            rows.append(cells)
+    finally:
+        book.release_resources()
+    return list(range(1, len(rows) + 1)), rows
 
 
-def read_table(path: Path) -> Rows | PlainCsv:
-    """Every row of the file, header included, with its line number."""
+# What a file's first bytes say it is. Text (anything else) is read as CSV.
+MAGIC = (
+    (b"PK\x03\x04", "xlsx"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "xls"),
+    (b"\x89PNG", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF8", "gif"),
+    (b"%PDF", "pdf"),
+    (b"\x1f\x8b", "gzip"),
+    (b"Rar!", "rar"),
+    (b"7z\xbc\xaf", "7z"),
+)
+READERS: dict[str, Callable[[Path], Rows | PlainCsv]] = {"csv": _read_csv, "xlsx": _read_xlsx, "xls": _read_xls}
+SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls"}
+SPREADSHEETS = ("xlsx", "xls")
+
+
+def kind_of(path: Path) -> str:
+    """What the file is by its first bytes: csv, xlsx, xls, or png, pdf… (not a table)."""
+    with path.open("rb") as f:
+        head = f.read(16)
+    if not head:
+        raise RegistryFileError("registry.error.empty", file=path.name)
+    return next((kind for magic, kind in MAGIC if head.startswith(magic)), "csv")
+
+
+def read_table(path: Path) -> tuple[str, Rows | PlainCsv]:
+    """(what the file is, every row of it with its line number, header included)."""
     if not path.is_file():
         raise RegistryFileError("registry.error.no_file", file=str(path))
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
+    named = SUFFIXES.get(path.suffix.lower())
+    if named is None:
         raise RegistryFileError("registry.error.format", file=path.name, suffix=path.suffix or "-")
-    return reader(path)
+    kind = kind_of(path)
+    if kind not in READERS:
+        raise RegistryFileError("registry.error.not_a_table", file=path.name, kind=kind.upper())
+    if kind != named:  # a CSV saved as .xlsx, an .xls renamed .xlsx: the name would mislead
+        raise RegistryFileError(f"registry.error.is_{kind}", file=path.name, suffix=path.suffix)
+    return kind, READERS[kind](path)
 
 
 def _blank(cells: list[Any]) -> bool:
@@ -245,11 +372,14 @@ def _layout(cells: list[Any], fields: list[str | None], ward_given: bool) -> Lay
     index: dict[str, int] = {}
     names: dict[str, str] = {}
     ignored: list[str] = []
+    unknown: list[str] = []
     for i, (cell, name) in enumerate(zip(cells, fields, strict=True)):
         text = str(cell).strip() if cell is not None else ""
         if name is None or name in index:
             if text:
                 ignored.append(text)
+                if name is None and fold_header(text) not in NOT_FOR_US:
+                    unknown.append(text)
             continue
         index[name] = i
         names[name] = text
@@ -258,7 +388,7 @@ def _layout(cells: list[Any], fields: list[str | None], ward_given: bool) -> Lay
             raise RegistryFileError("registry.error.missing_column", column=COLUMN_NAMES[name])
     if "ward" not in index and not ward_given:
         raise RegistryFileError("registry.error.missing_ward")
-    return Layout(index, names, ignored)
+    return Layout(index, names, ignored, unknown)
 
 
 def _cell_text(value: Any) -> str:
@@ -392,6 +522,8 @@ class Parsed:
     hash_all: Callable[[], list[bytes]]
     chunk: Callable[[Sequence[int]], Chunk]  # positions → those rows, ready to check
     whole: Callable[[int], list[Chunk]] | None = None  # all rows in pieces of about n, cheaply
+    dates: list[Any] = field(default_factory=list)  # birth cells (all, or the first lines) to
+    # guess the order of day and month before checking; the check confirms it on every row
 
     @cached_property
     def lines(self) -> Sequence[int]:
@@ -451,7 +583,7 @@ def parse_file(path: Path, default_ward: str | None) -> Parsed:
 
 
 def _parse(path: Path, default_ward: str | None) -> Parsed:
-    source = read_table(path)
+    kind, source = read_table(path)
     ward = (default_ward or "").encode()
     if isinstance(source, PlainCsv):
         return _plain(source, ward)
@@ -459,16 +591,17 @@ def _parse(path: Path, default_ward: str | None) -> Parsed:
     header, layout = find_layout(rows, ward_given=bool(default_ward))
     prefix = _signature(repr(rows[header]).encode(), ward)
     numbers, rows = numbers[header + 1 :], rows[header + 1 :]
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
+    if kind in SPREADSHEETS:
         rows = _spreadsheet_cells(rows, layout)
     numbers, rows = _usable(layout, numbers, rows)
     hashes = _hashes(prefix, (repr(r).encode() for r in rows))
+    dates = list(set(map(itemgetter(layout.index["birth_date"]), rows)))
 
     def row_chunk(positions: Sequence[int]) -> RowChunk:
         return RowChunk(layout, [numbers[p] for p in positions], [rows[p] for p in positions],
                         [hashes[p] for p in positions])
 
-    return Parsed(layout, lambda: numbers, lambda: hashes, row_chunk)
+    return Parsed(layout, lambda: numbers, lambda: hashes, row_chunk, dates=dates)
 
 
 def _plain(source: PlainCsv, ward: bytes) -> Parsed:
@@ -512,4 +645,8 @@ def _plain(source: PlainCsv, ward: bytes) -> Parsed:
             at, line = stop + 1, line + n
         return chunks
 
-    return Parsed(layout, lambda: range(first, first + count), lambda: _hashes(prefix, lines_of()), line_chunk, spans)
+    birth = layout.index["birth_date"]
+    sample = [line.decode("utf-8", "replace").split(source.delimiter) for line in source.head(DATE_SAMPLE_LINES)]
+    dates = list({cells[birth] for cells in sample[header + 1 :] if len(cells) > birth})
+    return Parsed(layout, lambda: range(first, first + count), lambda: _hashes(prefix, lines_of()), line_chunk, spans,
+                  dates)

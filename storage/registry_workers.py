@@ -43,6 +43,8 @@ class Setup:
     default_ward: str | None
     today: date
     with_line: bool  # rows for the staging table carry their line number
+    order: str = "dmy"  # day and month in d/d/yyyy dates (registry_check.date_order)
+    run: int = 0  # one import: a checker's memos and date evidence do not outlive it
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Checked:
     lines: Sequence[int] | None  # the good rows' line numbers (None: all the chunk's)
     codes: str  # each good row's code, dialogs.codes.LENGTH characters
     marks: dict[str, bytes]  # registry_check.repeat_marks, as arrays of 64-bit integers
+    evidence: frozenset[str] = frozenset()  # the date orders seen so far (order_evidence)
 
 
 class _State:
@@ -63,7 +66,7 @@ class _State:
 
     def __init__(self, setup: Setup):
         self.setup = setup
-        self.checker = Checker(setup.layout, setup.default_ward, setup.today)
+        self.checker = Checker(setup.layout, setup.default_ward, setup.today, setup.order)
         self.memos: dict[str, dict] = {name: {} for name in _FEW_VALUES}
         self.lowered: dict[str, str] = {}
 
@@ -86,7 +89,7 @@ def check(chunk: Chunk, setup: Setup) -> Checked:
                for name in COLUMNS[0 if setup.with_line else 1 :]]
     marks = {name: array("q", column).tobytes() for name, column in repeat_marks(values, _state.lowered).items()}
     return Checked(copy_text.rows(encoded), rejected, None if lines is chunk.lines else list(lines), "".join(drawn),
-                   marks)
+                   marks, frozenset(_state.checker.evidence))
 
 
 def _worker_start() -> None:

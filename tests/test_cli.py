@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -52,10 +53,75 @@ def test_unreachable_database_is_one_line():
     port = free_port()  # nothing listens there
     r = healthbot("run", BOT_TOKEN="1:a", DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/x",
                   REDIS_URL=f"redis://127.0.0.1:{port}/0", DEFAULT_LOCALE="en")
-    assert r.returncode == 1
+    assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "DATABASE_URL" in lines[0], r.stderr
+    assert len(lines) == 1 and "DATABASE_URL" in lines[0] and "PostgreSQL" in lines[0], r.stderr
     assert str(port) not in r.stderr  # the URL (which may hold a password) is not echoed
+
+
+def test_missing_database_and_unreachable_redis_are_one_line_each(database_url, redis_url):
+    from storage.db import with_database  # noqa: PLC0415
+
+    missing = with_database(database_url, "hb_no_such_database")
+    r = healthbot("stats", DATABASE_URL=missing, REDIS_URL=redis_url, DEFAULT_LOCALE="en")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    [line] = r.stderr.strip().splitlines()
+    assert "hb_no_such_database does not exist" in line
+    port = free_port()
+    r = healthbot("stats", DATABASE_URL=database_url, REDIS_URL=f"redis://127.0.0.1:{port}/0", DEFAULT_LOCALE="en")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    [line] = r.stderr.strip().splitlines()
+    assert "Redis" in line and "REDIS_URL" in line and str(port) not in line
+
+
+def test_out_pointing_at_a_folder_or_into_a_missing_one(database_url, redis_url, clean_db, tmp_path):
+    env = dict(DATABASE_URL=database_url, REDIS_URL=redis_url, DEFAULT_LOCALE="en")
+    for command in (("export", "--ward", "Phường 27", "--out"), ("stats", "--out")):
+        for out, said in ((tmp_path, "is a folder"), (tmp_path / "nope" / "x.xlsx", "does not exist")):
+            r = healthbot(*command, str(out), **env)
+            assert r.returncode == 2, (command, r.stderr)
+            [line] = r.stderr.strip().splitlines()
+            assert said in line and "Traceback" not in r.stderr
+
+
+def _png(path):
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+
+
+@pytest.mark.parametrize(("name", "make", "said"), [
+    ("empty.csv", lambda p: p.write_bytes(b""), "is empty"),
+    ("ds.xlsx", lambda p: p.write_text("ho_ten,ngay_sinh,phuong\nAn,1950,P27\n"), "is CSV text"),
+    ("anh.xlsx", _png, "image"),
+    ("anh.png.csv", _png, "image"),
+])
+def test_bad_files_through_the_real_command(database_url, redis_url, clean_db, tmp_path, name, make, said):
+    path = tmp_path / name
+    make(path)
+    r = healthbot("residents", "import", str(path), DATABASE_URL=database_url, REDIS_URL=redis_url,
+                  DEFAULT_LOCALE="en")
+    assert r.returncode == 2, r.stderr
+    [line] = r.stderr.strip().splitlines()
+    assert said in line and name in line and "Traceback" not in r.stderr
+
+
+def test_garbage_after_a_real_header_imports_nothing(database_url, redis_url, clean_db, tmp_path):
+    path = tmp_path / "rac.csv"
+    lines = ["ho_ten,ngay_sinh,phuong", "Nguyễn Văn An,05/03/1950,Phường 27"]
+    lines += [f"bePoqrXR{i},ymVPo/5duqrl{i},{i}x" for i in range(500)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = dict(DATABASE_URL=database_url, REDIS_URL=redis_url, DEFAULT_LOCALE="en")
+    r = healthbot("residents", "import", str(path), **env)
+    assert r.returncode == 1
+    assert "Nothing imported: 500 of 501 rows rejected (more than 20%)" in r.stdout
+
+    async def count() -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetchval("SELECT count(*) FROM residents")
+        finally:
+            await conn.close()
+
+    assert asyncio.run(count()) == 0
 
 
 def test_db_upgrade(database_url):
@@ -121,3 +187,16 @@ def test_ctrl_c_twice_during_an_import_stops_everything_and_imports_nothing(data
             await conn.close()
 
     assert asyncio.run(count()) == 0
+
+
+def test_data_dir_does_not_depend_on_the_current_folder(tmp_path):
+    show = "from bot.config import load_settings; print(load_settings().data_dir)"
+    base = {k: v for k, v in os.environ.items() if k != "DATA_DIR"}
+    for env in ({}, {"DATA_DIR": "var"}, {"DATA_DIR": "./var"}):
+        r = subprocess.run([sys.executable, "-c", show], env={**base, **env, "PYTHONPATH": str(ROOT)},
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert r.stdout.strip() == str(Path(ROOT) / "var"), (env, r.stderr)
+    r = subprocess.run([sys.executable, "-c", show], env={**base, "DATA_DIR": str(tmp_path / "d"),
+                                                          "PYTHONPATH": str(ROOT)},
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == str(tmp_path / "d")

@@ -4,14 +4,11 @@ statistics, the reminder wizard, look-up, export, opting out, and who may do wha
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.cli_staff import register
@@ -370,62 +367,7 @@ async def test_cli_staff_accounts(runtime, town, capsys, sessions):
         one_line_error(capsys)
 
 
-async def test_cli_stats_table_and_csv(runtime, town, capsys, sessions):
-    rt = runtime
-    await town.family(2)
-    capsys.readouterr()
-    assert await cli(rt, "stats", "--ward", WARD, "--csv") == 0
-    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert rows[0][0] == t("vi", "staff.cli.stats_place")
-    assert rows[1][:5] == [t("vi", "staff.cli.stats_total"), "2", "2", "0", "0"]
-    assert rows[2][:2] == [KP1, "2"]
-    assert await cli(rt, "stats") == 0
-    assert WARD in capsys.readouterr().out
-    assert await cli(rt, "stats", "--ward", "Nowhere") == 2
-    assert "Nowhere" in one_line_error(capsys)
-    assert [a.actor_kind for a in await audit(sessions, "staff_stats")] == ["cli", "cli"]
-
-
-@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
-async def test_cli_export_latest_declaration_per_resident(runtime, town, capsys, sessions, tmp_path, fmt):
-    rt = runtime
-    _, (a, b) = await town.family(2)
-    async with sessions.begin() as s:
-        (await s.get(Resident, a)).phone = "+84912345678"
-    await town.resident(ward=OTHER_WARD)
-    await town.declare(a, days_ago=5, weight_kg=Decimal("60"), answers={"note_xyz": "no"})
-    await town.declare(a, days_ago=1, weight_kg=Decimal("61.5"), answers={"note_xyz": "quit"})
-    out = tmp_path / f"phuong27.{fmt}"
-    assert await cli(rt, "export", "--ward", WARD, "--format", fmt, "--out", str(out)) == 0
-    if fmt == "csv":
-        assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads the diacritics
-        rows = list(csv.reader(io.StringIO(out.read_text("utf-8-sig"))))
-    else:
-        rows = [["" if v is None else str(v) for v in r] for r in load_workbook(out).active.iter_rows(values_only=True)]
-    head = rows[0]
-    assert head[:2] == [t("vi", "staff.export.col.code"), t("vi", "staff.export.col.full_name")]
-    assert len(rows) == 3  # one row per resident of the ward, declared or not
-    by_code = {r[0]: dict(zip(head, r, strict=True)) for r in rows[1:]}
-    weight = t("vi", "staff.export.col.weight_kg")
-    ra, rb = await resident(sessions, a), await resident(sessions, b)
-    assert by_code[ra.code][weight] == ("61,5" if fmt == "csv" else "61.5")
-    assert by_code[ra.code]["note_xyz"] == "quit"
-    assert by_code[ra.code][t("vi", "staff.export.col.phone")] == "0912 345 678"
-    assert by_code[ra.code][t("vi", "staff.export.col.relation")] == "Chính người đó"  # declared it themselves
-    assert by_code[rb.code][weight] == "" and by_code[rb.code][t("vi", "staff.export.col.submitted_at")] == ""
-    [entry] = await audit(sessions, "staff_export")
-    assert entry.actor_kind == "cli" and sorted(entry.details["resident_ids"]) == sorted([a, b])
-
-
-async def test_cli_export_bad_input_is_one_line(runtime, town, capsys, tmp_path):
-    rt = runtime
-    await town.resident()
-    cases = [("--ward", WARD, "--format", "pdf", "--out", str(tmp_path / "x.pdf")),
-             ("--ward", "Nowhere", "--out", str(tmp_path / "x.csv")),
-             ("--ward", WARD, "--out", str(tmp_path / "missing" / "x.csv"))]
-    for argv in cases:
-        assert await cli(rt, "export", *argv) == 2, argv
-        one_line_error(capsys)
+# `stats` and `export` at the terminal: tests/test_export.py
 
 
 async def test_cli_broadcast_options_list_and_cancel(runtime, town, capsys, sessions):

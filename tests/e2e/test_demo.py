@@ -21,9 +21,9 @@ SCRIPT = [
 ]
 
 
-async def start_demo(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+async def start_demo(env: dict[str, str], *args: str) -> tuple[subprocess.Popen, str]:
     """The demo process, once it has printed its card and instructions (returned)."""
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo"], env=env, cwd=ROOT, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo", *args], env=env, cwd=ROOT, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     header = ""
     while "Ctrl-D" not in header:
@@ -35,7 +35,7 @@ async def start_demo(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
 
 async def test_demo_links_and_declares(bot_env, sessions, clean_db, redis):
     env = {k: v for k, v in bot_env.items() if k != "BOT_TOKEN"}
-    proc, header = await start_demo(env)
+    proc, header = await start_demo(env, "--configured")  # into the test database, to check it
     code = re.search(r"(?:Mã|Code): ([0-9A-Z-]+)", header).group(1)
     lines = [s.format(code_grouped_lower=code.lower()) for s in SCRIPT]
     out, _ = await asyncio.to_thread(proc.communicate, "\n".join(lines) + "\n", 60)
@@ -59,9 +59,12 @@ async def test_closing_the_terminal_stops_the_embedded_servers(bot_env, tmp_path
 
     import psutil  # noqa: PLC0415
 
-    env = {k: v for k, v in bot_env.items() if k not in ("BOT_TOKEN", "DATABASE_URL", "REDIS_URL")}
-    env["DATA_DIR"] = str(tmp_path / "var")
+    env = {k: v for k, v in bot_env.items() if k not in ("BOT_TOKEN",)}
+    # as in .env.example (`cp .env.example .env`): production servers, not reachable from here
+    env.update(DATABASE_URL="postgresql://healthbot:change-me@postgres:5432/healthbot",
+               REDIS_URL="redis://redis:6379/0", DATA_DIR=str(tmp_path / "var"))
     proc, header = await start_demo(env)
+    assert str(tmp_path / "var" / "demo") in header  # where its own servers keep the sample ward
     servers = [p for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
     assert servers, "the demo did not start embedded servers under DATA_DIR"
     proc.send_signal(signal.SIGHUP)

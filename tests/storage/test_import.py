@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import multiprocessing
 import os
+import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -124,7 +127,7 @@ async def test_xlsx_with_excel_dates_serials_and_numbers(conn, tmp_path):
     book.save(path)
     report = await run(conn, path)
     assert report.added == 3, report.rejected
-    assert report.ignored_columns == ["STT"]
+    assert report.ignored_columns == ["STT"]  # known, and of no use: not "unknown"
     got = await residents(conn)
     hoa = got["Võ Thị Hoa"]
     assert hoa["birth_date"] == date(1961, 12, 1)
@@ -322,17 +325,39 @@ async def test_ward_option_fills_and_checks_the_ward(conn, tmp_path):
     assert [r.reason for r in report.rejected] == ["ward_mismatch"]
 
 
+def _xlsx_bytes() -> bytes:
+    book = openpyxl.Workbook()
+    book.active.append(["ho_ten", "ngay_sinh", "phuong"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _write(name: str, data: bytes) -> Callable[[Path], Path]:
+    def make(d: Path) -> Path:
+        (d / name).write_bytes(data)
+        return d / name
+    return make
+
+
+BROKEN_UTF8 = "ho_ten,ngay_sinh,phuong\nNguyễn Thị Ánh Hồng,1950,Phường 27\n".encode() * 20 + b"\xff\n"
+
+
 @pytest.mark.parametrize(
     ("make", "msg_id"),
     [
         (lambda d: d / "missing.csv", "registry.error.no_file"),
         (lambda d: (d / "x.pdf").write_text("x") and d / "x.pdf", "registry.error.format"),
-        (lambda d: (d / "x.csv").write_bytes("ho_ten,ngay_sinh\nNguy\xe1n,1950\n".encode("cp1252", "replace")
-                                             + b"\xff") and d / "x.csv", "registry.error.not_utf8"),
-        (lambda d: write_csv(d / "x.csv", [["A", "1950"]], header=["ten", "nam"]), "registry.error.no_header"),
+        (_write("x.csv", BROKEN_UTF8), "registry.error.not_utf8"),
+        (lambda d: write_csv(d / "x.csv", [["A", "1950"]], header=["abc", "xyz"]), "registry.error.no_header"),
         (lambda d: write_csv(d / "x.csv", [["A", "P"]], header=["ho_ten", "phuong"]),
          "registry.error.missing_column"),
-        (lambda d: (d / "x.xlsx").write_bytes(b"not a zip") and d / "x.xlsx", "registry.error.bad_xlsx"),
+        (_write("x.xlsx", b"PK\x03\x04 not really a zip"), "registry.error.bad_xlsx"),
+        (_write("empty.csv", b""), "registry.error.empty"),
+        (_write("ds.xlsx", b"ho_ten,ngay_sinh,phuong\nA,1950,P\n"), "registry.error.is_csv"),
+        (_write("ds.xlsx", b"\x89PNG\r\n\x1a\n" + bytes(100)), "registry.error.not_a_table"),
+        (_write("ds.csv", _xlsx_bytes()), "registry.error.is_xlsx"),
+        (_write("ds.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)), "registry.error.bad_xlsx"),
     ],
 )
 async def test_unreadable_files_raise_one_error(conn, tmp_path, make, msg_id):
@@ -553,7 +578,7 @@ def rt(runtime):
 
 async def test_cli_import_show_list_reissue(rt, conn, tmp_path, capsys):
     path = write_csv(tmp_path / "ds.csv", ROWS + [["Sai", "32/13/2000", "", "", "", "", "", "", "", "Phường 27"]])
-    args = cli_residents.argparse.Namespace(file=path, ward=None, strict=False)
+    args = cli_residents.argparse.Namespace(file=path, ward=None, strict=False, dry_run=False, max_rejected=None)
     assert await cli_residents.run_import(args, rt) == 1
     out = capsys.readouterr().out
     assert "thêm 3, cập nhật 0, không đổi 0, bị loại 1" in out
@@ -582,12 +607,12 @@ async def test_cli_bad_input_is_one_line_and_exit_2(rt, tmp_path, capsys):
         path.parent.mkdir(exist_ok=True)
         if path.suffix == ".ods":
             path.write_text("x")
-        args = cli_residents.argparse.Namespace(file=path, ward=None, strict=False)
+        args = cli_residents.argparse.Namespace(file=path, ward=None, strict=False, dry_run=False, max_rejected=None)
         assert await cli_residents.run_import(args, rt) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("healthbot: ") and "Traceback" not in err
     args = cli_residents.argparse.Namespace(file=write_csv(tmp_path / "x.csv", [["A"]], header=["ho_ten"]),
-                                            ward=None, strict=False)
+                                            ward=None, strict=False, dry_run=False, max_rejected=None)
     assert await cli_residents.run_import(args, rt) == 2
     assert "ngay_sinh" in capsys.readouterr().err
 
@@ -596,7 +621,7 @@ async def test_cli_strict_reports_and_imports_nothing(rt, conn, tmp_path, capsys
     bad = list(ROWS[1])
     bad[2] = "x"
     path = write_csv(tmp_path / "ds.csv", [ROWS[0], bad])
-    args = cli_residents.argparse.Namespace(file=path, ward=None, strict=True)
+    args = cli_residents.argparse.Namespace(file=path, ward=None, strict=True, dry_run=False, max_rejected=None)
     assert await cli_residents.run_import(args, rt) == 1
     assert "Không nhập gì cả (--strict)" in capsys.readouterr().out
     assert await conn.fetchval("SELECT count(*) FROM residents") == 0
@@ -610,3 +635,256 @@ async def test_show_unknown_resident(rt, conn, capsys):
 
 def test_models_resident_is_what_the_import_writes():
     assert {c.name for c in Resident.__table__.columns} >= set(registry.COLUMNS) - {"line"}
+
+
+# ---------------------------------------------------------------- files as staff really have them
+
+
+def _sheet(path: Path, header: list, rows: list[list]) -> Path:
+    book = openpyxl.Workbook()
+    book.active.append(header)
+    for row in rows:
+        book.active.append(row)
+    book.save(path)
+    return path
+
+
+async def test_xlsx_years_typed_as_numbers_are_years(conn, tmp_path):
+    path = _sheet(tmp_path / "ds.xlsx", ["Họ tên", "Năm sinh", "Phường"],
+                  [["Trần Văn Minh", 1989, "Phường 27"], ["Lê Thị Lan", 1948.0, "Phường 27"]])
+    report = await run(conn, path)
+    assert report.added == 2 and not report.rejected
+    got = await residents(conn)
+    assert (got["Trần Văn Minh"]["birth_date"], got["Trần Văn Minh"]["birth_year"]) == (None, 1989)
+    assert got["Lê Thị Lan"]["birth_year"] == 1948
+
+
+async def test_month_first_dates_are_read_month_first(conn, tmp_path):
+    # a US Excel export: 12/25/1980 can only be month/day, so 03/05/1950 is 5 March
+    rows = [["Nguyễn Văn An", "03/05/1950", "Phường 27"], ["Trần Thị Bình", "12/25/1980", "Phường 27"]]
+    report = await run(conn, write_csv(tmp_path / "us.csv", rows, header=["Name", "Date of birth", "Ward"]))
+    assert report.added == 2 and not report.rejected and report.date_order == "mdy"
+    got = await residents(conn)
+    assert got["Nguyễn Văn An"]["birth_date"] == date(1950, 3, 5)
+    assert got["Trần Thị Bình"]["birth_date"] == date(1980, 12, 25)
+
+
+async def test_month_first_seen_only_late_in_a_large_file_rereads_it(conn, tmp_path, monkeypatch):
+    from storage import registry_rows  # noqa: PLC0415
+
+    monkeypatch.setattr(registry_rows, "DATE_SAMPLE_LINES", 5)  # the first lines say nothing
+    rows = _people(50)
+    for i, row in enumerate(rows):
+        row[1] = f"{1 + i % 12:02d}/{1 + i % 12:02d}/1960"  # reads the same either way
+    rows[3][1] = "04/05/1970"
+    rows[45][1] = "12/25/1980"  # only here: month first
+    report = await run(conn, write_csv(tmp_path / "late.csv", rows))
+    assert report.added == 50 and report.date_order == "mdy"
+    assert await conn.fetchval("SELECT birth_date FROM residents WHERE full_name = $1", rows[3][0]) == date(1970, 4, 5)
+
+
+async def test_a_file_with_both_orders_refuses_the_dates_that_read_both_ways(conn, tmp_path):
+    rows = [["Nguyễn Văn An", "25/12/1950", "Phường 27"], ["Trần Thị Bình", "12/25/1980", "Phường 27"],
+            ["Lê Văn Cường", "03/05/1970", "Phường 27"], ["Phạm Thị Dung", "07/07/1971", "Phường 27"]]
+    report = await run(conn, write_csv(tmp_path / "mixed.csv", rows, header=["Họ tên", "Ngày sinh", "Phường"]))
+    assert report.date_order == "either" and report.added == 3
+    assert [(r.line, r.column, r.reason) for r in report.rejected] == [(4, "Ngày sinh", "date_order")]
+    got = await residents(conn)
+    assert got["Nguyễn Văn An"]["birth_date"] == date(1950, 12, 25)
+    assert got["Trần Thị Bình"]["birth_date"] == date(1980, 12, 25)
+
+
+async def test_mostly_rejected_file_imports_nothing_and_says_why(conn, tmp_path):
+    garbage = [[f"bePoq{i}XR", f"ymVPo/{i}duqrl", "x"] for i in range(60)]
+    path = write_csv(tmp_path / "junk.csv", [["Nguyễn Văn An", "05/03/1950", "Phường 27"], *garbage],
+                     header=["ho_ten", "ngay_sinh", "phuong"])
+    report = await run(conn, path)
+    assert report.stopped == "too_many" and not report.committed and report.added == 0
+    assert len(report.rejected) == 60 and report.rows == 61
+    assert await conn.fetchval("SELECT count(*) FROM residents") == 0
+    relaxed = await run(conn, path, max_rejected=1.0)  # the threshold is configurable
+    assert relaxed.committed and relaxed.added == 1
+
+
+async def test_header_spellings_staff_use(conn, tmp_path):
+    header = ["STT", "Họ và tên", "Năm sinh", "Giới", "Số CMND/CCCD", "Điện thoại", "Địa chỉ thường trú", "KP",
+              "Tổ", "Phường/Xã", "Dân tộc (ghi chú)"]
+    row = ["1", "Võ Thị Hoa", "1961", "Nữ", "079161000123", "0912345678", "12 Nguyễn Xí", "KP1", "Tổ 3",
+           "Phường 27", "Kinh"]
+    path = write_csv(tmp_path / "ds.csv", [row], header=header)
+    report = await run(conn, path)
+    assert report.added == 1 and not report.rejected
+    assert report.unknown_columns == ["Dân tộc (ghi chú)"] and "STT" in report.ignored_columns
+    hoa = (await residents(conn))["Võ Thị Hoa"]
+    assert (hoa["birth_year"], hoa["sex"], hoa["citizen_id"], hoa["phone"]) == (1961, "F", "079161000123",
+                                                                                  "+84912345678")
+    assert (hoa["address"], hoa["quarter"], hoa["group_name"], hoa["ward"]) == ("12 Nguyễn Xí", "KP1", "Tổ 3",
+                                                                                  "Phường 27")
+    with pytest.raises(registry.RegistryFileError) as e:
+        await run(conn, path, strict=True)
+    assert e.value.msg_id == "registry.error.unknown_columns" and "Dân tộc" in e.value.vars["columns"]
+
+
+TONES = "\u0300\u0301\u0303\u0309\u0323"
+
+
+def windows_1258(text: str) -> bytes:
+    """As Vietnamese Windows writes it: letters with their shape marks (â, ơ, ư…), the tone
+    as a combining mark after them."""
+    out = b""
+    for c in text:
+        try:
+            out += c.encode("cp1258")
+        except UnicodeEncodeError:
+            parts = unicodedata.normalize("NFD", c)
+            shape = unicodedata.normalize("NFC", "".join(p for p in parts if p not in TONES))
+            out += (shape + "".join(p for p in parts if p in TONES)).encode("cp1258")
+    return out
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1258"])
+async def test_unicode_text_and_windows_1258_tab_files(conn, tmp_path, encoding):
+    text = "Họ tên\tNgày sinh\tGiới tính\tPhường\r\nNguyễn Thị Ánh Hồng\t05/03/1950\tNữ\tPhường 27\r\n" \
+           "Đặng Văn Hùng\t1938\tNam\tPhường 27\r\n"
+    path = tmp_path / "ds.txt"
+    path.write_bytes(text.encode(encoding) if encoding == "utf-16" else windows_1258(text))
+    report = await run(conn, path)
+    assert report.added == 2 and not report.rejected, report.rejected
+    got = await residents(conn)
+    assert got["Nguyễn Thị Ánh Hồng"]["birth_date"] == date(1950, 3, 5)
+    assert got["Đặng Văn Hùng"]["sex"] == "M"
+
+
+async def test_old_excel_xls(conn, tmp_path):
+    import xlwt  # noqa: PLC0415 - only to make the test file
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("DS")
+    for col, text in enumerate(["Họ tên", "Ngày sinh", "Năm sinh", "Phường"]):
+        sheet.write(0, col, text)
+    sheet.write(1, 0, "Võ Thị Hoa")
+    sheet.write(1, 1, datetime(1961, 12, 1), xlwt.easyxf(num_format_str="dd/mm/yyyy"))
+    sheet.write(1, 3, "Phường 27")
+    sheet.write(2, 0, "Bùi Văn Tú")
+    sheet.write(2, 1, 1970)  # a year typed as a number
+    sheet.write(2, 3, "Phường 27")
+    path = tmp_path / "ds.xls"
+    book.save(str(path))
+    report = await run(conn, path)
+    assert report.added == 2 and not report.rejected, report.rejected
+    got = await residents(conn)
+    assert got["Võ Thị Hoa"]["birth_date"] == date(1961, 12, 1)
+    assert got["Bùi Văn Tú"]["birth_year"] == 1970
+
+
+# ---------------------------------------------------------------- dry run, status, walk-ins
+
+
+async def test_dry_run_reports_added_changed_and_missing_and_writes_nothing(conn, tmp_path):
+    await run(conn, write_csv(tmp_path / "v1.csv", ROWS))
+    before = await conn.fetch("SELECT * FROM residents ORDER BY id")
+    audits = await conn.fetchval("SELECT count(*) FROM audit_log")
+    changed = [list(ROWS[0]), ["Phan Văn Mới", "01/01/1990", "Nam", "", "", "", "", "", "", "Phường 27"]]
+    changed[0][5] = "0987 654 321"
+    report = await run(conn, write_csv(tmp_path / "v2.csv", changed), dry_run=True)
+    assert report.stopped == "dry_run" and not report.committed
+    assert (report.added, report.updated, report.unchanged) == (1, 1, 0)
+    [change] = report.changes
+    assert change.name == "Nguyễn Văn An" and change.fields == [("phone", "+84912345678", "+84987654321")]
+    assert {m.name for m in report.missing} == {"Trần Thị Bình", "Lê Minh Châu"} and report.missing_count == 2
+    assert await conn.fetch("SELECT * FROM residents ORDER BY id") == before
+    assert await conn.fetchval("SELECT count(*) FROM audit_log") == audits
+    # the same list again: nothing to add or change, nobody missing
+    again = await run(conn, write_csv(tmp_path / "v1.csv", ROWS), dry_run=True)
+    assert (again.added, again.updated, again.unchanged, again.missing_count) == (0, 0, 3, 0)
+
+
+async def test_moved_and_deceased_leave_stats_and_reminders(conn, sessions, tmp_path):
+    from dialogs.ports import Audience  # noqa: PLC0415
+    from storage import broadcasts, stats  # noqa: PLC0415
+    from tests.staffdata import Town  # noqa: PLC0415
+
+    await run(conn, write_csv(tmp_path / "ds.csv", ROWS))
+    ids = {r["full_name"]: r["id"] for r in await conn.fetch("SELECT id, full_name FROM residents")}
+    town = Town(sessions)
+    account = await town.account()
+    for rid in ids.values():
+        await town.link(account, rid)
+    async with sessions.begin() as s:
+        await registry.set_status(s, ids["Trần Thị Bình"], "deceased", actor="canbo")
+    now = datetime.now().astimezone()
+    async with sessions() as s:
+        report = await stats.report(s, "Phường 27", now)
+        [(_, _, _, reached)] = (await s.execute(broadcasts.audience_select(
+            Audience("Phường 27", True, None, False, None), now))).all()
+    assert report.rows[0].residents == 2
+    assert sorted(reached) == sorted([ids["Nguyễn Văn An"], ids["Lê Minh Châu"]])
+    status = await conn.fetchval("SELECT status FROM residents WHERE id = $1", ids["Trần Thị Bình"])
+    assert status == "deceased"
+    [audit] = await conn.fetch("SELECT * FROM audit_log WHERE action = 'resident_status'")
+    assert audit["resident_id"] == ids["Trần Thị Bình"] and '"deceased"' in audit["details"]
+
+
+def ns(**kw) -> cli_residents.argparse.Namespace:
+    return cli_residents.argparse.Namespace(**kw)
+
+
+async def test_cli_dry_run_prints_changes_and_missing_people(rt, conn, tmp_path, capsys):
+    await run(conn, write_csv(tmp_path / "v1.csv", ROWS))
+    changed = [list(ROWS[0])]
+    changed[0][5] = "0987 654 321"
+    args = ns(file=write_csv(tmp_path / "v2.csv", changed), ward=None, strict=False, dry_run=True, max_rejected=None)
+    assert await cli_residents.run_import(args, rt) == 0
+    out = capsys.readouterr().out
+    assert "Thử trước, không ghi gì" in out and "sẽ thêm 0, cập nhật 1" in out
+    assert "Nguyễn Văn An: Điện thoại 0912 345 678 → 0987 654 321" in out
+    assert "Có trong sổ nhưng không có trong tệp (2 người" in out and "Trần Thị Bình (1938)" in out
+    assert await conn.fetchval("SELECT phone FROM residents WHERE full_name = 'Nguyễn Văn An'") == "+84912345678"
+
+
+async def test_cli_set_status_and_bad_status(rt, conn, tmp_path, capsys):
+    await run(conn, write_csv(tmp_path / "v1.csv", ROWS))
+    code = await conn.fetchval("SELECT code FROM residents WHERE full_name = 'Trần Thị Bình'")
+    assert await cli_residents.run_set_status(ns(key=codes.display(code), status="moved"), rt) == 0
+    assert "đã chuyển đi" in capsys.readouterr().out
+    assert await conn.fetchval("SELECT status FROM residents WHERE code = $1", code) == "moved"
+    assert await cli_residents.run_set_status(ns(key=code, status="gone"), rt) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def _walk_in(**kw) -> cli_residents.argparse.Namespace:
+    values = dict(name="Phan Thị Mai", born="07/08/1990", ward="Phường 27", sex="Nữ", quarter="Khu phố 2",
+                  group=None, insurance=None, citizen_id="079190000321", phone="0912 000 111", address=None,
+                  reveal=True)
+    return ns(**{**values, **kw})
+
+
+async def test_cli_add_a_walk_in_with_the_import_checks(rt, conn, tmp_path, capsys):
+    await run(conn, write_csv(tmp_path / "v1.csv", ROWS))  # the ward is known as "Phường 27"
+    assert await cli_residents.run_add(_walk_in(ward="phuong 27"), rt) == 0
+    row = await conn.fetchrow("SELECT * FROM residents WHERE full_name = 'Phan Thị Mai'")
+    assert (row["birth_date"], row["sex"], row["phone"], row["quarter"]) == (date(1990, 8, 7), "F", "+84912000111",
+                                                                            "Khu phố 2")
+    assert row["ward"] == "Phường 27"
+    assert row["code"] in capsys.readouterr().out  # --reveal: the code to write on the card
+    assert await cli_residents.run_add(_walk_in(phone="0912 000 222"), rt) == 0  # the same person again
+    assert "đã có trong sổ" in capsys.readouterr().out
+    assert await conn.fetchval("SELECT count(*) FROM residents") == 4
+    assert await conn.fetchval("SELECT phone FROM residents WHERE full_name = 'Phan Thị Mai'") == "+84912000222"
+    assert await cli_residents.run_add(_walk_in(name="Lê Văn Sai", born="31/02/1990"), rt) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--born" in err and "không có ngày này trên lịch" in err
+    assert await conn.fetchval("SELECT count(*) FROM residents") == 4
+
+
+async def test_cli_cards_for_one_code(rt, conn, tmp_path, capsys):
+    await run(conn, write_csv(tmp_path / "v1.csv", ROWS))
+    code = await conn.fetchval("SELECT code FROM residents WHERE full_name = 'Trần Thị Bình'")
+    rt.settings = rt.settings.model_copy(update={"bot_username": "healthbot_test_bot"})
+    out = tmp_path / "one.pdf"
+    args = ns(ward=None, code=codes.display(code), quarter=None, group=None, out=out, format="pdf", workers=None)
+    assert await cli_residents.run_cards(args, rt) == 0
+    assert "Đã làm 1 thẻ" in capsys.readouterr().out and out.stat().st_size > 0
+    args.out = tmp_path  # a folder where a PDF file was meant
+    assert await cli_residents.run_cards(args, rt) == 2
+    assert capsys.readouterr().err.count("\n") == 1

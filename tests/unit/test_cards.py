@@ -15,6 +15,7 @@ from PIL import Image
 
 from bot import cards, cli_residents
 from bot.config import Settings
+from bot.progress import Bar
 from dialogs import codes
 
 BOT = "hb_phuong27_bot"
@@ -99,7 +100,7 @@ def test_pdf_through_worker_processes(tmp_path, monkeypatch):
     monkeypatch.setattr(cards, "SMALL_RUN", 1)
     batch = make_cards(40)
     out = tmp_path / "cards.pdf"
-    progress = cards.Progress(len(batch), "Thẻ", stream=io.StringIO())
+    progress = Bar(len(batch), "Thẻ", stream=io.StringIO())
     cards.make_pdf(batch, out, workers=2, progress=progress)
     pdf = pypdfium2.PdfDocument(str(out))
     assert len(pdf) == 5 and progress.done == 40
@@ -121,10 +122,11 @@ def test_progress_bar_only_on_a_terminal():
 
     tty, pipe = Tty(), io.StringIO()
     for stream in (tty, pipe):
-        bar = cards.Progress(100, "Thẻ", stream=stream)
+        bar = Bar(100, "Thẻ", stream=stream)
         for _ in range(100):
             bar.advance()
-    assert "100/100" in tty.getvalue() and tty.getvalue().endswith("\n")
+    shown = tty.getvalue().removesuffix("\x1b[?25h")  # the cursor shown again after the bar
+    assert "100/100" in shown and shown.endswith("\n")
     assert pipe.getvalue() == ""
 
 
