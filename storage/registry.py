@@ -445,7 +445,7 @@ async def _merge(conn: asyncpg.Connection, rows: AsyncIterator[Checked], checker
 FIELDS = ("ward", "quarter", "group_name", "full_name", "birth_date", "birth_year", "sex", "insurance_code",
           "citizen_id", "phone", "address")
 _CHANGES = f"""
-SELECT m.line, r.id, r.code, r.full_name AS name,
+SELECT m.line, r.id, r.code_sealed AS code, r.full_name AS name,
        {", ".join(f"r.{f} AS old_{f}" for f in FIELDS)},
        {_NEW_VALUES}
 FROM residents r JOIN import_match m ON r.id = m.resident_id JOIN import_rows s USING (line)
@@ -486,12 +486,12 @@ async def _changes(conn: asyncpg.Connection, limit: int) -> list[Change]:
         values = list(row.values())
         old, new = values[4 : 4 + len(FIELDS)], values[4 + len(FIELDS) :]
         fields = [(f, a, b) for f, a, b in zip(FIELDS, old, new, strict=True) if a != b]
-        out.append(Change(row["line"], row["id"], row["code"], row["name"], fields))
+        out.append(Change(row["line"], row["id"], code_vault.unseal(row["code"]), row["name"], fields))
     return out
 
 
 _MISSING = """
-SELECT r.id, r.code, r.full_name, r.birth_year, r.quarter, r.group_name, count(*) OVER () AS total
+SELECT r.id, r.code_sealed, r.full_name, r.birth_year, r.quarter, r.group_name, count(*) OVER () AS total
 FROM residents r
 WHERE r.status = 'active' AND r.ward = any($1::text[])
   AND (r.import_source IS NULL OR NOT r.import_source = any($2::bytea[]))
@@ -513,9 +513,9 @@ async def _missing(conn: asyncpg.Connection, report: ImportReport, ward: str | N
         wards |= {w for (w,) in await conn.fetch("SELECT DISTINCT ward FROM import_rows")}
     # matched by a row of the file, or added from one (within this transaction)
     not_in_file = ("AND NOT EXISTS (SELECT FROM import_match m WHERE m.resident_id = r.id) "
-                   "AND NOT EXISTS (SELECT FROM import_rows s WHERE s.code COLLATE \"C\" = r.code)") if staged else ""
+                   "AND NOT EXISTS (SELECT FROM import_rows s WHERE s.code_hash = r.code_hash)") if staged else ""
     rows = await conn.fetch(_MISSING.format(not_in_file=not_in_file), sorted(wards), sources, limit)
-    report.missing = [Missing(*r[:6]) for r in rows]
+    report.missing = [Missing(r[0], code_vault.unseal(r[1]), *r[2:6]) for r in rows]
     report.missing_count = rows[0]["total"] if rows else 0
 
 
@@ -697,7 +697,7 @@ async def find_person(session: AsyncSession, ward: str, name: str, born: str) ->
     if birth_date is not None:
         query = query.where(or_(Resident.birth_date == birth_date, Resident.birth_date.is_(None)))
     row = (await session.execute(query)).first()
-    return ResidentRow(*row) if row else None
+    return _resident_row(row) if row else None
 
 
 async def set_status(session: AsyncSession, resident_id: int, status: str, actor: str | None = None) -> None:

@@ -3,7 +3,7 @@ import argparse
 import pytest
 from aiohttp import web
 
-from bot import cli_fhir, cli_staff
+from bot import cli_export, cli_fhir, cli_staff
 from tests.fhir.standin import FhirServer
 
 
@@ -11,6 +11,7 @@ def parse(*argv):
     parser = argparse.ArgumentParser(prog="healthbot")
     sub = parser.add_subparsers(dest="command", required=True)
     cli_staff.register(sub)
+    cli_export.register(sub)
     cli_fhir.register(sub)
     return parser.parse_args(list(argv))
 
