@@ -84,7 +84,8 @@ async def export_to(rt, ward_name: str, fmt: str, out: Path) -> int:
     async with rt.sessions.begin() as s:
         s.add(fhir_export.audit_entry(done, ward, "fhir-" + fmt, "staff_export", "cli", who_ran() or "cli"))
     total = sum(done.resources.values())
-    print(_say(rt, "exported", residents=done.residents, resources=total, path=out))
+    msg = "exported_bundles" if fmt == "bundle" else "exported"
+    print(_say(rt, msg, residents=done.residents, resources=total, path=out))
     return 0
 
 
@@ -111,13 +112,19 @@ async def cmd_push(args, rt) -> int:
     total = await remaining(rt.sessions, ward, after)
     bar = tqdm(total=total, unit=_say(rt, "unit"), file=sys.stderr, disable=not sys.stderr.isatty())
     done = Pushed()
+
+    def waiting(why: str, seconds: float) -> None:
+        bar.write(_say(rt, "retrying", why=why, seconds=f"{seconds:.0f}"), file=sys.stderr)
+
     try:
         await push(rt.sessions, url, token, ward, checkpoint, locale=rt.settings.default_locale,
-                   concurrency=int(args.concurrency), progress=bar.update, done=done)
+                   concurrency=int(args.concurrency), progress=bar.update, done=done, on_retry=waiting)
     except PushError as e:
         bar.close()
         await _audit(rt, done, ward)  # what the server confirmed before it refused
-        print(f"healthbot: {_say(rt, 'push_failed', status=e.status or '-', detail=e.detail)}", file=sys.stderr)
+        line = _say(rt, "push_failed", status=e.status, detail=e.detail) if e.status else \
+            _say(rt, "push_unreachable", detail=e.detail)
+        print(f"healthbot: {line}", file=sys.stderr)
         return 1
     bar.close()
     await _audit(rt, done, ward)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from bot.cards import find_fonts
 from dialogs import codes
 from dialogs.privacy import _answer, _label
 from dialogs.questionnaire import QUESTIONS, num
@@ -73,6 +72,8 @@ def _health_rows(d: dict[str, Any], locale: str) -> list[tuple[str, str]]:
 
 def health_summary(dossier: dict[str, Any], locale: str, station: str) -> bytes:
     from fpdf import FPDF  # noqa: PLC0415 - only this document needs it
+
+    from bot.cards import find_fonts  # noqa: PLC0415 - QR code libraries: not at every start
 
     regular, bold = find_fonts()
     pdf = FPDF(unit="mm", format="A4")

@@ -102,8 +102,9 @@ def _outcome(body: bytes) -> str:
 
 
 class Client:
-    def __init__(self, http: aiohttp.ClientSession, url: str, token: str | None, retry: Retry):
-        self.http, self.url, self.retry = http, url.rstrip("/"), retry
+    def __init__(self, http: aiohttp.ClientSession, url: str, token: str | None, retry: Retry,
+                 on_retry: Callable[[str, float], Any] | None = None):
+        self.http, self.url, self.retry, self.on_retry = http, url.rstrip("/"), retry, on_retry
         self.headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
@@ -127,7 +128,10 @@ class Client:
                 if status not in RETRY_STATUSES:
                     raise PushError(status, last)
             if attempt + 1 < self.retry.attempts:
-                await asyncio.sleep(self.retry.delay(attempt, retry_after))
+                wait = self.retry.delay(attempt, retry_after)
+                if self.on_retry is not None:  # said once per wait, not per Bundle in flight
+                    self.on_retry(str(status) if status is not None else last, wait)
+                await asyncio.sleep(wait)
         raise PushError(status, last)
 
 
@@ -178,7 +182,8 @@ async def _stations(sessions, ward: str | None, locale: str) -> list[dict]:
 
 async def push(sessions: async_sessionmaker[AsyncSession], url: str, token: str | None, ward: str | None,
                checkpoint: Checkpoint, *, locale: str = "vi", retry: Retry = Retry(), concurrency: int = 4,
-               progress: Callable[[int], Any] | None = None, done: Pushed | None = None) -> Pushed:
+               progress: Callable[[int], Any] | None = None, done: Pushed | None = None,
+               on_retry: Callable[[str, float], Any] | None = None) -> Pushed:
     """Sends every resident after the checkpoint, `concurrency` Bundles in flight. `done`
     (the caller's, if given) counts what the server confirmed, also when the push then fails.
 
@@ -202,7 +207,7 @@ async def push(sessions: async_sessionmaker[AsyncSession], url: str, token: str 
             progress(1)
 
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        client = Client(http, url, token, retry)
+        client = Client(http, url, token, retry, on_retry)
         shared = [questionnaire(locale), *await _stations(sessions, ward, locale)]
         reply = await client.transaction(transaction(shared))
         done.created += _created(reply)

@@ -98,6 +98,15 @@ async def test_busy_answers_are_retried_with_backoff(rt, sessions, fhir_server, 
     assert stored_counts(fhir_server) == await exported_counts(sessions, tmp_path)
 
 
+async def test_the_terminal_says_when_it_waits_for_a_busy_server(rt, sessions, fhir_server, capsys):
+    await seed_ward(sessions, 2)
+    fhir_server.faults = [(429, {"Retry-After": "0"})]
+    assert await cli(rt, "fhir", "push", "--url", fhir_server.url) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [t("vi", "fhir.cli.retrying", why="429", seconds="0")]
+    assert len(fhir_server.resources("Patient")) == 2
+
+
 async def test_an_interrupted_push_resumes_where_it_stopped(rt, sessions, fhir_server, tmp_path):
     await seed_ward(sessions, 12)
     cp = Checkpoint(tmp_path, fhir_server.url, WARD)
