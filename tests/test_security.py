@@ -359,3 +359,21 @@ async def test_the_draft_in_redis_holds_ids_and_answers_not_the_registry(chat_fa
     await chat.send("kinh")
     assert "person" not in (await runtime.store.load(key))[DRAFT]
     assert lan.full_name not in await runtime.redis.get(runtime.store.keys.state(key))
+
+
+def test_the_embedded_set_up_makes_its_own_code_secret_once(tmp_path):
+    from bot.config import ConfigError, Settings  # noqa: PLC0415
+    from bot.runtime import key_codes  # noqa: PLC0415
+
+    try:
+        embedded = {"_env_file": None, "data_dir": tmp_path, "database_url": "", "code_secret": ""}
+        key_codes(Settings(**embedded))  # no DATABASE_URL: the embedded servers
+        secret_file = tmp_path / code_vault.SECRET_FILE
+        assert secret_file.stat().st_mode & 0o777 == 0o600 and len(secret_file.read_text()) >= 48
+        sealed = code_vault.seal("K7QM3XPA9TZRD4")
+        key_codes(Settings(**embedded))  # the next start reads the same one
+        assert code_vault.unseal(sealed) == "K7QM3XPA9TZRD4"
+        with pytest.raises(ConfigError):  # a configured database needs CODE_SECRET
+            key_codes(Settings(**{**embedded, "database_url": "postgresql://db/x"}))
+    finally:
+        code_vault.use(CODE_SECRET)
