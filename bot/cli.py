@@ -24,7 +24,7 @@ from locales import t
 log = logging.getLogger("healthbot")
 
 # Modules that add their own commands with `register(subparsers)`.
-COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_privacy")
+COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_privacy", "bot.cli_web")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run, needs_token=True)
 
     p = sub.add_parser("demo", help=help_text("cli.help.demo"))
+    p.add_argument("--web", action="store_true", help=help_text("web.cli.demo"))
     p.set_defaults(func=cmd_demo)
 
     db = sub.add_parser("db", help=help_text("cli.help.db")).add_subparsers(dest="db_command", required=True)
@@ -75,6 +76,10 @@ def background_jobs() -> list:
 async def cmd_demo(args, rt) -> int:
     from bot.console import run_demo  # noqa: PLC0415
 
+    if args.web:
+        from bot.cli_web import run_web_demo  # noqa: PLC0415
+
+        return await run_web_demo(rt)
     return await run_demo(rt)
 
 

@@ -126,7 +126,16 @@ async def _decide(args, rt, approve: bool) -> int:
 
 
 async def _tell(rt, got: privacy.Decided, reason: str) -> None:
-    """The outcome to the requester's chat, in their language."""
+    error = await tell(rt, got, reason)
+    if error:  # the decision stands; staff can tell them another way
+        print(_say(rt, "not_notified", error=error), file=sys.stderr)
+    else:
+        print(_say(rt, "notified"))
+
+
+async def tell(rt, got: privacy.Decided, reason: str) -> str | None:
+    """The outcome to the requester's chat, in their language (also used by the web
+    console); marked as notified once sent. None, or the error's type name."""
     s = rt.settings
     text = t(got.locale, "privacy.outcome_approved" if got.approved else "privacy.outcome_denied",
              id=got.id, date=got.requested_at.astimezone(TIME_ZONE).strftime("%d/%m/%Y"), reason=reason,
@@ -136,12 +145,11 @@ async def _tell(rt, got: privacy.Decided, reason: str) -> None:
                   get_updates_request=AiohttpRequest(connections=1))
         async with bot:
             await bot.send_message(got.chat_id, text)
-    except (TelegramError, OSError) as e:  # the decision stands; staff can tell them another way
-        print(_say(rt, "not_notified", error=type(e).__name__), file=sys.stderr)
-        return
+    except (TelegramError, OSError) as e:
+        return type(e).__name__
     async with rt.sessions.begin() as session:
         await privacy.mark_notified(session, got.id, datetime.now(TIME_ZONE))
-    print(_say(rt, "notified"))
+    return None
 
 
 # ---------------------------------------------------------------- audit

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     health_station_phone: str = "028 3899 0000"
     health_station_name: str = "Trạm Y tế Phường 27"
     log_level: str = "INFO"
+    web_host: str = "127.0.0.1"  # the staff console (healthbot web)
+    web_port: int = 8081
+    web_public_url: str = ""  # the console's address as staff open it; empty: http://WEB_HOST:WEB_PORT
 
     @field_validator("bot_token")
     @classmethod
@@ -72,7 +75,7 @@ class Settings(BaseSettings):
             raise ValueError("REDIS_URL")
         return v
 
-    @field_validator("telegram_api_url", "webhook_url")
+    @field_validator("telegram_api_url", "webhook_url", "web_public_url")
     @classmethod
     def _http(cls, v: str) -> str:
         if v and not v.startswith(("http://", "https://")):
@@ -86,7 +89,7 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOK_SECRET")
         return v
 
-    @field_validator("webhook_port")
+    @field_validator("webhook_port", "web_port")
     @classmethod
     def _port(cls, v: int) -> int:
         if not 1 <= v <= 65535:
@@ -117,6 +120,10 @@ class Settings(BaseSettings):
     @property
     def state_ttl_seconds(self) -> int:
         return self.state_ttl_days * 86400
+
+    @property
+    def web_url(self) -> str:
+        return self.web_public_url or f"http://{self.web_host}:{self.web_port}"
 
     @property
     def bot_api_base(self) -> str:

@@ -55,4 +55,5 @@ async def open_runtime(settings: Settings, upgrade: bool = True) -> Runtime:
     )
     redis = Redis(connection_pool=pool)
     store = StateStore(redis, settings.redis_prefix, settings.state_ttl_seconds)
-    return Runtime(settings, db_url, redis_url, engine, sessions, redis, store, build_services(sessions, store))
+    services = build_services(sessions, store, settings.web_url)
+    return Runtime(settings, db_url, redis_url, engine, sessions, redis, store, services)

@@ -68,6 +68,7 @@ class Services(Protocol):
     people: People
     declarations: Declarations
     privacy: Privacy
+    console: Console
 
 
 class Unavailable(Exception):
@@ -262,3 +263,17 @@ class Privacy(Protocol):
         self, account_id: int, chat_id: int, locale: str, resident_id: int, at: datetime
     ) -> tuple[str, int]:
         """('created' | 'open' (one is waiting already) | 'not_linked', request id)."""
+
+
+# ---------------------------------------------------------------- staff web console (issue #17)
+
+
+@dataclass(frozen=True, slots=True)
+class SignInLink:
+    url: str
+    minutes: int  # how long it works (once)
+
+
+class Console(Protocol):
+    async def sign_in_link(self, member: StaffMember) -> SignInLink:
+        """A one-time link that opens a console session for this staff member."""

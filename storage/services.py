@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.accounts import Accounts
 from storage.audit import AuditLog
 from storage.broadcasts import BroadcastService
+from storage.console import ConsoleLinks
 from storage.declarations import Declarations
 from storage.people import People
 from storage.privacy import PrivacyService
@@ -28,9 +29,11 @@ class StorageServices:
     people: People
     declarations: Declarations
     privacy: PrivacyService
+    console: ConsoleLinks
 
 
-def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore) -> StorageServices:
+def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore,
+                   console_url: str = "http://127.0.0.1:8081") -> StorageServices:
     return StorageServices(
         sessions=sessions,
         store=store,
@@ -42,4 +45,5 @@ def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore
         people=People(sessions),
         declarations=Declarations(sessions),
         privacy=PrivacyService(sessions),
+        console=ConsoleLinks(store.redis, store.keys.prefix, console_url),
     )

@@ -1,0 +1,118 @@
+"""Sign-in by a one-time link, sign-out (here or everywhere), language, the overview."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+from aiohttp import web
+
+from bot.config import TIME_ZONE
+from locales import available, t
+from storage import console, stats
+from storage.audit import entry
+from storage.privacy import OVERDUE
+from web import charts
+from web.auth import COOKIE, RT, SESSION, links, member_of, set_cookie, ward_scope
+from web.pages import locale_of, render
+
+routes = web.RouteTableDef()
+OVERVIEW_DAYS = 60
+OVERVIEW_CACHE = 60  # seconds: the figures of a large ward are computed once a minute at most
+
+
+@routes.get("/signin/{token}")
+async def signin_page(request: web.Request) -> web.Response:
+    # Opening the link only shows a button: link previews (Telegram fetches links in
+    # messages) must not use up the token.
+    ok = await links(request).peek(request.match_info["token"])
+    return render(request, "signin.html", {"ok": ok}, status=200 if ok else 410)
+
+
+@routes.post("/signin/{token}")
+async def signin(request: web.Request) -> web.StreamResponse:
+    key = await links(request).take(request.match_info["token"])
+    rt = request.app[RT]
+    if key is None:
+        return render(request, "signin.html", {"ok": False}, status=410)
+    sess = await links(request).open(key, locale_of(request))
+    async with rt.sessions.begin() as s:
+        s.add(entry("web_signin", actor_kind="staff", actor_id=key))
+    response = web.HTTPSeeOther("/")
+    set_cookie(request, response, sess)
+    raise response
+
+
+@routes.post("/signout")
+async def signout(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    sess = request[SESSION]
+    if form.get("everywhere"):
+        await links(request).close_all(sess.staff)
+    else:
+        await links(request).close(sess)
+    async with request.app[RT].sessions.begin() as s:
+        s.add(entry("web_signout", actor_kind="staff", actor_id=sess.staff,
+                    details={"everywhere": bool(form.get("everywhere"))}))
+    response = web.HTTPSeeOther("/")
+    response.del_cookie(COOKIE, path="/")
+    raise response
+
+
+@routes.post("/lang")
+async def set_language(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    loc = str(form.get("locale", ""))
+    if loc in available():
+        await links(request).set_locale(request[SESSION], loc)
+    back = str(form.get("back", "/"))
+    raise web.HTTPSeeOther(back if back.startswith("/") and not back.startswith("//") else "/")
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def figures(request: web.Request, ward: str | None, now: datetime) -> dict:
+    """The overview's counts (no personal data), cached briefly in Redis."""
+    rt = request.app[RT]
+    name = f"{rt.store.keys.prefix}:web:overview:{ward or '*'}"
+    cached = await rt.redis.get(name)
+    if cached:
+        return json.loads(cached)
+    async with rt.sessions() as s:
+        rows = await console.progress(s, ward, now)
+        days = await console.per_day(s, ward, now, OVERVIEW_DAYS, TIME_ZONE)
+        extras = [(msg, await fn(s, ward, now)) for msg, fn in stats.INDICATORS]
+    data = {"rows": [[r.quarter, r.group_name, r.residents, r.linked, r.this_q, r.prev_q, r.ever] for r in rows],
+            "days": [(d.isoformat(), n) for d, n in days], "extras": extras, "at": now.isoformat()}
+    await rt.redis.set(name, json.dumps(data), ex=OVERVIEW_CACHE)
+    return data
+
+
+@routes.get("/")
+async def overview(request: web.Request) -> web.Response:
+    member = member_of(request)
+    ward = ward_scope(request, request.query.get("ward"))
+    now = datetime.now(TIME_ZONE)
+    data = await figures(request, ward, now)
+    rows = [console.ProgressRow(*r) for r in data["rows"]]
+    days = [(date.fromisoformat(d), n) for d, n in data["days"]]
+    rt = request.app[RT]
+    async with rt.sessions.begin() as s:
+        waiting = await console.requests(s, ward)
+        who = await console.names(s, [r.resident_id for r in waiting])
+        wards = await rt.services.staff.wards(member) if member.is_admin else []
+        s.add(entry("web_overview", actor_kind="staff", actor_id=console.staff_key(member),
+                    details={"ward": ward, "resident_ids": [r.resident_id for r in waiting]}))
+    loc = locale_of(request)
+    return render(request, "overview.html", {
+        "ward": ward, "wards": wards, "rows": rows, "total": rows[0],
+        "chart": charts.bars(days, t(loc, "web.overview.chart_label", days=OVERVIEW_DAYS)),
+        "share": charts.share, "days_total": sum(n for _, n in days),
+        "q_now": console.quarter_name(console.quarter_start(now)),
+        "q_prev": console.quarter_name(console.quarter_start(now, 1)),
+        "extras": data["extras"], "waiting": waiting, "who": who, "now": now, "overdue": OVERDUE,
+        "computed_at": datetime.fromisoformat(data["at"]),
+    })
