@@ -259,10 +259,10 @@ async def history(session: AsyncSession, resident_id: int) -> list[Version]:
     """Every declaration version, newest first, with what changed from the one before."""
     rows = (await session.execute(select(Declaration).where(Declaration.resident_id == resident_id)
                                   .order_by(Declaration.version))).scalars().all()
-    out, before = [], {}
+    out, before = [], None
     for d in rows:
-        keys = sorted(set(before) | set(d.answers))
-        changed = tuple(k for k in keys if before.get(k) != d.answers.get(k)) if before else ()
+        keys = sorted(set(before or {}) | set(d.answers))
+        changed = () if before is None else tuple(k for k in keys if before.get(k) != d.answers.get(k))
         out.append(Version(d.version, d.submitted_at, d.relation, d.answers, changed))
         before = d.answers
     return out[::-1]
