@@ -34,8 +34,8 @@ async def serve(rt, stop: asyncio.Event, ready=None) -> None:
 async def cmd_web(args, rt) -> int:
     stop = asyncio.Event()
     stop_on_signals(stop)
-    print(t(rt.settings.default_locale, "web.cli.serving", url=rt.settings.web_url), flush=True)
-    await serve(rt, stop)
+    await serve(rt, stop, lambda: print(t(rt.settings.default_locale, "web.cli.serving", url=rt.settings.web_url),
+                                        flush=True))
     return 0
 
 
@@ -56,7 +56,7 @@ async def run_web_demo(rt) -> int:
     loc = rt.settings.default_locale
     stop = asyncio.Event()
     stop_on_signals(stop)
-    print(t(loc, "web.cli.demo_ready", url=rt.settings.web_url, link=link.url, minutes=link.minutes,
-            ward=demo.WARD), flush=True)
-    await serve(rt, stop)
+    # Printed once the server listens, so the link works as soon as it is shown.
+    await serve(rt, stop, lambda: print(t(loc, "web.cli.demo_ready", url=rt.settings.web_url, link=link.url,
+                                          minutes=link.minutes, ward=demo.WARD), flush=True))
     return 0
