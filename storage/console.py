@@ -96,11 +96,9 @@ class ConsoleLinks:
     async def get(self, sid: str) -> Session | None:
         if not sid or len(sid) > 100:
             return None
-        name = f"{self.prefix}:sess:{_hash(sid)}"
-        raw = await self.redis.get(name)
+        raw = await self.redis.getex(f"{self.prefix}:sess:{_hash(sid)}", ex=SESSION_TTL)  # and move the expiry on
         if raw is None:
             return None
-        await self.redis.expire(name, SESSION_TTL)
         d = json.loads(raw)
         return Session(sid, d["staff"], d["csrf"], d["locale"], d.get("data", {}))
 

@@ -44,6 +44,7 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
 def make_app(rt) -> web.Application:
     app = web.Application(middlewares=[errors, auth.middleware], client_max_size=2 * 1024 * 1024)
     app[auth.RT] = rt
+    app[home.LOCKS] = {}
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                          undefined=jinja2.StrictUndefined)
     app.add_routes(home.routes)

@@ -16,7 +16,8 @@ from dialogs.ports import StaffMember
 from storage.console import SESSION_TTL, ConsoleLinks, Session
 
 COOKIE = "hb_console"
-PUBLIC = ("/signin/", "/static/", "/healthz")
+PUBLIC = ("/signin/",)
+OPEN = ("/static/", "/healthz")  # no session needed, none read
 MEMBER = web.RequestKey("member", object)
 SESSION = web.RequestKey("session", object)
 RT = web.AppKey("rt", object)
@@ -46,6 +47,8 @@ class Forbidden(web.HTTPForbidden):
 
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith(OPEN):
+        return await handler(request)
     sess = await links(request).get(request.cookies.get(COOKIE, ""))
     member = await staff_of(request.app[RT], sess.staff) if sess else None
     if sess is not None and member is None:  # no longer staff: the session ends here

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, datetime
+from html import escape
 
 from aiohttp import web
+from markupsafe import Markup
 
 from bot.config import TIME_ZONE
 from locales import available, t
@@ -14,9 +17,10 @@ from storage.audit import entry
 from storage.privacy import OVERDUE
 from web import charts
 from web.auth import COOKIE, RT, SESSION, links, member_of, set_cookie, ward_scope
-from web.pages import locale_of, render
+from web.pages import locale_of, num, pct, render
 
 routes = web.RouteTableDef()
+LOCKS = web.AppKey("overview_locks", dict)
 OVERVIEW_DAYS = 60
 OVERVIEW_CACHE = 60  # seconds: the figures of a large ward are computed once a minute at most
 
@@ -81,6 +85,15 @@ async def figures(request: web.Request, ward: str | None, now: datetime) -> dict
     cached = await rt.redis.get(name)
     if cached:
         return json.loads(cached)
+    # One computation per ward at a time in this process: twenty staff opening the page of a
+    # large ward together wait for the first one's figures instead of each running the query.
+    lock = request.app[LOCKS].setdefault(name, asyncio.Lock())
+    async with lock:
+        cached = await rt.redis.get(name)
+        return json.loads(cached) if cached else await _compute(rt, name, ward, now)
+
+
+async def _compute(rt, name: str, ward: str | None, now: datetime) -> dict:
     async with rt.sessions() as s:
         rows = await console.progress(s, ward, now)
         days = await console.per_day(s, ward, now, OVERVIEW_DAYS, TIME_ZONE)
@@ -89,6 +102,22 @@ async def figures(request: web.Request, ward: str | None, now: datetime) -> dict
             "days": [(d.isoformat(), n) for d, n in days], "extras": extras, "at": now.isoformat()}
     await rt.redis.set(name, json.dumps(data), ex=OVERVIEW_CACHE)
     return data
+
+
+def table_rows(rows: list[console.ProgressRow], total: str) -> Markup:
+    """The table's body, written here in one piece: a ward has hundreds of tổ, and a
+    template call per cell cost more than the query behind the page."""
+    out = []
+    for r in rows:
+        kind = "total" if r.quarter is None else "sub" if r.group_name is None else ""
+        label = total if kind == "total" else (r.quarter or "—") if kind == "sub" else ""
+        group = (r.group_name or "—") if kind == "" else ""
+        cells = (num(r.residents), num(r.linked), num(r.residents - r.linked),
+                 f"{num(r.this_q)} <small>{pct(r.this_q, r.residents)}</small>",
+                 f"{num(r.prev_q)} <small>{pct(r.prev_q, r.residents)}</small>", num(r.ever))
+        out.append(f'<tr class="{kind}"><th scope="row">{escape(label)}</th><td>{escape(group)}</td>'
+                   + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return Markup("\n".join(out))
 
 
 @routes.get("/")
@@ -108,7 +137,7 @@ async def overview(request: web.Request) -> web.Response:
                     details={"ward": ward, "resident_ids": [r.resident_id for r in waiting]}))
     loc = locale_of(request)
     return render(request, "overview.html", {
-        "ward": ward, "wards": wards, "rows": rows, "total": rows[0],
+        "ward": ward, "wards": wards, "table": table_rows(rows, t(loc, "web.total")), "total": rows[0],
         "chart": charts.bars(days, t(loc, "web.overview.chart_label", days=OVERVIEW_DAYS)),
         "share": charts.share, "days_total": sum(n for _, n in days),
         "q_now": console.quarter_name(console.quarter_start(now)),
