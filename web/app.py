@@ -8,7 +8,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from web import auth, home, residents, tasks
+from web import auth, home, imports, residents, tasks
 from web.pages import render
 
 HERE = Path(__file__).parent
@@ -42,7 +42,7 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
 
 
 def make_app(rt) -> web.Application:
-    app = web.Application(middlewares=[errors, auth.middleware], client_max_size=2 * 1024 * 1024)
+    app = web.Application(middlewares=[errors, auth.middleware], client_max_size=50 * 1024 * 1024)
     app[auth.RT] = rt
     app[home.LOCKS] = {}
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
@@ -50,5 +50,6 @@ def make_app(rt) -> web.Application:
     app.add_routes(home.routes)
     app.add_routes(residents.routes)
     app.add_routes(tasks.routes)
+    app.add_routes(imports.routes)
     app.router.add_static("/static", HERE / "static")
     return app

@@ -66,6 +66,17 @@ async def test_the_token_is_stored_hashed_with_a_ttl(town, chat_factory, redis, 
     assert 0 < await redis.ttl(keys[0]) <= 300
 
 
+async def test_every_console_key_in_redis_expires(town, chat_factory, client, redis, redis_prefix):
+    csrf = await sign_in(client, chat_factory, STAFF_ID)
+    await link_from_bot(chat_factory, STAFF_ID)  # a second link, left unused
+    await client.post("/lang", data={"csrf": csrf, "locale": "en"})
+    keys = [k async for k in redis.scan_iter(f"{redis_prefix}:web:*")]
+    kinds = {k.split(":")[2] for k in keys}
+    assert {"signin", "sess", "staff", "overview"} <= kinds
+    for k in keys:
+        assert 0 < await redis.ttl(k) <= 8 * 3600, k
+
+
 async def test_posts_without_the_csrf_token_are_refused(town, chat_factory, client):
     csrf = await sign_in(client, chat_factory, STAFF_ID)
     form = {"full_name": "Ngô Thị Mai", "birth": "1990", "ward": WARD}
@@ -154,6 +165,8 @@ async def test_search_without_diacritics_and_by_phone(town, chat_factory, client
     await sign_in(client, chat_factory, STAFF_ID)
     html = await (await client.get("/residents", params={"q": "nguyen thi hoa"})).text()
     assert f"/residents/{rid}" in html and "Lê Thị Cúc" not in html
+    wild = await (await client.get("/residents", params={"q": "h_a"})).text()
+    assert f"/residents/{rid}" not in wild  # "_" is a letter typed, not a wildcard
     html = await (await client.get("/residents", params={"q": "0903 123 456"})).text()
     assert f"/residents/{rid}" in html
     searched = await audit(town.sessions, "web_search")
@@ -277,3 +290,30 @@ async def test_english_pages(town, chat_factory, client):
     await client.post("/lang", data={"csrf": csrf, "locale": "en", "back": "/residents"})
     assert "Find a resident" in await (await client.get("/residents")).text()
     assert csrf_of(await (await client.get("/residents")).text()) == csrf
+
+
+async def test_import_shows_a_preview_then_applies(town, chat_factory, client):
+    import aiohttp  # noqa: PLC0415
+
+    csv_text = ("ho_ten,ngay_sinh,gioi_tinh,so_dien_thoai,khu_pho\n"
+                "Đỗ Văn Hùng,03/04/1960,Nam,0903 555 111,Khu phố 1\n"
+                "Hồ Thị Yến,1950,Nữ,,Khu phố 2\n"
+                "Lý Văn 3,12/12/1990,Nam,,Khu phố 1\n")
+
+    def upload(csrf: str) -> aiohttp.FormData:
+        form = aiohttp.FormData()
+        form.add_field("csrf", csrf)
+        form.add_field("file", csv_text.encode(), filename="danh-sach.csv", content_type="text/csv")
+        return form
+
+    csrf = await sign_in(client, chat_factory, STAFF_ID)
+    html = await (await client.post("/import", data=upload(csrf))).text()
+    assert "2 cư dân mới" in html and "1 dòng bị từ chối" in html and "họ tên không được có chữ số" in html
+    async with town.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Resident)) == 0  # a preview saves nothing
+    html = await (await client.post("/import/apply", data={"csrf": csrf})).text()
+    assert "Đã nhập" in html
+    async with town.sessions() as s:
+        rows = (await s.execute(select(Resident.full_name, Resident.ward).order_by(Resident.id))).all()
+    assert rows == [("Đỗ Văn Hùng", WARD), ("Hồ Thị Yến", WARD)]
+    assert (await client.post("/import/apply", data={"csrf": csrf})).status == 400  # the file is gone
