@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
-from sqlalchemy import func, literal, literal_column, select, text
+from sqlalchemy import func, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +30,6 @@ from dialogs.ports import Audience, SignInLink, StaffMember
 from storage import broadcasts, people, registry_check
 from storage.audit import entry
 from storage.models import Declaration, DeletionRequest, Link, Resident
-from storage.staff import _ASCII, _VI
 
 SIGN_IN_TTL = 5 * 60  # a link from the bot works once, within five minutes
 SESSION_TTL = 8 * 3600  # a working day from sign-in (fixed: the staff member's set of sessions
@@ -131,10 +130,7 @@ class ConsoleLinks:
 # ---------------------------------------------------------------- search
 
 
-# The folded name with the constants written into the SQL, so the planner matches the
-# expression index of migration 0010 (bound parameters would not match it).
-FOLDED_NAME = func.lower(func.translate(Resident.full_name, literal_column(f"'{_VI}'"),
-                                        literal_column(f"'{_ASCII}'")))
+FOLDED_NAME = Resident.name_folded  # stored by the database (migration 0010)
 
 FILTERS = ("undeclared", "unlinked", "linked")
 SEARCH_LIMIT = 50

@@ -27,6 +27,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from dialogs.text import strip_diacritics
+
+# Vietnamese letters with diacritics → their folded form, for a diacritic-free name match
+# in SQL (no unaccent extension needed: the embedded server has none).
+VI_LETTERS = "àáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđ"
+VI_LETTERS += VI_LETTERS.upper()
+VI_FOLDED = "".join(strip_diacritics(c).lower() for c in VI_LETTERS)
+FOLD_NAME_SQL = f"lower(translate(full_name, '{VI_LETTERS}', '{VI_FOLDED}'))"
+
 
 class Base(DeclarativeBase):
     pass
@@ -67,6 +76,9 @@ class Resident(Base):
     # Hash of the file row (and its header) that last set this row: a re-import skips rows
     # it has seen. A trigger clears it when anything else changes what the row holds.
     import_source: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The name without diacritics, lower case: the staff console searches it (migration 0010
+    # indexes it). Stored, so a search does not fold every row it reads.
+    name_folded: Mapped[str | None] = mapped_column(Text, Computed(FOLD_NAME_SQL, persisted=True))
 
     __table_args__ = (
         Index("ix_residents_ward", "ward"),

@@ -46,6 +46,7 @@ def make_app(rt) -> web.Application:
     app[auth.RT] = rt
     app[home.LOCKS] = {}
     app[home.TASKS] = set()
+    app[home.DRAWN] = {}
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                          undefined=jinja2.StrictUndefined)
     app.add_routes(home.routes)

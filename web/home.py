@@ -22,6 +22,7 @@ from web.pages import locale_of, num, pct, render
 routes = web.RouteTableDef()
 LOCKS = web.AppKey("overview_locks", dict)
 TASKS = web.AppKey("overview_tasks", set)
+DRAWN = web.AppKey("overview_drawn", dict)
 OVERVIEW_DAYS = 60
 OVERVIEW_FRESH = 60  # seconds: older figures are shown while new ones are computed
 OVERVIEW_KEEP = 3600  # figures older than this are not shown at all
@@ -139,14 +140,29 @@ def table_rows(rows: list[console.ProgressRow], total: str) -> Markup:
     return Markup("\n".join(out))
 
 
+def drawn(request: web.Request, ward: str | None, loc: str, data: dict) -> tuple[Markup, Markup]:
+    """The table and the chart of these figures, drawn once per language (every staff
+    member of the ward sees the same until the figures are renewed)."""
+    cache = request.app[DRAWN]
+    key = (ward, loc, data["at"])
+    if key not in cache:
+        if len(cache) > 64:
+            cache.clear()
+        rows = [console.ProgressRow(*r) for r in data["rows"]]
+        days = [(date.fromisoformat(d), n) for d, n in data["days"]]
+        cache[key] = (table_rows(rows, t(loc, "web.total")),
+                      charts.bars(days, t(loc, "web.overview.chart_label", days=OVERVIEW_DAYS)))
+    return cache[key]
+
+
 @routes.get("/")
 async def overview(request: web.Request) -> web.Response:
     member = member_of(request)
     ward = ward_scope(request, request.query.get("ward"))
     now = datetime.now(TIME_ZONE)
     data = await figures(request, ward, now)
-    rows = [console.ProgressRow(*r) for r in data["rows"]]
-    days = [(date.fromisoformat(d), n) for d, n in data["days"]]
+    loc = locale_of(request)
+    table, chart = drawn(request, ward, loc, data)
     rt = request.app[RT]
     async with rt.sessions.begin() as s:
         waiting = await console.requests(s, ward)
@@ -154,11 +170,9 @@ async def overview(request: web.Request) -> web.Response:
         wards = await rt.services.staff.wards(member) if member.is_admin else []
         s.add(entry("web_overview", actor_kind="staff", actor_id=console.staff_key(member),
                     details={"ward": ward, "resident_ids": [r.resident_id for r in waiting]}))
-    loc = locale_of(request)
     return render(request, "overview.html", {
-        "ward": ward, "wards": wards, "table": table_rows(rows, t(loc, "web.total")), "total": rows[0],
-        "chart": charts.bars(days, t(loc, "web.overview.chart_label", days=OVERVIEW_DAYS)),
-        "share": charts.share, "days_total": sum(n for _, n in days),
+        "ward": ward, "wards": wards, "table": table, "total": console.ProgressRow(*data["rows"][0]),
+        "chart": chart, "share": charts.share, "days_total": sum(n for _, n in data["days"]),
         "q_now": console.quarter_name(console.quarter_start(now)),
         "q_prev": console.quarter_name(console.quarter_start(now, 1)),
         "extras": data["extras"], "waiting": waiting, "who": who, "now": now, "overdue": OVERDUE,
