@@ -74,6 +74,8 @@ async def test_staff_tasks_in_a_browser(town, chat_factory, server, browser):
     await page.get_by_role("link", name="Cư dân").click()
     await page.get_by_label("Họ tên, số điện thoại").fill("nguyen thi hoa")
     await page.get_by_role("button", name="Tìm").click()
+    await page.get_by_text("Tìm thấy 1 người.").wait_for()
+    await shot(page, "search")
     await page.get_by_role("link", name="Nguyễn Thị Hoa").click()
     await page.get_by_role("heading", name="Nguyễn Thị Hoa").wait_for()
     await shot(page, "resident")
@@ -88,6 +90,10 @@ async def test_staff_tasks_in_a_browser(town, chat_factory, server, browser):
 
     # add a walk-in resident
     await page.goto(str(server.make_url("/residents/new")))
+    await page.get_by_label("Ngày sinh").fill("31/02/1972")
+    await page.get_by_role("button", name="Lưu").click()
+    await page.get_by_text("không có ngày này trên lịch").wait_for()
+    await shot(page, "walk-in-errors")
     await page.get_by_label("Họ tên").fill("Phan Văn Khoa")
     await page.get_by_label("Ngày sinh").fill("15/04/1972")
     await page.get_by_label("Giới tính").select_option("Nam")
