@@ -471,3 +471,10 @@ async def seed_demo_activity(sessions, ward: str) -> None:
                               answers={"weight": weight, "height": 155}))
         s.add(DeletionRequest(resident_id=ids[2], ward=ward, requested_by=account, chat_id=account,
                               locale="vi", requested_at=now - timedelta(hours=80)))
+
+
+async def count_residents(session: AsyncSession, ward: str, quarter: str | None = None) -> int:
+    q = select(func.count()).select_from(Resident).where(Resident.ward == ward)
+    if quarter is not None:
+        q = q.where(Resident.quarter == quarter)
+    return int(await session.scalar(q) or 0)

@@ -19,6 +19,7 @@ from web.auth import RT, member_of, ward_scope
 from web.pages import render
 
 routes = web.RouteTableDef()
+CARDS_AT_ONCE = 5000  # one PDF from the console (about 40 s of one core)
 
 
 async def _wards(request: web.Request) -> list[str]:
@@ -36,7 +37,8 @@ async def search(request: web.Request) -> web.Response:
     if query.strip() or filters:
         async with request.app[RT].sessions.begin() as s:
             kind, hits = await console.search(s, member, ward, query, filters, datetime.now(TIME_ZONE))
-    return render(request, "residents.html", {"q": query, "filters": filters, "kind": kind, "hits": hits,
+    quarters = await request.app[RT].services.staff.quarters(ward) if ward else []
+    return render(request, "residents.html", {"quarters": quarters, "q": query, "filters": filters, "kind": kind, "hits": hits,
                                               "ward": ward, "wards": await _wards(request),
                                               "limit": console.SEARCH_LIMIT})
 
@@ -124,6 +126,11 @@ async def ward_cards(request: web.Request) -> web.Response:
     quarter = request.query.get("quarter") or None
     rt = request.app[RT]
     async with rt.sessions.begin() as s:
+        if await console.count_residents(s, ward, quarter) > CARDS_AT_ONCE:
+            # made while the staff member waits: a whole large ward goes khu phố by khu phố
+            # (or through `healthbot cards`, which uses every core)
+            return render(request, "error.html", {"msg": ("web.cards.too_many", "web.cards.by_quarter"),
+                                                  "n": CARDS_AT_ONCE}, status=422)
         rows = [r async for r in registry.iter_residents(s, ward=ward, quarter=quarter)]
         s.add(entry("web_cards", actor_kind="staff", actor_id=console.staff_key(member_of(request)),
                     details={"ward": ward, "quarter": quarter, "resident_ids": [r.id for r in rows]}))

@@ -8,6 +8,7 @@ import re
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.e2e.conftest import bot_env, standin  # noqa: F401 - for `healthbot demo --web`
 from tests.test_staff import ADMIN_ID, OTHER_STAFF_ID, STAFF_ID, town  # noqa: F401 - the same town
 
 LINK = re.compile(r"https?://\S+/signin/[A-Za-z0-9_-]+")

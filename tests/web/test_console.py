@@ -224,6 +224,20 @@ async def test_card_pdf_and_new_code(town, chat_factory, client):
         assert (await s.get(Resident, rid)).code != before
 
 
+async def test_ward_cards_by_quarter_within_a_limit(town, chat_factory, client, monkeypatch):
+    from web import residents  # noqa: PLC0415
+
+    monkeypatch.setattr(residents, "CARDS_AT_ONCE", 1)
+    await town.resident(quarter=KP1)
+    await town.resident(quarter="Khu phố 2")
+    await sign_in(client, chat_factory, STAFF_ID)
+    too_many = await client.get("/cards.pdf", params={"ward": WARD})
+    assert too_many.status == 422 and "từng khu phố" in await too_many.text()
+    one = await client.get("/cards.pdf", params={"ward": WARD, "quarter": KP1})
+    assert one.status == 200 and (await one.read()).startswith(b"%PDF")
+    assert (await client.get("/cards.pdf", params={"ward": OTHER_WARD})).status == 403
+
+
 async def test_resident_page_shows_versions_and_removes_a_link(town, chat_factory, client):
     acc, (rid,) = await town.family(1)
     await town.declare(rid, days_ago=3, answers={"weight": 50})

@@ -13,8 +13,6 @@ import aiohttp
 
 from tests.e2e.conftest import ROOT, free_port
 
-pytest_plugins = ["tests.e2e.conftest"]
-
 
 async def started(args: list[str], env: dict[str, str], until: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], env=env, cwd=ROOT, text=True,
