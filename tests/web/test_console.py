@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from storage.models import AuditEntry, Broadcast, DeletionRequest, Link, Resident
 from tests.staffdata import KP1, OTHER_WARD, WARD
@@ -353,4 +353,8 @@ async def test_import_shows_a_preview_then_applies(town, chat_factory, client):
     async with town.sessions() as s:
         rows = (await s.execute(select(Resident.full_name, Resident.ward).order_by(Resident.id))).all()
     assert rows == [("Đỗ Văn Hùng", WARD), ("Hồ Thị Yến", WARD)]
+    async with town.sessions() as s:  # a first load drops the indexes and builds them again
+        names = set((await s.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'residents'"))).scalars())
+    assert {"ix_residents_name_folded", "ix_residents_phone"} <= names
+    assert "/residents/" in await (await client.get("/residents", params={"q": "ho thi yen"})).text()
     assert (await client.post("/import/apply", data={"csrf": csrf})).status == 400  # the file is gone
