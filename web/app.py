@@ -9,7 +9,7 @@ import jinja2
 from aiohttp import web
 
 from web import auth, home, imports, residents, tasks
-from web.pages import render
+from web.pages import QUARTERS, render
 
 HERE = Path(__file__).parent
 # No inline scripts or styles, nothing from elsewhere; no Referer (a sign-in link's token
@@ -47,6 +47,7 @@ def make_app(rt) -> web.Application:
     app[home.LOCKS] = {}
     app[home.TASKS] = set()
     app[home.DRAWN] = {}
+    app[QUARTERS] = {}
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                          undefined=jinja2.StrictUndefined)
     app.add_routes(home.routes)

@@ -3,6 +3,7 @@ and dates formatted the Vietnamese way (decimal comma, dd/mm/yyyy)."""
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 from typing import Any
 
@@ -42,6 +43,22 @@ def render(request: web.Request, template: str, context: dict[str, Any], status:
     }
     base.update(context)
     return aiohttp_jinja2.render_template(template, request, base, status=status)
+
+
+QUARTERS = web.AppKey("quarters", dict)
+QUARTERS_KEEP = 300  # seconds: a ward's khu phố rarely change; listing them reads the whole ward
+
+
+async def quarters(request: web.Request, ward: str | None) -> list[str]:
+    """The ward's khu phố, for the pickers (kept a few minutes in this process)."""
+    if ward is None:
+        return []
+    kept = request.app[QUARTERS].get(ward)
+    now = time.monotonic()
+    if kept is None or now - kept[0] > QUARTERS_KEEP:
+        kept = (now, await request.app[RT].services.staff.quarters(ward))
+        request.app[QUARTERS][ward] = kept
+    return kept[1]
 
 
 def when(at: datetime | None) -> str:

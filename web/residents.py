@@ -16,7 +16,7 @@ from dialogs.questionnaire import QUESTIONS
 from storage import console, registry
 from storage.audit import entry
 from web.auth import RT, member_of, ward_scope
-from web.pages import render
+from web.pages import quarters, render
 
 routes = web.RouteTableDef()
 CARDS_AT_ONCE = 5000  # one PDF from the console (about 40 s of one core)
@@ -37,8 +37,7 @@ async def search(request: web.Request) -> web.Response:
     if query.strip() or filters:
         async with request.app[RT].sessions.begin() as s:
             kind, hits = await console.search(s, member, ward, query, filters, datetime.now(TIME_ZONE))
-    quarters = await request.app[RT].services.staff.quarters(ward) if ward else []
-    return render(request, "residents.html", {"quarters": quarters, "q": query, "filters": filters, "kind": kind, "hits": hits,
+    return render(request, "residents.html", {"quarters": await quarters(request, ward), "q": query, "filters": filters, "kind": kind, "hits": hits,
                                               "ward": ward, "wards": await _wards(request),
                                               "limit": console.SEARCH_LIMIT})
 

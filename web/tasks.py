@@ -19,7 +19,7 @@ from storage import broadcasts, console, export, privacy, staff
 from storage.audit import entry
 from storage.models import Broadcast, DeletionRequest
 from web.auth import RT, Forbidden, member_of, ward_scope
-from web.pages import locale_of, render
+from web.pages import locale_of, quarters, render
 
 routes = web.RouteTableDef()
 WEEKS_MAX = 12
@@ -50,16 +50,12 @@ async def _list(request: web.Request, ward: str | None) -> list[tuple[Broadcast,
         return [(b, await broadcasts.counts(s, b.id)) for b in rows]
 
 
-async def _quarters(request: web.Request, ward: str | None) -> list[str]:
-    return await request.app[RT].services.staff.quarters(ward) if ward else []
-
-
 @routes.get("/reminders")
 async def reminders(request: web.Request) -> web.Response:
     ward = ward_scope(request, request.query.get("ward"))
     return render(request, "reminders.html", {
         "ward": ward, "items": await _list(request, ward), "form": {}, "size": None,
-        "quarters": await _quarters(request, ward), "done": request.query.get("done"), "error": None})
+        "quarters": await quarters(request, ward), "done": request.query.get("done"), "error": None})
 
 
 @routes.post("/reminders")
@@ -93,7 +89,7 @@ async def compose(request: web.Request) -> web.StreamResponse:
         by_quarter = await console.audience_by_quarter(s, audience, now)
     return render(request, "reminders.html", {
         "ward": ward, "items": await _list(request, ward), "form": form, "size": size, "by_quarter": by_quarter,
-        "quarters": await _quarters(request, ward), "done": None, "error": error})
+        "quarters": await quarters(request, ward), "done": None, "error": error})
 
 
 @routes.post("/reminders/{id:\\d+}/cancel")
