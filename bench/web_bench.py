@@ -2,12 +2,13 @@
 registry under 20 concurrent staff.
 
     uv run python -m bench.web_bench [--rows 1000000] [--clients 20] [--requests 50]
-                                     [--database-url URL] [--redis-url URL] [--keep]
+                                     [--processes 1,2] [--database-url URL] [--redis-url URL] [--keep]
 
 Loads the registry with bench/import_bench.py's generator and the real import (every row in
 one ward, "Phường 27", as the generator makes it: the worst case for one ward's pages), then
 links half the residents to accounts and gives 40% a declaration spread over 120 days. Starts
-`healthbot web` as its own process and has N signed-in staff request pages back to back.
+`healthbot web` as its own process (then two of them sharing the port) and has N signed-in
+staff request pages back to back.
 Baseline in the same run: GET /healthz (no database) under the same concurrency.
 --keep keeps the loaded database (hb_web_bench) for the next run.
 """
@@ -125,18 +126,28 @@ def row(name: str, times: list[float], cpu: float, base: float | None) -> str:
             f"{cpu * 1000 / len(times):.1f} |")
 
 
-async def bench(db_url: str, redis_url: str, clients: int, requests: int) -> str:
+async def start_servers(env: dict[str, str], port: int, n: int) -> list[subprocess.Popen]:
+    """n `healthbot web` processes sharing one port (SO_REUSEPORT: the kernel spreads the
+    connections), each started once it says it listens."""
+    procs = []
+    for _ in range(n):
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "web"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        procs.append(proc)
+        line = await asyncio.to_thread(proc.stdout.readline)
+        if str(port) not in line:
+            sys.exit(f"healthbot web did not start: {line}{proc.stdout.read()}")
+    return procs
+
+
+async def bench(db_url: str, redis_url: str, clients: int, requests: int, processes: int) -> list[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "BOT_"))}
     env.update(DATABASE_URL=db_url, REDIS_URL=redis_url, REDIS_PREFIX=PREFIX, WEB_PORT=str(port),
                LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "web"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
     redis = Redis.from_url(redis_url, decode_responses=True)
+    procs = await start_servers(env, port, processes)
     try:
-        line = await asyncio.to_thread(proc.stdout.readline)
-        if str(port) not in line:
-            sys.exit(f"healthbot web did not start: {line}{proc.stdout.read()}")
         links = ConsoleLinks(redis, PREFIX, "")
         cookies = [(await links.open(str(STAFF), "vi")).id for _ in range(clients)]
         base = f"http://127.0.0.1:{port}"
@@ -144,6 +155,7 @@ async def bench(db_url: str, redis_url: str, clients: int, requests: int) -> str
         start = time.perf_counter()
         await measure(base, cookies[:1], lambda i: ["/"])
         cold = (time.perf_counter() - start) * 1000
+        await measure(base, cookies, lambda i: ["/residents?f=linked"])  # each process lists the khu phố once
         words = queries(clients * requests)
         plans = {
             "baseline: /healthz": lambda i: ["/healthz"] * requests,
@@ -153,23 +165,35 @@ async def bench(db_url: str, redis_url: str, clients: int, requests: int) -> str
         }
         results, cpu = {}, {}
         for name, plan in plans.items():
-            before = cpu_seconds(proc.pid)
+            before = sum(cpu_seconds(p.pid) for p in procs)
             results[name] = await measure(base, cookies, plan)
-            cpu[name] = cpu_seconds(proc.pid) - before
+            cpu[name] = sum(cpu_seconds(p.pid) for p in procs) - before
         base_p50 = statistics.median(results["baseline: /healthz"]) * 1000
-        lines = [f"{clients} concurrent staff, {requests} requests each per page, {os.cpu_count()} cores; "
-                 f"overview computed from cold: {cold:.0f} ms (later views: the kept figures)", "",
-                 "| page | requests | p50 ms | p95 ms | max ms | p50 ÷ baseline p50 | server CPU ms per request |",
-                 "|---|---:|---:|---:|---:|---:|---:|"]
-        lines += [row(name, times, cpu[name], None if name.startswith("baseline") else base_p50)
+        lines = [f"{processes} process(es): overview computed from cold: {cold:.0f} ms "
+                 f"(later views: the kept figures)"]
+        lines += [row(f"{processes} × {name}", times, cpu[name], None if name.startswith("baseline") else base_p50)
                   for name, times in results.items()]
-        return "\n".join(lines)
+        return lines
     finally:
         async for k in redis.scan_iter(f"{PREFIX}:*"):
             await redis.delete(k)
         await redis.aclose()
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(proc.wait, 15)
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            await asyncio.to_thread(proc.wait, 15)
+
+
+async def run_all(db_url: str, redis_url: str, clients: int, requests: int, processes: list[int]) -> str:
+    notes, rows = [], []
+    for n in processes:
+        lines = await bench(db_url, redis_url, clients, requests, n)
+        notes.append(lines[0])
+        rows += lines[1:]
+    head = [f"{clients} concurrent staff, {requests} requests each per page, {os.cpu_count()} cores", *notes, "",
+            "| processes × page | requests | p50 ms | p95 ms | max ms | p50 ÷ baseline p50 | server CPU ms per request |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    return "\n".join(head + rows)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -177,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--requests", type=int, default=50)
+    ap.add_argument("--processes", default="1,2", help="`healthbot web` processes to compare, e.g. 1,2")
     ap.add_argument("--database-url")
     ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
     ap.add_argument("--keep", action="store_true", help="keep the loaded database for the next run")
@@ -194,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         migrate.upgrade(url)
         asyncio.run(load(url, args.rows))
-        print(asyncio.run(bench(url, redis_url, args.clients, args.requests)))
+        processes = [int(n) for n in args.processes.split(",")]
+        print(asyncio.run(run_all(url, redis_url, args.clients, args.requests, processes)))
     finally:
         if not args.keep:
             asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))

@@ -21,7 +21,9 @@ async def serve(rt, stop: asyncio.Event, ready=None) -> None:
 
     runner = web.AppRunner(make_app(rt), access_log=None)  # URLs hold sign-in tokens: no access log
     await runner.setup()
-    site = web.TCPSite(runner, rt.settings.web_host, rt.settings.web_port)
+    # reuse_port: one `healthbot web` per core may share the port (state lives in Redis and
+    # PostgreSQL; the kernel spreads the connections).
+    site = web.TCPSite(runner, rt.settings.web_host, rt.settings.web_port, reuse_port=True)
     await site.start()
     try:
         if ready:
