@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot import cards
 from bot.config import TIME_ZONE
+from dialogs import link
 from dialogs.questionnaire import QUESTIONS
 from storage import console, registry
 from storage.audit import entry
@@ -69,7 +70,32 @@ async def resident(request: web.Request) -> web.Response:
                     resident_id=row.id))
     labels = {q.key: f"label.{q.key}" for q in QUESTIONS}
     return render(request, "resident.html", {"r": row, "versions": versions, "links": linked,
+                                             "locked": len(await _locks(request, row.id)),
                                              "labels": labels, "done": request.query.get("done")})
+
+
+async def _locks(request: web.Request, resident_id: int) -> list[str]:
+    """Counters of wrong birth years for this card that have locked it for an account
+    (dialogs/link.py: MAX_WRONG_YEARS within YEAR_WINDOW)."""
+    store = request.app[RT].store
+    pattern = store.keys.counter(link._year_key("*", resident_id))
+    names = [n async for n in store.redis.scan_iter(match=pattern, count=1000)]
+    counts = await store.redis.mget(names) if names else []
+    return [n for n, c in zip(names, counts, strict=True) if c is not None and int(c) >= link.MAX_WRONG_YEARS]
+
+
+@routes.post("/residents/{id:\\d+}/unlock")
+async def unlock(request: web.Request) -> web.StreamResponse:
+    """The card works again for accounts that typed a wrong birth year too often (the
+    person came to the station with their papers)."""
+    row = await _resident(request)
+    locks = await _locks(request, row.id)
+    if locks:
+        await request.app[RT].store.redis.delete(*locks)
+    async with request.app[RT].sessions.begin() as s:
+        s.add(entry("web_unlock", actor_kind="staff", actor_id=console.staff_key(member_of(request)),
+                    resident_id=row.id, details={"accounts": len(locks)}))
+    raise web.HTTPSeeOther(f"/residents/{row.id}?done=unlocked")
 
 
 @routes.post("/residents/{id:\\d+}/reissue")

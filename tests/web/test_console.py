@@ -358,3 +358,20 @@ async def test_import_shows_a_preview_then_applies(town, chat_factory, client):
     assert {"ix_residents_name_folded", "ix_residents_phone"} <= names
     assert "/residents/" in await (await client.get("/residents", params={"q": "ho thi yen"})).text()
     assert (await client.post("/import/apply", data={"csrf": csrf})).status == 400  # the file is gone
+
+
+async def test_unlock_a_card_locked_by_wrong_birth_years(town, chat_factory, client, store):
+    from dialogs import link  # noqa: PLC0415
+
+    rid = await town.resident()
+    for _ in range(link.MAX_WRONG_YEARS):
+        await store.hit(link._year_key(4242, rid), link.YEAR_WINDOW)
+    await store.hit(link._year_key(4343, rid), link.YEAR_WINDOW)  # one wrong year: not locked
+    csrf = await sign_in(client, chat_factory, STAFF_ID)
+    html = await (await client.get(f"/residents/{rid}")).text()
+    assert "bị khóa với 1 tài khoản" in html
+    await client.post(f"/residents/{rid}/unlock", data={"csrf": csrf})
+    assert await store.count(link._year_key(4242, rid)) == 0
+    assert await store.count(link._year_key(4343, rid)) == 1
+    assert "bị khóa" not in await (await client.get(f"/residents/{rid}")).text()
+    assert (await audit(town.sessions, "web_unlock"))[0].details == {"accounts": 1}
