@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, text
 
+from bot.config import TIME_ZONE
 from storage.models import AuditEntry, Broadcast, DeletionRequest, Link, Resident
 from tests.staffdata import KP1, OTHER_WARD, WARD
 from tests.web.conftest import (
@@ -260,7 +261,7 @@ async def test_reminder_preview_then_weekly_schedule(town, chat_factory, client)
     csrf = await sign_in(client, chat_factory, STAFF_ID)
     preview = await client.post("/reminders", data={"csrf": csrf, "who": "undeclared", "action": "preview"})
     assert "1 gia đình (2 người)" in await preview.text()
-    at = (datetime.now(UTC) + timedelta(days=2)).astimezone(__import__("bot.config").config.TIME_ZONE)
+    at = (datetime.now(UTC) + timedelta(days=2)).astimezone(TIME_ZONE)
     r = await client.post("/reminders", allow_redirects=False, data={
         "csrf": csrf, "who": "undeclared", "action": "send", "when": "later", "at": at.strftime("%d/%m/%Y %H:%M"),
         "repeat": "weekly", "weeks": "3"})
