@@ -158,6 +158,20 @@ async def test_overview_counts_by_quarter_and_group(town, chat_factory, client):
     assert (kp1.residents, kp1.this_q) == (2, 2)
 
 
+async def test_admin_overview_of_every_ward_is_by_ward(town, chat_factory, client):
+    await town.resident(ward=WARD, quarter=KP1)
+    await town.resident(ward=OTHER_WARD, quarter=KP1)  # the same khu phố name in another ward
+    from storage import console  # noqa: PLC0415
+
+    async with town.sessions() as s:
+        rows = await console.progress(s, None, datetime.now(UTC))
+    subtotals = {r.quarter: r.residents for r in rows if r.quarter is not None and r.group_name is None}
+    assert subtotals == {WARD: 1, OTHER_WARD: 1}
+    await sign_in(client, chat_factory, ADMIN_ID)
+    html = await (await client.get("/")).text()
+    assert OTHER_WARD in html and "Tất cả các phường" in html
+
+
 async def test_overview_figures_are_renewed_in_the_background(town, chat_factory, client, redis, redis_prefix):
     import asyncio  # noqa: PLC0415
     import json  # noqa: PLC0415
