@@ -25,7 +25,7 @@ log = logging.getLogger("healthbot")
 
 # Modules that add their own commands with `register(subparsers)`.
 COMMAND_MODULES = ("bot.cli_residents", "bot.cli_staff", "bot.cli_export", "bot.cli_health", "bot.cli_privacy",
-                   "bot.cli_fhir", "bot.cli_security")
+                   "bot.cli_fhir", "bot.cli_security", "bot.cli_web")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help=help_text("cli.help.demo"))
     p.add_argument("--configured", action="store_true", help=help_text("demo.help_configured"))
+    p.add_argument("--web", action="store_true", help=help_text("web.cli.demo"))
     p.set_defaults(func=cmd_demo, settings_for=demo_settings)
 
     db = sub.add_parser("db", help=help_text("cli.help.db")).add_subparsers(dest="db_command", required=True)
@@ -87,6 +88,10 @@ async def cmd_demo(args, rt) -> int:
 
     if not args.configured:
         print(t(rt.settings.default_locale, "ops.data_dir", path=rt.settings.data_dir))
+    if args.web:
+        from bot.cli_web import run_web_demo  # noqa: PLC0415
+
+        return await run_web_demo(rt)
     return await run_demo(rt)
 
 

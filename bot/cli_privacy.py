@@ -139,7 +139,16 @@ def outcome_text(rt, got: privacy.Decided, reason: str, note: str | None) -> str
 
 
 async def _tell(rt, got: privacy.Decided, reason: str, note: str | None) -> None:
-    """The outcome to the requester's messenger, in their language."""
+    error = await tell(rt, got, reason, note)
+    if error:  # the decision stands; staff can tell them another way
+        print(_say(rt, "not_notified", error=error), file=sys.stderr)
+    else:
+        print(_say(rt, "notified"))
+
+
+async def tell(rt, got: privacy.Decided, reason: str, note: str | None = None) -> str | None:
+    """The outcome to the requester's messenger, in their language (also used by the web
+    console); marked as notified once sent. None, or the error's type name."""
     text = outcome_text(rt, got, reason, note)
     from bot.run import sending  # noqa: PLC0415
 
@@ -149,12 +158,11 @@ async def _tell(rt, got: privacy.Decided, reason: str, note: str | None) -> None
             if name not in channels:
                 raise SendError("NoChannel")
             await channels[name].send(user, Outgoing(text))
-    except (SendError, OSError) as e:  # the decision stands; staff can tell them another way
-        print(_say(rt, "not_notified", error=type(e).__name__), file=sys.stderr)
-        return
+    except (SendError, OSError) as e:
+        return type(e).__name__
     async with rt.sessions.begin() as session:
         await privacy.mark_notified(session, got.id, datetime.now(TIME_ZONE))
-    print(_say(rt, "notified"))
+    return None
 
 
 # ---------------------------------------------------------------- audit

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     zalo_rate: float = 10.0  # messages per second for broadcasts on Zalo
     # `residents import` imports nothing when more than this share of the rows is rejected
     import_max_rejected_percent: float = 20.0
+    web_host: str = "127.0.0.1"  # the staff console (healthbot web)
+    web_port: int = 8081
+    web_public_url: str = ""  # the console's address as staff open it; empty: http://WEB_HOST:WEB_PORT
 
     @field_validator("bot_token")
     @classmethod
@@ -110,7 +113,8 @@ class Settings(BaseSettings):
             raise ValueError("REDIS_URL")
         return v
 
-    @field_validator("telegram_api_url", "webhook_url", "public_url", "zalo_api_url", "zalo_oauth_url", "zalo_zns_url")
+    @field_validator("telegram_api_url", "webhook_url", "public_url", "zalo_api_url", "zalo_oauth_url", "zalo_zns_url",
+                     "web_public_url")
     @classmethod
     def _http(cls, v: str) -> str:
         if v and not v.startswith(("http://", "https://")):
@@ -157,7 +161,7 @@ class Settings(BaseSettings):
                 raise ValueError("METRICS_NETWORKS") from None
         return v
 
-    @field_validator("webhook_port")
+    @field_validator("webhook_port", "web_port")
     @classmethod
     def _port(cls, v: int) -> int:
         if not 1 <= v <= 65535:
@@ -210,6 +214,10 @@ class Settings(BaseSettings):
     @property
     def state_ttl_seconds(self) -> int:
         return self.state_ttl_days * 86400
+
+    @property
+    def web_url(self) -> str:
+        return self.web_public_url or f"http://{self.web_host}:{self.web_port}"
 
     @property
     def bot_api_base(self) -> str:

@@ -86,6 +86,6 @@ async def open_runtime(settings: Settings, upgrade: bool = True) -> Runtime:
         await engine.dispose()
         raise
     store = StateStore(redis, settings.redis_prefix, settings.state_ttl_seconds)
-    services = build_services(sessions, store)
+    services = build_services(sessions, store, settings.web_url)
     services.documents = HealthSummaries(settings.health_station_name)
     return Runtime(settings, db_url, redis_url, engine, sessions, redis, store, services)

@@ -73,6 +73,7 @@ class Services(Protocol):
     privacy: Privacy
     drafts: Drafts
     documents: Documents
+    console: Console
 
 
 # How an account holder relates to the person they link: button message id → the code
@@ -321,3 +322,15 @@ class Documents(Protocol):
 
     def health_summary(self, dossier: dict[str, Any], locale: str) -> bytes:
         """The one-page PDF health-book summary of a /dulieucuatoi dossier."""
+# ---------------------------------------------------------------- staff web console (issue #17)
+
+
+@dataclass(frozen=True, slots=True)
+class SignInLink:
+    url: str
+    minutes: int  # how long it works (once)
+
+
+class Console(Protocol):
+    async def sign_in_link(self, member: StaffMember) -> SignInLink:
+        """A one-time link that opens a console session for this staff member."""

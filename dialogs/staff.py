@@ -468,3 +468,11 @@ async def stop_broadcast(ctx: Ctx, rest: str) -> None:
 async def staff_help(ctx: Ctx, member: StaffMember) -> None:
     ctx.say("staff.help", place=member.ward if not member.is_admin else Msg("staff.all_wards"))
 
+
+
+@command("web")
+@staff_only
+async def web_console(ctx: Ctx, member: StaffMember) -> None:
+    """A one-time link to the staff web console (web/)."""
+    link = await ctx.svc.console.sign_in_link(member)
+    ctx.say("web.bot.link", url=link.url, minutes=link.minutes)

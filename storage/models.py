@@ -29,6 +29,7 @@ from sqlalchemy.ext.hybrid import Comparator, hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from dialogs.questionnaire import STORED
+from dialogs.text import strip_diacritics
 from storage import code_vault
 
 
@@ -40,6 +41,14 @@ def sql_type(kind: str):
         precision, scale = (int(x) for x in kind[8:-1].split(","))
         return Numeric(precision, scale)
     raise ValueError(f"unknown column kind {kind!r}")
+
+
+# Vietnamese letters with diacritics → their folded form, for a diacritic-free name match
+# in SQL (no unaccent extension needed: the embedded server has none).
+VI_LETTERS = "àáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđ"
+VI_LETTERS += VI_LETTERS.upper()
+VI_FOLDED = "".join(strip_diacritics(c).lower() for c in VI_LETTERS)
+FOLD_NAME_SQL = f"lower(translate(full_name, '{VI_LETTERS}', '{VI_FOLDED}'))"
 
 
 class Base(DeclarativeBase):
@@ -110,6 +119,9 @@ class Resident(Base):
     @classmethod
     def _code_comparator(cls) -> _CodeComparator:
         return _CodeComparator(cls.code_hash)
+    # The name without diacritics, lower case: the staff console searches it (migration 0010
+    # indexes it). Stored, so a search does not fold every row it reads.
+    name_folded: Mapped[str | None] = mapped_column(Text, Computed(FOLD_NAME_SQL, persisted=True))
 
     __table_args__ = (
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in RESIDENT_STATUSES)})", name="ck_residents_status"),

@@ -394,7 +394,7 @@ async def _first_load(conn: asyncpg.Connection, rows: AsyncIterator[Checked], ch
     (a sorted build after is several times faster than a million inserts). The file-wide
     duplicate check runs in a thread meanwhile PostgreSQL builds the indexes; a repeated
     identifier stops a unique index, which is then built again once the repeats are out."""
-    indexes = _Indexes.of_residents()
+    indexes = await _Indexes.of_residents(conn)
     await indexes.drop_all(conn)
     keys = await _drop_keys(conn)
     loaded = await _copy_in(conn, "residents", COLUMNS[1:], rows, report)
@@ -557,7 +557,7 @@ async def _insert_new(conn: asyncpg.Connection) -> int:
 @dataclass(frozen=True)
 class _Indexes:
     """Statements to drop and rebuild every index of residents but the primary key, from
-    the model, so this cannot drift from the schema. Only the unique indexes on
+    the model and the database, so this cannot drift from the schema. Only the unique indexes on
     identifiers can be broken by a row that repeats another; they are built last."""
 
     drop: list[str]
@@ -566,13 +566,21 @@ class _Indexes:
     create_unique: list[str]
 
     @classmethod
-    def of_residents(cls) -> _Indexes:
+    async def of_residents(cls, conn: asyncpg.Connection) -> _Indexes:
         dialect = postgresql.dialect()
         drop = [f"ALTER TABLE residents DROP CONSTRAINT {CODE_CONSTRAINT}"]
         create, unique = [], []
         for index in sorted(Resident.__table__.indexes, key=lambda i: i.name):
             drop.append(f"DROP INDEX {index.name}")
             (unique if index.unique else create).append(str(CreateIndex(index).compile(dialect=dialect)))
+        # Indexes a migration adds outside the model because they depend on the server
+        # (0010's trigram index on name_folded): as the database has them.
+        known = {i.name for i in Resident.__table__.indexes} | {"residents_pkey", CODE_CONSTRAINT}
+        for name, definition in await conn.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'residents' ORDER BY indexname"):
+            if name not in known:
+                drop.append(f"DROP INDEX {name}")
+                (unique if definition.startswith("CREATE UNIQUE") else create).append(definition)
         return cls(drop, f"ALTER TABLE residents ADD CONSTRAINT {CODE_CONSTRAINT} UNIQUE (code_hash)", create,
                    unique)
 
@@ -588,7 +596,7 @@ class _Indexes:
 
 
 async def _without_indexes(conn: asyncpg.Connection, load: Callable[[], Awaitable[T]]) -> T:
-    indexes = _Indexes.of_residents()
+    indexes = await _Indexes.of_residents(conn)
     await indexes.drop_all(conn)
     result = await load()
     await indexes.build(conn, [indexes.code, *indexes.create, *indexes.create_unique])

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.accounts import Accounts
 from storage.audit import AuditLog
 from storage.broadcasts import BroadcastService
+from storage.console import ConsoleLinks
 from storage.declarations import Declarations
 from storage.people import People
 from storage.privacy import PrivacyService
@@ -31,10 +32,12 @@ class StorageServices:
     declarations: Declarations
     privacy: PrivacyService
     drafts: Drafts
+    console: ConsoleLinks
     documents: Any = None  # dialogs.ports.Documents: PDF layout is the bot's (bot/runtime.py sets it)
 
 
-def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore) -> StorageServices:
+def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore,
+                   console_url: str = "http://127.0.0.1:8081") -> StorageServices:
     return StorageServices(
         sessions=sessions,
         store=store,
@@ -47,4 +50,5 @@ def build_services(sessions: async_sessionmaker[AsyncSession], store: StateStore
         declarations=Declarations(sessions),
         privacy=PrivacyService(sessions),
         drafts=Drafts(store),
+        console=ConsoleLinks(store.redis, store.keys.prefix, console_url),
     )

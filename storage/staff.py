@@ -15,19 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs import codes
 from dialogs.ports import DeclarationView, Found, Person, StaffMember, StatsReport
-from dialogs.text import fold, strip_diacritics
+from dialogs.text import fold
 from storage import stats
 from storage.audit import entry
-from storage.models import Declaration, Resident, Staff
+from storage.models import VI_FOLDED, VI_LETTERS, Declaration, Resident, Staff
 from storage.people import to_person
 
 ROLES = ("staff", "admin")
 
-# Vietnamese letters with diacritics → their folded form, for a diacritic-free name match
-# in SQL (no unaccent extension needed).
-_VI = "àáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđ"
-_VI += _VI.upper()
-_ASCII = "".join(strip_diacritics(c).lower() for c in _VI)
+_VI, _ASCII = VI_LETTERS, VI_FOLDED
 
 
 def folded(column):

@@ -23,8 +23,8 @@ def test_engine_message_ids_exist():
     pattern = re.compile(r"""["']((?:{})\.[a-z0-9_.]+)["']""".format("|".join(sorted(sections))))
     root = Path(__file__).resolve().parents[2]
     missing = set()
-    for folder in ("dialogs", "bot", "storage"):
-        for f in (root / folder).rglob("*.py"):
+    for folder in ("dialogs", "bot", "storage", "web"):
+        for f in [*(root / folder).rglob("*.py"), *(root / folder).rglob("*.html")]:
             for m in pattern.finditer(f.read_text("utf-8")):
                 if m.group(1) not in ref and not m.group(1).endswith("."):
                     missing.add(f"{f.name}: {m.group(1)}")

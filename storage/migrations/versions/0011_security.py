@@ -2,7 +2,7 @@
 a note beside an erasure decision's reason code; cards locked against new links
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-01 11:00:00
 
 Codes already issued are converted in place with the process's CODE_SECRET
@@ -18,7 +18,7 @@ from dialogs.text import INVISIBLE
 from storage import code_vault
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
