@@ -41,7 +41,7 @@ async def cmd_web(args, rt) -> int:
     return 0
 
 
-DEMO_STAFF = 1  # the console demo's staff member (the same id as the terminal demo's account)
+DEMO_STAFF = "console:demo"  # the console demo's staff member: the terminal demo's account
 
 
 async def run_web_demo(rt) -> int:

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import codes
 from dialogs.ports import Audience, SignInLink, StaffMember
-from storage import broadcasts, people, registry_check
+from storage import broadcasts, code_vault, people, registry_check
 from storage.audit import entry
 from storage.models import Declaration, DeletionRequest, Link, Resident
 
@@ -199,7 +199,7 @@ async def search(session: AsyncSession, member: StaffMember, ward: str | None, q
             .correlate(Resident).scalar_subquery())
     linked = (select(func.count()).where(Link.resident_id == Resident.id, Link.revoked_at.is_(None))
               .correlate(Resident).scalar_subquery())
-    q = select(Resident.id, Resident.code, Resident.full_name, Resident.birth_year, Resident.quarter,
+    q = select(Resident.id, Resident.code_sealed, Resident.full_name, Resident.birth_year, Resident.quarter,
                Resident.group_name, Resident.phone, last.label("last"), linked.label("linked"))
     if ward is not None:
         q = q.where(Resident.ward == ward)
@@ -230,10 +230,10 @@ async def search(session: AsyncSession, member: StaffMember, ward: str | None, q
         # No ORDER BY: the first `limit` matches in table order let the scan stop there
         # (sorting would fetch every match first: 13,000 rows for "thi lan" in a 1M-row
         # ward, 0.6 s); the page sorts what it shows and asks for more letters beyond that.
-        hits = sorted((Hit(*r) for r in (await session.execute(q.limit(limit))).all()),
+        hits = sorted((_hit(r) for r in (await session.execute(q.limit(limit))).all()),
                       key=lambda h: (h.full_name, h.id))
     else:
-        hits = [Hit(*r) for r in (await session.execute(q.order_by(Resident.id).limit(limit))).all()]
+        hits = [_hit(r) for r in (await session.execute(q.order_by(Resident.id).limit(limit))).all()]
     session.add(entry("web_search", actor_kind="staff", actor_id=staff_key(member),
                       outcome="ok" if hits else "not_found",
                       details={"kind": kind, "ward": ward, "filters": list(filters),
@@ -426,12 +426,17 @@ async def requests(session: AsyncSession, ward: str | None, status: str = "open"
     return list((await session.execute(q.order_by(DeletionRequest.requested_at).limit(limit))).scalars())
 
 
+def _hit(row) -> Hit:
+    """A search result; its card code masked (a bearer secret: printing a card shows it)."""
+    return Hit(row[0], codes.mask(code_vault.unseal(row[1])), *row[2:])
+
+
 async def names(session: AsyncSession, ids: list[int]) -> dict[int, tuple[str, str, str]]:
     """id -> (full name, code, ward) for the residents still in the registry."""
     if not ids:
         return {}
-    q = select(Resident.id, Resident.full_name, Resident.code, Resident.ward).where(Resident.id.in_(ids))
-    return {r[0]: (r[1], r[2], r[3]) for r in (await session.execute(q)).all()}
+    q = select(Resident.id, Resident.full_name, Resident.code_sealed, Resident.ward).where(Resident.id.in_(ids))
+    return {r[0]: (r[1], codes.mask(code_vault.unseal(r[2])), r[3]) for r in (await session.execute(q)).all()}
 
 
 
@@ -439,9 +444,9 @@ async def audience_by_quarter(session: AsyncSession, audience: Audience, now: da
     """A reminder's audience by khu phố: (khu phố, families (chats), people)."""
     sub = broadcasts.audience_select(audience, now).subquery()
     rid = func.unnest(sub.c.resident_ids).label("rid")
-    pairs = select(sub.c.chat_id, rid).subquery()
+    pairs = select(sub.c.account_id, rid).subquery()
     kp = func.coalesce(Resident.quarter, "")
-    q = (select(kp, func.count(func.distinct(pairs.c.chat_id)), func.count())
+    q = (select(kp, func.count(func.distinct(pairs.c.account_id)), func.count())
          .select_from(pairs).join(Resident, Resident.id == pairs.c.rid).group_by(kp).order_by(kp))
     return [(k, chats, people) for k, chats, people in (await session.execute(q)).all()]
 

@@ -204,26 +204,39 @@ async def staff_list(request: web.Request) -> web.Response:
                                           "key": console.staff_key, "error": request.query.get("error")})
 
 
+def staff_address(typed: str) -> str | None:
+    """A staff member's messenger account as typed: "zalo:123…", "telegram:123…", or the bare
+    Telegram user id."""
+    channel, _, user = typed.rpartition(":")
+    channel = channel.lower() or "telegram"
+    if channel not in ("telegram", "zalo") or not user.isdigit() or len(user) > 20:
+        return None
+    return f"{channel}:{user}"
+
+
 @routes.post("/staff")
 async def staff_add(request: web.Request) -> web.StreamResponse:
     _admin(request)
     form = await request.post()
     key, role, ward = str(form.get("key", "")).strip(), str(form.get("role", "")), str(form.get("ward", "")) or None
-    if not key.isdigit() or len(key) > 18 or role not in staff.ROLES or (role == "staff" and ward is None):
+    key = staff_address(key)
+    if key is None or role not in staff.ROLES or (role == "staff" and ward is None):
         raise web.HTTPSeeOther("/staff?error=1")
     async with request.app[RT].sessions.begin() as s:
-        await staff.add(s, int(key), None if role == "admin" else ward, role)
+        await staff.add(s, key, None if role == "admin" else ward, role)
         s.add(entry("staff_add", actor_kind="staff", actor_id=_actor(request),
                     details={"staff": key, "ward": ward, "role": role}))
     raise web.HTTPSeeOther("/staff")
 
 
-@routes.post("/staff/{key:\\d+}/remove")
+@routes.post("/staff/{key}/remove")
 async def staff_remove(request: web.Request) -> web.StreamResponse:
     _admin(request)
-    key = request.match_info["key"]
+    key = staff_address(request.match_info["key"])
+    if key is None:
+        raise web.HTTPNotFound()
     async with request.app[RT].sessions.begin() as s:
-        await staff.remove(s, int(key))
+        await staff.remove(s, key)
         s.add(entry("staff_remove", actor_kind="staff", actor_id=_actor(request), details={"staff": key}))
     await request.app[RT].services.console.close_all(key)
     raise web.HTTPSeeOther("/staff")

@@ -62,7 +62,7 @@ async def test_staff_tasks_in_a_browser(town, chat_factory, server, browser):
         for rid, name in zip(family, ("Nguyễn Thị Hoa", "Lê Thị Cúc", "Võ Thị Én"), strict=True):
             (await s.get(Resident, rid)).full_name = name
         s.add(DeletionRequest(resident_id=family[2], ward=(await s.get(Resident, family[2])).ward,
-                              requested_by=acc, chat_id=acc, requested_at=datetime.now(UTC) - timedelta(hours=80)))
+                              requested_by=f"telegram:{acc}", requested_at=datetime.now(UTC) - timedelta(hours=80)))
     await town.declare(family[0], days_ago=2, answers={"weight": 50})
     await town.declare(family[0], days_ago=1, answers={"weight": 51.5})
     page = await signed_in_page(browser, server, chat_factory, STAFF_ID)
@@ -123,7 +123,7 @@ async def test_staff_tasks_in_a_browser(town, chat_factory, server, browser):
     # approve a privacy request
     await page.get_by_role("link", name="Yêu cầu xóa dữ liệu").click()
     await shot(page, "privacy")
-    await page.get_by_label("Lý do").select_option("resident_asked")
+    await page.get_by_label("Lý do").select_option("requested")
     await page.get_by_role("button", name="Đồng ý xóa").click()
     await page.get_by_text("Đã đồng ý và xóa dữ liệu.").wait_for()
     async with town.sessions() as s:

@@ -49,7 +49,7 @@ async def test_a_link_works_once_and_opens_a_safe_session(town, chat_factory, cl
     assert (await client.get("/")).status == 200
     again = await client.post(path, allow_redirects=False)
     assert again.status == 410
-    assert (await audit(town.sessions, "web_signin"))[0].actor_id == str(STAFF_ID)
+    assert (await audit(town.sessions, "web_signin"))[0].actor_id == f"telegram:{STAFF_ID}"
 
 
 async def test_secure_cookie_behind_https(town, chat_factory, runtime, client):
@@ -110,7 +110,7 @@ async def test_removed_staff_lose_access_at_once(town, chat_factory, client):
 
     await sign_in(client, chat_factory, STAFF_ID)
     async with town.sessions.begin() as s:
-        await staff.remove(s, STAFF_ID)
+        await staff.remove(s, f"telegram:{STAFF_ID}")
     assert (await client.get("/residents")).status == 401
 
 
@@ -293,20 +293,20 @@ async def test_approve_a_privacy_request_and_not_another_wards(town, chat_factor
     acc, (rid,) = await town.family(1, declared=1)
     _, (other,) = await town.family(1, ward=OTHER_WARD)
     async with town.sessions.begin() as s:
-        mine = DeletionRequest(resident_id=rid, ward=WARD, requested_by=acc, chat_id=acc)
-        theirs = DeletionRequest(resident_id=other, ward=OTHER_WARD, requested_by=acc, chat_id=acc)
+        mine = DeletionRequest(resident_id=rid, ward=WARD, requested_by=f"telegram:{acc}")
+        theirs = DeletionRequest(resident_id=other, ward=OTHER_WARD, requested_by=f"telegram:{acc}")
         s.add_all([mine, theirs])
     csrf = await sign_in(client, chat_factory, STAFF_ID)
     html = await (await client.get("/privacy")).text()
     assert f"/privacy/{mine.id}" in html and f"/privacy/{theirs.id}" not in html
     assert (await client.post(f"/privacy/{theirs.id}", data={"csrf": csrf, "decision": "approve",
-                                                            "reason": "resident_asked"})).status == 404
+                                                            "reason": "requested"})).status == 404
     no_reason = await client.post(f"/privacy/{mine.id}", data={"csrf": csrf, "decision": "approve"})
     assert "Hãy chọn lý do" in await no_reason.text()
     async with town.sessions() as s:
         assert (await s.get(DeletionRequest, mine.id)).status == "open"
     r = await client.post(f"/privacy/{mine.id}", allow_redirects=False,
-                          data={"csrf": csrf, "decision": "approve", "reason": "resident_asked"})
+                          data={"csrf": csrf, "decision": "approve", "reason": "requested"})
     assert r.status == 303
     async with town.sessions() as s:
         assert (await s.get(DeletionRequest, mine.id)).status == "approved"
@@ -325,7 +325,7 @@ async def test_audit_search_and_admin_staff_page(town, chat_factory, client):
     from storage import staff  # noqa: PLC0415
 
     async with town.sessions() as s:
-        assert OTHER_STAFF_ID not in [m.telegram_id for m in await staff.all_members(s)]
+        assert f"telegram:{OTHER_STAFF_ID}" not in [m.account for m in await staff.all_members(s)]
 
 
 async def test_export_downloads(town, chat_factory, client):
@@ -334,7 +334,7 @@ async def test_export_downloads(town, chat_factory, client):
     r = await client.get("/export.csv")
     assert r.status == 200 and "attachment" in r.headers["Content-Disposition"]
     assert len((await r.text()).strip().splitlines()) == 2
-    assert (await audit(town.sessions, "staff_export"))[0].actor_id == str(STAFF_ID)
+    assert (await audit(town.sessions, "staff_export"))[0].actor_id == f"telegram:{STAFF_ID}"
 
 
 async def test_english_pages(town, chat_factory, client):
