@@ -60,7 +60,11 @@ async def open_channels(rt: Runtime, telegram_request=None, updates_request=None
         bot = make_bot(s, s.max_concurrent_updates, telegram_request, updates_request)
         tg = TelegramChannel(bot, s.bot_username, rate=s.broadcast_rate)
         if start:
-            await tg.start()
+            try:
+                await tg.start()
+            except BaseException:
+                await tg.close()
+                raise
         channels[tg.name] = tg
     if s.zalo_enabled:
         from bot.channels.zalo import ZaloChannel  # noqa: PLC0415

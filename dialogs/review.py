@@ -66,24 +66,28 @@ class Review:
 
     @staticmethod
     async def handle(ctx: Ctx) -> None:
+        if draft.get(ctx) is not None and draft.said(ctx, CONFIRM, CONFIRM_ALSO):
+            await submit(ctx)  # reads what it needs itself: a database away is a retry
+            return
         d = await draft.need(ctx)
         if d is None:
             return
-        if draft.said(ctx, CONFIRM, CONFIRM_ALSO):
-            await submit(ctx, d)
-        elif draft.said(ctx, EDIT, EDIT_ALSO):
+        if draft.said(ctx, EDIT, EDIT_ALSO):
             await ctx.go("declare.edit")
         else:
             ctx.say("decl.review_choose", keyboard=[[CONFIRM], [EDIT]] + NAV)
 
 
-async def submit(ctx: Ctx, d: dict[str, Any]) -> None:
-    """Save a new version. If the database is unreachable the answers stay as they are (on
-    the review, same submission key) and the conversation is marked for a retry: the
-    adapter sends it a `retry` input until the database answers, then the person is told
-    it is saved. The key makes sure it is saved once, however many tries it takes."""
+async def submit(ctx: Ctx) -> None:
+    """Save a new version. If the database is unreachable (reading the person or saving)
+    the answers stay as they are (on the review, same submission key) and the conversation
+    is marked for a retry: the adapter sends it a `retry` input until the database answers,
+    then the person is told it is saved. The key makes sure it is saved once, however many
+    tries it takes."""
     try:
-        await _save(ctx, d)
+        d = await draft.need(ctx)
+        if d is not None:
+            await _save(ctx, d)
     except Unavailable:
         first = ctx.state.get(RETRY) != "submit"
         ctx.state[RETRY] = "submit"
@@ -95,9 +99,7 @@ async def _retry_submit(ctx: Ctx) -> None:
     if draft.get(ctx) is None:  # cancelled or erased meanwhile: nothing left to save
         ctx.state.pop(RETRY, None)
         return
-    d = await draft.need(ctx)
-    if d is not None:
-        await submit(ctx, d)
+    await submit(ctx)
 
 
 RETRIES["submit"] = _retry_submit

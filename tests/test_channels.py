@@ -153,6 +153,16 @@ async def test_a_resident_declares_on_one_messenger_and_a_relative_on_the_other_
     await link(relative, lan, lan.birth_date.strftime("%d/%m/%Y"), "Con")
     record = await relative.say("/hoso")
     assert "52,5" in record and "120/80" in record
+    # Their data rights work the same on both: everything held about her, and it is audited.
+    from storage.models import AuditEntry
+
+    before = len(me.texts())
+    await me.say("/dulieucuatoi")
+    assert len(me.texts()) > before
+    async with rt.sessions() as s:
+        seen = (await s.execute(select(AuditEntry).where(AuditEntry.action == "privacy_access",
+                                                         AuditEntry.actor_id == me.address))).scalars().all()
+    assert [e.resident_id for e in seen] == [lan.id]
     # A reminder for the ward reaches the family once, on the resident's own messenger.
     from bot.broadcaster import Tuning, worker_loop
     from dialogs.ports import Audience

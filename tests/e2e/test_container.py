@@ -85,7 +85,7 @@ def image_env(bot_env: dict[str, str], tmp_path: Path, **extra: str) -> dict[str
     spec = dockerfile()
     uv = Path(shutil.which("uv")).resolve()
     env = {k: v for k, v in bot_env.items() if k in (
-        "BOT_TOKEN", "BOT_USERNAME", "TELEGRAM_API_URL", "DATABASE_URL", "REDIS_URL", "REDIS_PREFIX")}
+        "BOT_TOKEN", "BOT_USERNAME", "TELEGRAM_API_URL", "DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "CODE_SECRET")}
     cache = tmp_path / "uv-cache"  # the image's UV_CACHE_DIR, moved under this test's folder
     env.update(spec["env"], UV_CACHE_DIR=str(cache), HOME="/nonexistent", PATH=f"{uv.parent}:/usr/bin:/bin",
                UV_PROJECT_ENVIRONMENT=str(ROOT_PATH / ".venv"), **extra)

@@ -108,7 +108,7 @@ async def test_a_kill_at_any_point_of_a_turn_loses_and_misplaces_nothing(
     api.push(message_update(api, 6001, text="1m58"))
     assert await bot.died() == -signal.SIGKILL
     bot.revive()  # a new process: it takes up what the dead one left
-    await run(chat, LAN_SCRIPT[height + 1:])  # waits on each answer: the weight question came first
+    await run(chat, LAN_SCRIPT[height + 1:])  # sent at once: the kept "1m58" must still come first
     await chat.press("Xác nhận gửi")
     [row] = await rows(sessions, lan.id)
     assert row.answers == LAN_ANSWERS and row.height_cm == 158 and row.weight_kg == 52.5

@@ -47,6 +47,12 @@ def make_bot(settings: Settings, connections: int, request=None, updates_request
     )
 
 
+def requests_of(bot: Bot) -> tuple:
+    """The Bot's two request objects (updates, everything else). PTB's shutdown closes them
+    only if the Bot started; one whose start failed (bad token) must still close them."""
+    return tuple(getattr(bot, "_request", ()))
+
+
 def markup(out: Outgoing) -> dict[str, Any] | None:
     if out.inline is not None:
         return {"inline_keyboard": [[{"text": label, "callback_data": data} for label, data in row]
@@ -77,6 +83,8 @@ class TelegramChannel:
 
     async def close(self) -> None:
         await self.bot.shutdown()
+        for request in requests_of(self.bot):
+            await request.shutdown()
 
     def card_link(self, code: str) -> str | None:
         return f"https://t.me/{self.username}?start={code}" if self.username else None

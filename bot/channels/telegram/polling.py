@@ -86,6 +86,17 @@ async def poll(rt: Runtime, channel: TelegramChannel, stop: asyncio.Event, wait:
 
     with contextlib.suppress(SendError):  # Telegram refuses getUpdates while a webhook is set
         await channel.delete_webhook()
+    # What a stopped process accepted but never handled comes first, in the order it came:
+    # a person's next message must not overtake their previous one.
+    while not stop.is_set():
+        try:
+            await turns.sweep(rt, {NAME: decoder(channel)}, outbox_after=-1, inbox_after=-1, retry_after=float("inf"))
+            break
+        except Exception as e:  # Redis away at start: polling would only pile up more
+            log.warning("inbox not taken up yet: %s", type(e).__name__)
+            await _pause(stop, delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+    delay = 0.5
     while not stop.is_set():
         getting = asyncio.ensure_future(channel.get_updates(offset, wait))
         halt = asyncio.ensure_future(stop.wait())
