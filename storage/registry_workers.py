@@ -149,7 +149,8 @@ class Workers:
         try:
             self.pool.shutdown(wait=True, cancel_futures=True)
         except BaseException:
-            for process in processes:
+            # and any the pool started meanwhile (it spawns on demand, from its own thread)
+            for process in {*processes, *(self.pool._processes or {}).values()}:
                 process.kill()
             raise
 

@@ -289,8 +289,13 @@ def test_workers_interrupted_while_stopping_are_killed(monkeypatch):
     pool = workers.start()
     assert len(multiprocessing.active_children()) == 2
 
+    real_shutdown = pool.shutdown
+
     def interrupted(**_):
-        raise KeyboardInterrupt  # a second Ctrl-C while waiting for them
+        # A second Ctrl-C lands while shutdown waits: the pool was already told to stop (it
+        # spawns no replacement), then the wait is interrupted.
+        real_shutdown(wait=False, cancel_futures=True)
+        raise KeyboardInterrupt
 
     monkeypatch.setattr(pool, "shutdown", interrupted)
     with pytest.raises(KeyboardInterrupt):
