@@ -70,11 +70,12 @@ async def open_runtime(settings: Settings, upgrade: bool = True) -> Runtime:
     sessions = make_sessions(engine)
     # Bounded pool that waits for a free connection instead of failing under load.
     # A connection left stale by a Redis restart is retried on a fresh one (a command that
-    # failed to reach the server). Unbounded pool: concurrency is bounded by the turns'
-    # slots. No per-command socket timeout (a blocking pool and a timer per command cost a
+    # failed to reach the server). The pool does not wait for a free connection: the turns'
+    # slots (MAX_CONCURRENT_UPDATES) bound how many are in use, with room for the jobs. No per-command socket timeout (a blocking pool and a timer per command cost a
     # fifth of a turn's CPU): a turn as a whole has one deadline (bot/turns.py, TURN_DEADLINE).
     pool = ConnectionPool.from_url(
         redis_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=None,
+        max_connections=settings.max_concurrent_updates + 64,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 2),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )

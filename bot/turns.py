@@ -69,7 +69,7 @@ async def handle(rt: Runtime, inbound: Inbound) -> bool:
             return True
         if inbound.input is None:
             return True
-        async with asyncio.timeout(TURN_DEADLINE):
+        async with _slots(rt), asyncio.timeout(TURN_DEADLINE):
             await _turn(rt, inbound.address, f"{inbound.channel}:{inbound.key}" if inbound.key else None,
                         inbound.input, inbound.first_name)
     except STORE_DOWN as e:
@@ -79,6 +79,15 @@ async def handle(rt: Runtime, inbound: Inbound) -> bool:
     metrics.inc("healthbot_update_seconds_sum", time.perf_counter() - started)
     metrics.inc("healthbot_update_seconds_count")
     return True
+
+
+def _slots(rt: Runtime) -> asyncio.Semaphore:
+    """Turns under way at once in this process, whatever the messenger (MAX_CONCURRENT_UPDATES):
+    each holds at most one Redis connection, and the pool is sized for them."""
+    slots = rt.extras.get("slots")
+    if slots is None:
+        slots = rt.extras["slots"] = asyncio.Semaphore(rt.settings.max_concurrent_updates)
+    return slots
 
 
 async def _turn(rt: Runtime, addr: str, event: str | None, inp: Input | None, first_name: str = "") -> Turn:

@@ -173,8 +173,11 @@ class Ctx:
         return self._people or []
 
     def forget_people(self) -> None:
-        """After linking or unlinking within this step."""
+        """After linking or unlinking within this step (also what the port remembers)."""
         self._people = None
+        forget = getattr(getattr(self.svc, "people", None), "forget", None)
+        if forget is not None:
+            forget(self.env.account)
 
     def reset(self) -> None:
         """Leave any flow (keeps the language and who is selected)."""

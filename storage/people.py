@@ -8,6 +8,7 @@ that cannot be reached becomes dialogs.ports.Unavailable.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -53,9 +54,24 @@ def _active(account_id: str | None = None, resident_id: int | None = None):
     return conds
 
 
+# An account's linked people are read at every step of a declaration (the dialog state
+# keeps ids, not registry copies), so each process keeps them this long. A link ended
+# meanwhile by another process is still refused where it matters: saving a declaration
+# checks the link under the resident's row lock (storage/declarations.py).
+LINKED_FOR = 10.0
+
+
 class People:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self.sessions = sessions
+        self._linked: dict[str, tuple[float, list[Person]]] = {}
+
+    def forget(self, account_id: str | None = None) -> None:
+        """Drop what this process remembers of an account's links (or of every account)."""
+        if account_id is None:
+            self._linked.clear()
+        else:
+            self._linked.pop(account_id, None)
 
     def _tx(self):
         return transaction(self.sessions)
@@ -73,6 +89,10 @@ class People:
             return to_person(row) if row else None
 
     async def linked(self, account_id: str) -> list[Person]:
+        now = time.monotonic()
+        kept = self._linked.get(account_id)
+        if kept is not None and kept[0] > now:
+            return kept[1]
         async with self._tx() as s:
             rows = await s.execute(
                 select(Resident, Link.relation)
@@ -80,7 +100,11 @@ class People:
                 .where(*_active(account_id))
                 .order_by(Link.created_at, Link.id)
             )
-            return [to_person(r, rel) for r, rel in rows.all()]
+            people = [to_person(r, rel) for r, rel in rows.all()]
+        if len(self._linked) > 10_000:  # a bound, not a policy: the oldest are as good to drop
+            self._linked.clear()
+        self._linked[account_id] = (now + LINKED_FOR, people)
+        return people
 
     async def get_linked(self, account_id: str, resident_id: int) -> Person | None:
         async with self._tx() as s:
@@ -119,6 +143,7 @@ class People:
         consent_version: str,
         at: datetime,
     ) -> LinkOutcome:
+        self.forget()  # links change: this process reads them again
         async with self._tx() as s:
             await accounts.upsert(s, account_id, locale)
             # The row lock serialises every link to this resident until commit.
@@ -151,6 +176,7 @@ class People:
             return LinkOutcome("linked", notify=tuple((h.account_id, h.locale) for h in holders))
 
     async def unlink(self, account_id: str, resident_id: int, at: datetime) -> bool:
+        self.forget()  # links change: this process reads them again
         async with self._tx() as s:
             ended = await _revoke(s, at, "account", account_id=account_id, resident_id=resident_id)
             if ended:
@@ -158,6 +184,7 @@ class People:
             return bool(ended)
 
     async def remove_holder(self, owner_id: str, resident_id: int, account_id: str, at: datetime) -> Holder | None:
+        self.forget()  # links change: this process reads them again
         async with self._tx() as s:
             await s.execute(select(Resident.id).where(Resident.id == resident_id).with_for_update())
             holders = await _holders(s, resident_id)
@@ -173,6 +200,7 @@ class People:
             return removed
 
     async def lock_card(self, resident_id: int, account_id: str, at: datetime) -> list[Holder] | None:
+        self.forget()  # links change: this process reads them again
         async with self._tx() as s:
             locked = await s.scalar(
                 insert(CardLock).values(resident_id=resident_id, locked_at=at, locked_by=str(account_id))
@@ -186,6 +214,7 @@ class People:
 
     async def unlink_all(self, resident_id: int, at: datetime, actor_kind: str, actor_id: str | None) -> int:
         """Staff revoke every link of a resident; returns how many ended."""
+        self.forget()  # links change: this process reads them again
         async with self._tx() as s:
             ended = await _revoke(s, at, actor_kind, resident_id=resident_id)
             s.add(entry("unlink", actor_kind=actor_kind, actor_id=actor_id, resident_id=resident_id,

@@ -72,17 +72,15 @@ async def process(rt: Runtime, channel: TelegramChannel, d: Decoded, apologies: 
 
 async def poll(rt: Runtime, channel: TelegramChannel, stop: asyncio.Event, wait: int = 25) -> None:
     apologies = turns.Apologies(rt)
-    slots = asyncio.Semaphore(rt.settings.max_concurrent_updates)
     tasks: set[asyncio.Task] = set()
     offset, delay = 0, 0.5
 
     async def run(d: Decoded) -> None:
-        async with slots:
-            try:
-                await process(rt, channel, d, apologies, stop)
-            except Exception as e:  # a bug must not stop polling; the inbox keeps the update
-                metrics.inc("healthbot_errors_total")
-                log.error("update failed: %s", type(e).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
+        try:
+            await process(rt, channel, d, apologies, stop)
+        except Exception as e:  # a bug must not stop polling; the inbox keeps the update
+            metrics.inc("healthbot_errors_total")
+            log.error("update failed: %s", type(e).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
 
     with contextlib.suppress(SendError):  # Telegram refuses getUpdates while a webhook is set
         await channel.delete_webhook()
