@@ -57,6 +57,12 @@ def help_text(msg_id: str) -> str:
 
 
 def interrupted() -> int:
-    """Ctrl-C (or SIGTERM/SIGHUP outside `run`): one line, and the shell's exit code for it."""
+    """Ctrl-C (or SIGTERM/SIGHUP outside `run`): one line, and the shell's exit code for it.
+    Another Ctrl-C from here on (uv forwards one the program also got) is ignored: it would
+    only interrupt the exit itself, in a finalizer, with a traceback."""
+    import signal  # noqa: PLC0415
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     print(t(terminal_locale(), "cli.interrupted"), file=sys.stderr)
     return 130
