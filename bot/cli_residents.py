@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import asyncpg
 
 from bot import cli_links
+from bot.card_page import card_url
 from bot.progress import Bar
 from bot.terminal import audit_read, help_text, who_ran
 from dialogs import codes
@@ -376,7 +377,7 @@ async def run_cards(args, rt) -> int:
         place = " · ".join(p for p in (args.ward, args.quarter, args.group) if p)
         return _fail(rt, "registry.error.no_residents", code=1, place=place)
     batch = [cards.Card(r.id, r.code, r.full_name, r.birth_year, r.ward, r.quarter, r.group_name,
-                        cards.deep_link(username, r.code)) for r in rows]
+                        card_url(rt.settings, r.code, cards.deep_link(username, r.code))) for r in rows]
     await audit_read(rt, "cards", [r.id for r in rows], format=args.format)
     with Bar(len(batch), t(rt.settings.default_locale, "registry.cards.progress")) as progress:
         if args.format == "pdf":

@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot import cards
+from bot.card_page import card_url
 from bot.config import TIME_ZONE
 from dialogs import link
 from dialogs.questionnaire import QUESTIONS
@@ -120,7 +121,7 @@ async def remove_link(request: web.Request) -> web.StreamResponse:
 def _card(rt, r: registry.ResidentRow) -> cards.Card:
     username = rt.settings.bot_username or "healthbot"
     return cards.Card(r.id, r.code, r.full_name, r.birth_year, r.ward, r.quarter, r.group_name,
-                      cards.deep_link(username, r.code))
+                      card_url(rt.settings, r.code, cards.deep_link(username, r.code)))
 
 
 async def _pdf(batch: list[cards.Card], name: str) -> web.Response:

@@ -170,3 +170,16 @@ async def test_unreachable_bot_api_names_no_token():
     with pytest.raises(cards.CardsError) as e:
         await cli_residents.bot_username(settings)
     assert e.value.msg_id == "registry.error.bot_unreachable" and "secret" not in str(e.value.vars)
+
+
+def test_with_a_public_url_the_card_holds_its_page_for_every_messenger():
+    from bot.card_page import card_url
+    from bot.config import Settings
+    from dialogs import codes
+
+    code = codes.new_code()
+    telegram = f"https://t.me/healthbot_test_bot?start={code}"
+    assert card_url(Settings(_env_file=None), code, telegram) == telegram
+    page = card_url(Settings(_env_file=None, public_url="https://suckhoe.example.vn"), code, telegram)
+    assert page == f"https://suckhoe.example.vn/c/{code}"
+    assert codes.normalise(page) == code  # a photo of the card reads back as its code
