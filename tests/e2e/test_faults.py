@@ -152,7 +152,9 @@ async def test_kill_and_sigterm_under_load_every_message_answered_and_every_valu
         assert (float(row.height_cm), float(row.weight_kg)) == (150 + i, 60.5 + i), uid
         assert row.answers == {**LAN_ANSWERS, "height": 150.0 + i, "weight": 60.5 + i}
         assert count(api, uid, "decl.saved") == 1
-    assert bot.deaths == 2
+    # killed once; the SIGTERM'd process (exit 0, checked above) was revived only if someone
+    # still had a message waiting
+    assert bot.deaths in (1, 2)
     assert "Traceback" not in await bot.stop()
 
 
