@@ -69,7 +69,7 @@ async def handle(rt: Runtime, inbound: Inbound) -> bool:
             return True
         if inbound.input is None:
             return True
-        async with _slots(rt), asyncio.timeout(TURN_DEADLINE):
+        async with asyncio.timeout(TURN_DEADLINE):
             await _turn(rt, inbound.address, f"{inbound.channel}:{inbound.key}" if inbound.key else None,
                         inbound.input, inbound.first_name)
     except STORE_DOWN as e:
@@ -93,7 +93,8 @@ def _slots(rt: Runtime) -> asyncio.Semaphore:
 async def _turn(rt: Runtime, addr: str, event: str | None, inp: Input | None, first_name: str = "") -> Turn:
     """Lease, read, step (unless `inp` is None or the event was handled), commit, send, ack."""
     store = rt.store
-    async with store.serial(addr):
+    # The slot is taken after the person's place in line: one busy person cannot hold them all.
+    async with store.serial(addr), _slots(rt):
         turn = await store.begin(addr, event)
         if turn.duplicate and not turn.pending:
             metrics.inc("healthbot_updates_duplicate_total")
