@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -30,7 +31,9 @@ def plain_url(url: str) -> str:
     return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, ""))
 
 
-def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+def make_engine(url: str, pool_size: int = 20, max_overflow: int = 0) -> AsyncEngine:
+    # No overflow: a connection opened for a burst and closed after it cost more CPU (TLS
+    # attempt, start-up) than the query it served; a busy pool makes a turn wait instead.
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
@@ -60,6 +63,20 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
         async with sessions.begin() as s:
             yield s
     except UNREACHABLE as e:
+        raise Unavailable(type(e).__name__) from None
+
+
+async def fetch(sessions: async_sessionmaker[AsyncSession], sql: str, *args: Any) -> list[asyncpg.Record]:
+    """A read on the hot path, straight on asyncpg through the engine's own pool (pre-ping,
+    limits, disposal unchanged). Why: an ORM unit of work cost 2–4 ms of CPU for the read
+    at every step of a declaration, this ~0.4 ms (measured on the same query)."""
+    from dialogs.ports import Unavailable  # noqa: PLC0415 - the engine's error type
+
+    try:
+        async with sessions.kw["bind"].connect() as conn:
+            raw = await conn.get_raw_connection()
+            return await raw.driver_connection.fetch(sql, *args)
+    except (*UNREACHABLE, asyncpg.ConnectionDoesNotExistError) as e:
         raise Unavailable(type(e).__name__) from None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -17,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.ports import Holder, LinkOutcome, Person, owner_of
 from dialogs.text import visible
-from storage import accounts, registry
+from storage import accounts, code_vault, registry
 from storage.audit import entry
-from storage.db import UNREACHABLE, transaction  # noqa: F401 - UNREACHABLE is used by importers
+from storage.db import UNREACHABLE, fetch, transaction  # noqa: F401 - UNREACHABLE is used by importers
 from storage.models import Account, CardLock, Consent, Link, Resident
 
 MAX_ACCOUNTS = 3
@@ -43,6 +44,20 @@ def to_person(row: Resident | registry.ResidentRow, relation: str = "") -> Perso
         insurance_code=row.insurance_code,
         relation=relation,
     )
+
+
+# Read at every step of a declaration whose person is not remembered (storage.db.fetch).
+_PERSON_COLUMNS = ("id", "code_sealed", "full_name", "birth_year", "birth_date", "sex", "ward", "quarter",
+                   "phone", "address", "insurance_code")
+_LINKED = f"""SELECT {", ".join("r." + c for c in _PERSON_COLUMNS)}, l.relation
+FROM links l JOIN residents r ON r.id = l.resident_id
+WHERE l.account_id = $1 AND l.revoked_at IS NULL ORDER BY l.created_at, l.id"""
+
+
+def _person(rec) -> Person:
+    """A row of _LINKED, as to_person makes it from a Resident."""
+    return to_person(SimpleNamespace(**{c: rec[c] for c in _PERSON_COLUMNS},
+                                     code=code_vault.unseal(rec["code_sealed"])), rec["relation"])
 
 
 def _active(account_id: str | None = None, resident_id: int | None = None):
@@ -93,14 +108,7 @@ class People:
         kept = self._linked.get(account_id)
         if kept is not None and kept[0] > now:
             return kept[1]
-        async with self._tx() as s:
-            rows = await s.execute(
-                select(Resident, Link.relation)
-                .join(Link, Link.resident_id == Resident.id)
-                .where(*_active(account_id))
-                .order_by(Link.created_at, Link.id)
-            )
-            people = [to_person(r, rel) for r, rel in rows.all()]
+        people = [_person(r) for r in await fetch(self.sessions, _LINKED, account_id)]
         if len(self._linked) > 10_000:  # a bound, not a policy: the oldest are as good to drop
             self._linked.clear()
         self._linked[account_id] = (now + LINKED_FOR, people)
