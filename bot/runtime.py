@@ -5,11 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import ConfigError, Settings
@@ -17,6 +13,7 @@ from bot.health_summary import HealthSummaries
 from storage import code_vault, migrate
 from storage.db import make_engine, make_sessions, plain_url
 from storage.embedded import resolve_urls
+from storage.redis_client import make_redis
 from storage.services import StorageServices, build_services
 from storage.state import StateStore
 
@@ -68,18 +65,7 @@ async def open_runtime(settings: Settings, upgrade: bool = True) -> Runtime:
         await migrate.upgrade_async(db_url)
     engine = make_engine(db_url)
     sessions = make_sessions(engine)
-    # Bounded pool that waits for a free connection instead of failing under load.
-    # A connection left stale by a Redis restart is retried on a fresh one (a command that
-    # failed to reach the server). The pool does not wait for a free connection: the turns'
-    # slots (MAX_CONCURRENT_UPDATES) bound how many are in use, with room for the jobs. No per-command socket timeout (a blocking pool and a timer per command cost a
-    # fifth of a turn's CPU): a turn as a whole has one deadline (bot/turns.py, TURN_DEADLINE).
-    pool = ConnectionPool.from_url(
-        redis_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=None,
-        max_connections=settings.max_concurrent_updates + 64,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 2),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-    )
-    redis = Redis(connection_pool=pool)
+    redis = make_redis(redis_url, settings.max_concurrent_updates + 64)
     try:
         await redis.ping()  # an unreachable Redis is said now, in one line, not mid-command
     except BaseException:

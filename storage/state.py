@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import time
@@ -30,7 +29,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
+
+from storage.redis_client import Batched
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +208,7 @@ class StateStore:
         self._ack = redis.register_script(_ACK)
         self._renew = redis.register_script(_RENEW)
         self._accept = redis.register_script(_ACCEPT)
+        self._batched = Batched(redis)  # the turn's three scripts, sent with other turns'
         self._local: dict[str, list] = {}  # in-process queue per person: [asyncio.Lock, waiters]
         self._held: dict[str, str] = {}  # lock key -> token, renewed while held
         self._renewer: asyncio.Task | None = None
@@ -214,7 +217,7 @@ class StateStore:
 
     async def load(self, addr: str) -> dict[str, Any]:
         raw = await self.redis.get(self.keys.state(addr))
-        return json.loads(raw) if raw else {}
+        return orjson.loads(raw) if raw else {}
 
     async def save(self, addr: str, state: dict[str, Any]) -> None:
         if state:
@@ -236,7 +239,7 @@ class StateStore:
         keys = [lock, done, self.keys.state(addr), self.keys.outbox(addr)]
         delay, deadline = 0.002, time.monotonic() + wait
         while True:
-            res = await self._begin(keys=keys, args=[token, LEASE_MS])
+            res = await self._batched(self._begin, keys, [token, LEASE_MS])
             if res[0] != 0:
                 break
             if time.monotonic() > deadline:
@@ -247,8 +250,8 @@ class StateStore:
             return Turn(addr, token, event, {}, duplicate=True)
         self._hold(lock, token)
         raw = res[2]
-        return Turn(addr, token, event, json.loads(raw) if raw else {}, duplicate=res[1] == 1,
-                    pending=[json.loads(x) for x in res[3:]])
+        return Turn(addr, token, event, orjson.loads(raw) if raw else {}, duplicate=res[1] == 1,
+                    pending=[orjson.loads(x) for x in res[3:]])
 
     async def commit(self, turn: Turn, replies: list[dict], retry: str = "", idle: str = "") -> None:
         """The new state, its replies and the event's done mark, atomically (and the person's
@@ -263,7 +266,7 @@ class StateStore:
                 k.outq, k.inbox, k.inboxq, k.retryq, k.idle]
         args = [turn.token, mode, data, self.ttl, DEDUP_TTL, time.time(), turn.addr, turn.event or "", retry,
                 OUTBOX_TTL, idle, *(_dump(r) for r in replies)]
-        if not await self._commit(keys=keys, args=args):
+        if not await self._batched(self._commit, keys, args):
             self._held.pop(lock, None)
             raise LeaseLost(turn.addr)
         turn.pending.extend(replies)
@@ -274,7 +277,7 @@ class StateStore:
         lock = k.lock(turn.addr)
         if release:
             self._held.pop(lock, None)
-        await self._ack(keys=[lock, k.outbox(turn.addr), k.outq], args=[turn.token, sent, int(release), turn.addr])
+        await self._batched(self._ack, [lock, k.outbox(turn.addr), k.outq], [turn.token, sent, int(release), turn.addr])
 
     async def release(self, turn: Turn) -> None:
         await self.ack(turn, 0)
@@ -388,5 +391,6 @@ class StateStore:
         await self.redis.delete(self.keys.counter(name))
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+def _dump(value: Any) -> bytes:
+    """UTF-8 JSON (orjson: a turn writes its state and replies, ~10× faster than json)."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)

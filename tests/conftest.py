@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from storage import code_vault, migrate
 from storage.db import make_engine, make_sessions, with_database
+from storage.redis_client import make_redis
 from storage.embedded import start_postgres, start_redis
 from storage.state import StateStore
 
@@ -104,7 +105,7 @@ async def clean_db(engine):
 
 @pytest.fixture
 async def redis(redis_url: str, redis_prefix: str):
-    r = Redis.from_url(redis_url, decode_responses=True)
+    r = make_redis(redis_url, 64)  # the client the product uses
     yield r
     async for k in r.scan_iter(f"{redis_prefix}:*", count=1000):
         await r.delete(k)
