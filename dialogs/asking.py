@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogs import draft, parsers
+from dialogs import draft, nodes, parsers
 from dialogs.core import HINTS, NAV, NOT_TEXT, READS_ANY_KIND, Ctx, Msg, Reply, node
-from dialogs.draft import REVIEW, node_of
 from dialogs.parsers import Invalid
 from dialogs.questionnaire import (
     AROUND,
@@ -30,6 +29,7 @@ from dialogs.questionnaire import (
     offered,
     show,
 )
+from dialogs.state import Draft
 from dialogs.text import pick
 
 KEEP = "decl.btn.keep"
@@ -41,7 +41,7 @@ TRIES_BEFORE_SKIP = 3
 _WAIT = object()  # a toggle on a several-choice question: not answered yet
 
 
-def _earlier(d: dict[str, Any], key: str) -> tuple[bool, Any]:
+def _earlier(d: Draft, key: str) -> tuple[bool, Any]:
     """The answer to offer as "Giữ nguyên": this draft's, else the last saved version's."""
     for source in (d["answers"], d["prev"]):
         if key in source:
@@ -54,7 +54,7 @@ def _on_label(q: Question, label: str, toggled: list) -> str:
     return label + "_on" if c.value in toggled else label
 
 
-def _keyboard(d: dict[str, Any], q: Question, facts: Facts) -> list[list[str]]:
+def _keyboard(d: Draft, q: Question, facts: Facts) -> list[list[str]]:
     labels = [c.label for c in offered(q, facts)]
     if q.multi:
         labels = [_on_label(q, lb, d.get("toggled") or []) for lb in labels]
@@ -68,14 +68,14 @@ def _keyboard(d: dict[str, Any], q: Question, facts: Facts) -> list[list[str]]:
     return rows + NAV
 
 
-def _reply(ctx: Ctx, d: dict[str, Any], q: Question, facts: Facts, msg: str, vars: dict) -> None:
+def _reply(ctx: Ctx, d: Draft, q: Question, facts: Facts, msg: str, vars: dict) -> None:
     r = Reply(msg, draft.local(vars, ctx.locale), keyboard=_keyboard(d, q, facts))
     if q.contact and draft.person_of(ctx, d).relation == "self":
         r.contact_button = SHARE
     ctx.send(r)
 
 
-async def _where(ctx: Ctx, q: Question) -> tuple[dict[str, Any], Facts] | None:
+async def _where(ctx: Ctx, q: Question) -> tuple[Draft, Facts] | None:
     """The draft and this question's facts; None once the step has moved on because there
     is no draft, or because the question no longer applies (an earlier answer changed)."""
     d = await draft.need(ctx)
@@ -132,7 +132,7 @@ async def answer(ctx: Ctx, q: Question) -> None:
     await _store(ctx, d, q, value, facts)
 
 
-def _understand(ctx: Ctx, d: dict[str, Any], q: Question, facts: Facts) -> tuple[Any, bool]:
+def _understand(ctx: Ctx, d: Draft, q: Question, facts: Facts) -> tuple[Any, bool]:
     """(value, kept). Raises Invalid for an answer we cannot use."""
     inp = ctx.inp
     has, earlier = _earlier(d, q.key)
@@ -152,7 +152,7 @@ def _understand(ctx: Ctx, d: dict[str, Any], q: Question, facts: Facts) -> tuple
     return interpret(q, inp.text, facts), False
 
 
-def _toggle(ctx: Ctx, d: dict[str, Any], q: Question, facts: Facts) -> Any:
+def _toggle(ctx: Ctx, d: Draft, q: Question, facts: Facts) -> Any:
     on: list = d.setdefault("toggled", [])
     if draft.said(ctx, "btn.done"):
         if not on:
@@ -178,14 +178,14 @@ def hint_of(q: Question) -> Msg:
     return Msg("hint." + q.key)
 
 
-def _failed(ctx: Ctx, d: dict[str, Any], q: Question, facts: Facts, e: Invalid) -> None:
+def _failed(ctx: Ctx, d: Draft, q: Question, facts: Facts, e: Invalid) -> None:
     tries = d["tries"][q.key] = d["tries"].get(q.key, 0) + 1
     _reply(ctx, d, q, facts, e.msg, e.vars)
     if q.optional and tries == TRIES_BEFORE_SKIP:
         ctx.say("decl.may_skip")
 
 
-async def _store(ctx: Ctx, d: dict[str, Any], q: Question, value: Any, facts: Facts) -> None:
+async def _store(ctx: Ctx, d: Draft, q: Question, value: Any, facts: Facts) -> None:
     d["answers"][q.key] = value
     d["tries"].pop(q.key, None)
     d["skey"] = None  # the answers changed: a confirmation from now on is a new submission
@@ -204,7 +204,7 @@ async def proceed(ctx: Ctx, key: str) -> None:
         return
     person, answers, today = draft.person_of(ctx, d), d["answers"], draft.today(ctx)
     nxt = first_unanswered(person, answers, today) if d.get("edit") else next_key(person, answers, today, key)
-    await ctx.go(node_of(nxt) if nxt else REVIEW)
+    await ctx.go(nodes.question(nxt) if nxt else nodes.DECLARE_REVIEW)
 
 
 def _register(q: Question) -> None:
@@ -217,9 +217,9 @@ def _register(q: Question) -> None:
         async def handle(ctx: Ctx) -> None:
             await answer(ctx, q)
 
-    node(node_of(q.key))(Ask)
-    HINTS[node_of(q.key)] = lambda ctx: hint_of(q)
-    READS_ANY_KIND.add(node_of(q.key))
+    node(nodes.question(q.key))(Ask)
+    HINTS[nodes.question(q.key)] = lambda ctx: hint_of(q)
+    READS_ANY_KIND.add(nodes.question(q.key))
 
 
 for _q in QUESTIONS:

@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from dialogs import nodes
+from dialogs.nodes import HOME
 from dialogs.state import DialogState
 from dialogs.text import answer, form, pick
 
@@ -96,7 +98,10 @@ CALLBACKS: dict[str, Callable[[Ctx, str], Awaitable[None]]] = {}
 
 
 def node(name: str, back: bool = True):
-    """Class decorator: a class with async staticmethods `enter(ctx)` and `handle(ctx)`."""
+    """Class decorator: a class with async staticmethods `enter(ctx)` and `handle(ctx)`.
+    The name must be declared in dialogs.nodes, so that a misspelt one fails at import."""
+    if not nodes.declared(name):
+        raise ValueError(f"node {name} is not declared in dialogs.nodes")
 
     def deco(cls):
         if name in NODES:
@@ -261,7 +266,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 
 # ---------------------------------------------------------------- the step
 
-HOME = "home"  # the node a person rests at between flows (defined by the home flow)
+# HOME (dialogs.nodes): the node a person rests at between flows (defined by the home flow)
 
 
 # A second tap on a button arriving this soon after the first is a repeat, not an answer.
@@ -407,8 +412,8 @@ READS_ANY_KIND: set[str] = set()
 # there; any other node: "press a button below".
 HINTS: dict[str, str | Callable[[Ctx], Msg]] = {
     HOME: "hint.home",
-    "link.code": "hint.link_code",
-    "link.year": "hint.link_year",
+    nodes.LINK_CODE: "hint.link_code",
+    nodes.LINK_YEAR: "hint.link_year",
 }
 
 

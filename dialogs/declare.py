@@ -13,14 +13,15 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
-from dialogs import asking, draft  # noqa: F401 - asking registers the question nodes
+from dialogs import asking, draft, nodes  # noqa: F401 - asking registers the question nodes
 from dialogs import review as _review
 from dialogs.core import HOME, NAV, NODES, STACK_LIMIT, Ctx, Reply, callback, command, node
-from dialogs.draft import DRAFT, REVIEW, node_of
+from dialogs.draft import DRAFT
 from dialogs.home import menu_item
 from dialogs.naming import person_labels
 from dialogs.ports import Person
 from dialogs.questionnaire import QUESTIONS, live, walk
+from dialogs.state import DialogState, Draft
 from dialogs.text import fold
 
 CONTINUE = "decl.btn.continue"
@@ -36,7 +37,7 @@ async def start(ctx: Ctx, rid: int | None = None, purpose: str = "declare") -> N
     """Offer to resume a declaration left mid-way; otherwise find whom it is for."""
     if purpose != "show" and draft.get(ctx) is not None:
         ctx.data["declare_next"] = {"rid": rid, "purpose": purpose}
-        await ctx.go("declare.resume")
+        await ctx.go(nodes.DECLARE_RESUME)
         return
     await _choose(ctx, rid, purpose)
 
@@ -54,7 +55,7 @@ async def _choose(ctx: Ctx, rid: int | None, purpose: str) -> None:
         person = people[0]
     if person is None:
         ctx.data["declare_purpose"] = purpose
-        await ctx.go("declare.choose")
+        await ctx.go(nodes.DECLARE_CHOOSE)
         return
     await PURPOSES[purpose](ctx, person)
 
@@ -65,7 +66,7 @@ async def _declare(ctx: Ctx, person: Person, prev: dict[str, Any] | None = None)
     count = sum(1 for _ in walk(person, {}, draft.today(ctx)))
     ctx.say("decl.intro", who=draft.who_of(ctx, d), count=count)
     first = QUESTIONS[0].key
-    await ctx.go(node_of(first))
+    await ctx.go(nodes.question(first))
 
 
 async def _update(ctx: Ctx, person: Person) -> None:
@@ -87,7 +88,7 @@ PURPOSES: dict[str, Callable[[Ctx, Person], Awaitable[None]]] = {
 }
 
 
-@node("declare.begin", back=False)
+@node(nodes.DECLARE_BEGIN, back=False)
 class Begin:
     """Entered by other flows: declares for `state["person_id"]` when it is set."""
 
@@ -143,7 +144,7 @@ async def continue_menu(ctx: Ctx) -> None:
 # ---------------------------------------------------------------- choosing, resuming
 
 
-@node("declare.choose")
+@node(nodes.DECLARE_CHOOSE)
 class Choose:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -168,7 +169,7 @@ class Choose:
         await Choose.enter(ctx)
 
 
-@node("declare.resume", back=False)
+@node(nodes.DECLARE_RESUME, back=False)
 class Resume:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -192,23 +193,23 @@ class Resume:
             await Resume.enter(ctx)
 
 
-async def resume(ctx: Ctx, d: dict[str, Any]) -> None:
+async def resume(ctx: Ctx, d: Draft) -> None:
     """Back to the question left open, with "Quay lại" leading through the earlier ones."""
     person, today = draft.person_of(ctx, d), draft.today(ctx)
     at = d.get("at")
     asked = list(live(person, d["answers"], today))
     if at in asked:
         asked = asked[: asked.index(at)]
-    ctx.state["stack"] = [node_of(k) for k in asked][-STACK_LIMIT:]
+    ctx.state["stack"] = [nodes.question(k) for k in asked][-STACK_LIMIT:]
     # The review sends on to the first unanswered question, if any.
-    target = node_of(at) if at and node_of(at) in NODES else REVIEW
+    target = nodes.question(at) if at and nodes.question(at) in NODES else nodes.DECLARE_REVIEW
     await ctx.go(target, remember=False)
 
 
 # ---------------------------------------------------------------- the idle reminder
 
 
-def reminder(state: dict[str, Any], today: date) -> Reply | None:
+def reminder(state: DialogState, today: date) -> Reply | None:
     """The one reminder for a declaration left mid-way (sent by bot/idle.py). It names the
     person by relation only ("con của bạn"): the draft keeps no registry copy, and the
     text shows on a locked screen. `today` is no longer needed; kept for the caller."""

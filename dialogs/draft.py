@@ -20,30 +20,27 @@ from datetime import date
 from typing import Any
 
 from dialogs.core import HOME, Ctx, Msg, button_forms
+from dialogs.nodes import in_declaration
 from dialogs.ports import Person
 from dialogs.questionnaire import VERSION, Facts, facts_for, live, num
+from dialogs.state import DialogState, Draft
 from dialogs.text import answer, answers
 
 DRAFT = "declare"
-REVIEW = "declare.review"
 
 
-def node_of(key: str) -> str:
-    return f"declare.q.{key}"
-
-
-def new(person: Person, now: str, prev: dict[str, Any] | None = None) -> dict[str, Any]:
+def new(person: Person, now: str, prev: dict[str, Any] | None = None) -> Draft:
     return {
         "rid": person.id, "rel": person.relation, "answers": {}, "prev": prev or {}, "started": now,
         "at": None, "tries": {}, "pending": None, "edit": False, "skey": None, "qv": VERSION,
     }
 
 
-def get(ctx: Ctx) -> dict[str, Any] | None:
+def get(ctx: Ctx) -> Draft | None:
     return ctx.state.get(DRAFT)
 
 
-async def need(ctx: Ctx) -> dict[str, Any] | None:
+async def need(ctx: Ctx) -> Draft | None:
     """The draft, with its person read for this step; without one (a node reached from an
     older state, or the link has ended meanwhile), back to the menu."""
     d = get(ctx)
@@ -59,7 +56,7 @@ async def need(ctx: Ctx) -> dict[str, Any] | None:
     return d
 
 
-def person_of(ctx: Ctx, d: dict[str, Any]) -> Person:
+def person_of(ctx: Ctx, d: Draft) -> Person:
     """Whom the draft is for, as the registry has them now (read by `need` this step)."""
     person = next((p for p in ctx.people_read() if p.id == d["rid"]), None)
     if person is None:
@@ -71,24 +68,24 @@ def today(ctx: Ctx) -> date:
     return ctx.env.now.date()
 
 
-def facts(ctx: Ctx, d: dict[str, Any], key: str) -> Facts | None:
+def facts(ctx: Ctx, d: Draft, key: str) -> Facts | None:
     """The facts a question sees, or None if it does not apply (any more)."""
     return facts_for(key, person_of(ctx, d), d["answers"], today(ctx), ctx.env.station_name)
 
 
-def who_of(ctx: Ctx, d: dict[str, Any]) -> Msg:
+def who_of(ctx: Ctx, d: Draft) -> Msg:
     """'bà Nguyễn Thị A', with any correction of name, birth date or sex applied."""
     person, day = person_of(ctx, d), today(ctx)
     return Facts(person, live(person, d["answers"], day), day).who()
 
 
-def who_by_relation(d: dict[str, Any]) -> Msg:
+def who_by_relation(d: Draft) -> Msg:
     """'con của bạn': whom a draft is for, without reading the registry (the idle reminder
     is sent outside any conversation step, and shows on a locked phone's screen)."""
     return Msg(f"security.draft_for.{d.get('rel') or 'other'}")
 
 
-def drop_person(state: dict[str, Any], resident_id: int) -> bool:
+def drop_person(state: DialogState, resident_id: int) -> bool:
     """Forget a person in one dialog state: their declaration in progress and the selection.
     The node stays, so the next message there says the declaration is gone. True if changed."""
     changed = False
@@ -102,9 +99,9 @@ def drop_person(state: dict[str, Any], resident_id: int) -> bool:
     return changed
 
 
-def in_progress(state: dict[str, Any]) -> bool:
+def in_progress(state: DialogState) -> bool:
     """Mid-way through a declaration (what the idle reminder watches)."""
-    return DRAFT in state and str(state.get("node") or "").startswith("declare.")
+    return DRAFT in state and in_declaration(state.get("node"))
 
 
 def said(ctx: Ctx, label: str, also: tuple[str, ...] = ()) -> bool:

@@ -7,6 +7,7 @@ typing the number works too, and means the person that number had in the list sh
 
 from __future__ import annotations
 
+from dialogs import nodes
 from dialogs.core import NAV, Ctx, Msg, command, node
 from dialogs.draft import drop_person
 from dialogs.home import menu_item
@@ -57,7 +58,7 @@ async def linked_or_none(ctx: Ctx) -> list[Person]:
     if not people:
         ctx.say("family.none")
         ctx.reset()
-        await ctx.go("link.code", remember=False)
+        await ctx.go(nodes.LINK_CODE, remember=False)
     return people
 
 
@@ -67,15 +68,15 @@ async def linked_or_none(ctx: Ctx) -> list[Person]:
 @command("nguoithan", "family")
 async def family_command(ctx: Ctx) -> None:
     ctx.reset()
-    await ctx.go("family.list", remember=False)
+    await ctx.go(nodes.FAMILY_LIST, remember=False)
 
 
 @menu_item("family.btn", order=60, show=has_links)
 async def family_menu(ctx: Ctx) -> None:
-    await ctx.go("family.list")
+    await ctx.go(nodes.FAMILY_LIST)
 
 
-@node("family.list")
+@node(nodes.FAMILY_LIST)
 class FamilyList:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -88,11 +89,11 @@ class FamilyList:
     @staticmethod
     async def handle(ctx: Ctx) -> None:
         if ctx.pressed("family.btn_add"):
-            await ctx.go("link.code")
+            await ctx.go(nodes.LINK_CODE)
         elif ctx.pressed("family.btn_unlink"):
-            await ctx.go("family.unlink_pick")
+            await ctx.go(nodes.FAMILY_UNLINK_PICK)
         elif ctx.pressed("security.btn_accounts"):
-            await ctx.go("owner.pick")
+            await ctx.go(nodes.OWNER_PICK)
         elif person := await picked(ctx):
             ctx.say("family.selected", who=named(ctx, person))
             await offer_declaration(ctx, person.id)
@@ -104,17 +105,17 @@ class FamilyList:
 @command("huylienket", "unlink")
 async def unlink_command(ctx: Ctx) -> None:
     ctx.reset()
-    await ctx.go("family.unlink_pick", remember=False)
+    await ctx.go(nodes.FAMILY_UNLINK_PICK, remember=False)
 
 
-@node("family.unlink_pick")
+@node(nodes.FAMILY_UNLINK_PICK)
 class UnlinkPick:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
         people = await linked_or_none(ctx)
         if len(people) == 1:  # nobody to choose between: straight to the confirmation
             ctx.data["unlink"] = people[0].id
-            await ctx.go("family.unlink_confirm", remember=False)
+            await ctx.go(nodes.FAMILY_UNLINK_CONFIRM, remember=False)
         elif people:
             show(ctx, "family.unlink_pick", people, [])
 
@@ -122,16 +123,16 @@ class UnlinkPick:
     async def handle(ctx: Ctx) -> None:
         if person := await picked(ctx):
             ctx.data["unlink"] = person.id
-            await ctx.go("family.unlink_confirm")
+            await ctx.go(nodes.FAMILY_UNLINK_CONFIRM)
 
 
-@node("family.unlink_confirm")
+@node(nodes.FAMILY_UNLINK_CONFIRM)
 class UnlinkConfirm:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
         person = await ctx.svc.people.get_linked(ctx.env.account, ctx.data.get("unlink") or 0)
         if person is None:
-            await ctx.go("family.unlink_pick", remember=False)
+            await ctx.go(nodes.FAMILY_UNLINK_PICK, remember=False)
             return
         keyboard = [["family.btn_unlink_yes"], ["family.btn_keep"]] + NAV
         ctx.say("family.unlink_confirm", keyboard=keyboard, who=named(ctx, person))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from dialogs import codes, parsers
+from dialogs import codes, nodes, parsers
 from dialogs.codes import CodeProblem
 from dialogs.core import HOME, NAV, NODES, SYNONYMS, Ctx, Msg, Reply, command, node
 from dialogs.home import HOME_INPUT, menu_item
@@ -127,19 +127,19 @@ async def start(ctx: Ctx) -> None:
     """`/start` alone greets; `/start <code>` is the QR deep link."""
     ctx.reset()
     if ctx.inp.text.strip():
-        ctx.state["node"] = "link.code"
+        ctx.state["node"] = nodes.LINK_CODE
         await take_code(ctx, ctx.inp.text)
         return
     ctx.say("link.welcome", **contact(ctx))
-    await ctx.go(HOME if await has_links(ctx) else "link.code", remember=False)
+    await ctx.go(HOME if await has_links(ctx) else nodes.LINK_CODE, remember=False)
 
 
 @menu_item("link.btn_link", order=5, show=_no_links)
 async def begin(ctx: Ctx) -> None:
-    await ctx.go("link.code")
+    await ctx.go(nodes.LINK_CODE)
 
 
-@node("link.code")
+@node(nodes.LINK_CODE)
 class Code:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -213,7 +213,7 @@ async def lookup(ctx: Ctx, code: str) -> None:
         await leave(ctx)
     else:
         ctx.data["rid"] = person.id
-        await ctx.go("link.year")
+        await ctx.go(nodes.LINK_YEAR)
 
 
 async def refuse_if_locked(ctx: Ctx, resident_id: int) -> bool:
@@ -287,7 +287,7 @@ async def pending(ctx: Ctx, verified: bool = True) -> Person | None:
         if person is not None:
             return person
         ctx.say("link.gone", **contact(ctx))
-    ctx.state["node"] = "link.code"
+    ctx.state["node"] = nodes.LINK_CODE
     await Code.enter(ctx)
     return None
 
@@ -309,7 +309,7 @@ def birth_answer(ctx: Ctx, person: Person) -> tuple[object | None, object]:
 
 
 # Not a place "Quay lại" returns to: a birth date once proven is not asked again.
-@node("link.year", back=False)
+@node(nodes.LINK_YEAR, back=False)
 class Year:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -337,10 +337,10 @@ class Year:
             return
         await ctx.svc.limits.reset(_year_key(ctx.env.account, person.id))
         ctx.data["verified"] = person.id
-        await ctx.go("link.relation")
+        await ctx.go(nodes.LINK_RELATION)
 
 
-@node("link.relation")
+@node(nodes.LINK_RELATION)
 class Relation:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -353,10 +353,10 @@ class Relation:
         picked = ctx.choice(list(RELATIONS))
         if picked:  # anything else: the engine says it did not understand and asks again
             ctx.data["relation"] = RELATIONS[picked]
-            await ctx.go("link.consent")
+            await ctx.go(nodes.LINK_CONSENT)
 
 
-@node("link.consent")
+@node(nodes.LINK_CONSENT)
 class Consent:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -380,7 +380,7 @@ async def make_link(ctx: Ctx) -> None:
     if person is None:
         return
     if "relation" not in ctx.data:
-        await ctx.go("link.relation")
+        await ctx.go(nodes.LINK_RELATION)
         return
     outcome = await ctx.svc.people.link(
         ctx.env.account, ctx.locale, person.id, ctx.data["relation"], CONSENT_VERSION, ctx.env.now
@@ -410,12 +410,12 @@ async def offer_declaration(ctx: Ctx, resident_id: int) -> None:
     """Select the person and offer to declare for them now."""
     ctx.reset()
     ctx.state["person_id"] = resident_id
-    await ctx.go("link.next", remember=False)
+    await ctx.go(nodes.LINK_NEXT, remember=False)
 
 
 # Reached only after a link succeeded: no Back/Cancel buttons here, because "Hủy" would
 # read as undoing the link; "Để sau" is the way out (typed Back/Cancel still work).
-@node("link.next", back=False)
+@node(nodes.LINK_NEXT, back=False)
 class Next:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -427,9 +427,9 @@ class Next:
 
     @staticmethod
     async def handle(ctx: Ctx) -> None:
-        if ctx.pressed("link.btn_declare") and "declare.begin" in NODES:
+        if ctx.pressed("link.btn_declare") and nodes.DECLARE_BEGIN in NODES:
             ctx.reset()
-            await ctx.go("declare.begin", remember=False)
+            await ctx.go(nodes.DECLARE_BEGIN, remember=False)
         elif ctx.pressed("link.btn_declare") or ctx.pressed("link.btn_later"):
             ctx.say("link.later")
             await leave(ctx)
@@ -441,7 +441,7 @@ class Next:
 async def _claim_at_home(ctx: Ctx) -> bool:
     if ctx.inp.kind == "photo" or (ctx.inp.kind == "text" and looks_like_code(ctx.inp.text)):
         ctx.reset()
-        ctx.state["node"] = "link.code"
+        ctx.state["node"] = nodes.LINK_CODE
         await Code.handle(ctx)
         return True
     return False

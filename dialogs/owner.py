@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from dialogs import nodes
 from dialogs.core import NAV, Ctx, Msg, Reply, command, node
 from dialogs.draft import drop_person
 from dialogs.link import RELATION_LABEL, contact, leave, named
@@ -51,10 +52,10 @@ def holder_lines(ctx: Ctx, holders: list[Holder]) -> Msg:
 @command("taikhoan", "accounts")
 async def accounts_command(ctx: Ctx) -> None:
     ctx.reset()
-    await ctx.go("owner.pick", remember=False)
+    await ctx.go(nodes.OWNER_PICK, remember=False)
 
 
-@node("owner.pick")
+@node(nodes.OWNER_PICK)
 class Pick:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -64,7 +65,7 @@ class Pick:
             await leave(ctx)
         elif len(people) == 1:
             ctx.data["owner_rid"] = people[0].id
-            await ctx.go("owner.list", remember=False)
+            await ctx.go(nodes.OWNER_LIST, remember=False)
         else:
             ctx.say("security.owner_pick", keyboard=[[label] for label in person_labels(people)] + NAV)
 
@@ -75,7 +76,7 @@ class Pick:
         for person, label in zip(people, person_labels(people), strict=True):
             if typed and typed == fold(label):
                 ctx.data["owner_rid"] = person.id
-                await ctx.go("owner.list")
+                await ctx.go(nodes.OWNER_LIST)
                 return
         ctx.say("common.not_understood")
         await Pick.enter(ctx)
@@ -94,7 +95,7 @@ async def _mine(ctx: Ctx) -> tuple[Person, list[Holder]] | None:
     return person, holders
 
 
-@node("owner.list")
+@node(nodes.OWNER_LIST)
 class List:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -114,13 +115,13 @@ class List:
         for i, account in enumerate(shown, 1):
             if account != ctx.env.account and typed == fold(_remove_label(ctx, i)):
                 ctx.data["remove"] = [i, account]
-                await ctx.go("owner.confirm")
+                await ctx.go(nodes.OWNER_CONFIRM)
                 return
         ctx.say("common.not_understood")
         await List.enter(ctx)
 
 
-@node("owner.confirm", back=False)
+@node(nodes.OWNER_CONFIRM, back=False)
 class Confirm:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -131,7 +132,7 @@ class Confirm:
         n, account = ctx.data.get("remove") or [0, None]
         target = next((h for h in holders if h.account_id == account), None)
         if target is None:
-            await ctx.go("owner.list", remember=False)
+            await ctx.go(nodes.OWNER_LIST, remember=False)
             return
         ctx.say("security.remove_confirm", keyboard=[["security.btn_remove_yes"], ["security.btn_keep"]] + NAV,
                 n=n, relation=_relation(target), who=named(ctx, person))
@@ -151,7 +152,7 @@ class Confirm:
             ctx.send(Reply("security.removed_notice", {"who": named(ctx, person), **contact(ctx)},
                            to=removed.account_id, locale=removed.locale))
             ctx.say("security.removed", relation=_relation(removed))
-            await ctx.go("owner.list", remember=False)
+            await ctx.go(nodes.OWNER_LIST, remember=False)
         elif ctx.pressed("security.btn_keep"):
             ctx.data.pop("remove", None)
-            await ctx.go("owner.list", remember=False)
+            await ctx.go(nodes.OWNER_LIST, remember=False)

@@ -14,7 +14,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from dialogs import codes, family
+from dialogs import codes, family, nodes
 from dialogs.core import NAV, Ctx, Msg, Reply, command, node
 from dialogs.draft import drop_person
 from dialogs.home import menu_item
@@ -26,6 +26,8 @@ from locales import catalog, t
 # The action a command starts, and the audit action its refusals are recorded under.
 AUDIT = {"data": "privacy_access", "withdraw": "consent_withdraw", "erase": "deletion_request"}
 ORDER = {q.key: i for i, q in enumerate(QUESTIONS)}  # answers in the order they were asked
+# The node confirming an action (reading one's data needs no confirmation).
+CONFIRM = {"withdraw": nodes.RIGHTS_WITHDRAW, "erase": nodes.RIGHTS_ERASE}
 PICK = {"data": "privacy.pick_data", "withdraw": "privacy.pick_withdraw", "erase": "privacy.pick_erase"}
 WITHDRAW, WITHDRAW_ERASE, ERASE, KEEP = (
     "privacy.btn_withdraw", "privacy.btn_withdraw_erase", "privacy.btn_erase", "privacy.btn_keep")
@@ -53,10 +55,10 @@ MENU_OPTIONS = {"privacy.opt_data": "data", "privacy.opt_withdraw": "withdraw", 
 @menu_item("privacy.btn_menu", order=70, show=has_links)
 async def rights_menu(ctx: Ctx) -> None:
     ctx.reset()
-    await ctx.go("rights.menu", remember=False)
+    await ctx.go(nodes.RIGHTS_MENU, remember=False)
 
 
-@node("rights.menu")
+@node(nodes.RIGHTS_MENU)
 class RightsMenu:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -84,7 +86,7 @@ async def begin(ctx: Ctx, action: str, code_text: str = "") -> None:
     elif len(people) == 1:
         await chosen(ctx, people[0])
     else:
-        await ctx.go("rights.pick")
+        await ctx.go(nodes.RIGHTS_PICK)
 
 
 async def _by_code(ctx: Ctx, text: str) -> None:
@@ -108,7 +110,7 @@ async def not_linked(ctx: Ctx, msg: str = "privacy.not_linked") -> None:
     await leave(ctx)
 
 
-@node("rights.pick")
+@node(nodes.RIGHTS_PICK)
 class Pick:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -130,7 +132,7 @@ async def chosen(ctx: Ctx, person: Person) -> None:
         await send_data(ctx, person)
         return
     ctx.data["privacy_rid"] = person.id
-    await ctx.go("rights." + action)
+    await ctx.go(CONFIRM[action])
 
 
 async def _target(ctx: Ctx) -> Person | None:
@@ -300,7 +302,7 @@ async def _confirmed(ctx: Ctx, buttons: list[str]) -> tuple[str, Person] | None:
     return choice, person
 
 
-@node("rights.withdraw")
+@node(nodes.RIGHTS_WITHDRAW)
 class Withdraw:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -334,7 +336,7 @@ async def _withdraw(ctx: Ctx, person: Person, erase_asked: bool) -> None:
 # ---------------------------------------------------------------- /xoadulieu
 
 
-@node("rights.erase")
+@node(nodes.RIGHTS_ERASE)
 class Erase:
     @staticmethod
     async def enter(ctx: Ctx) -> None:

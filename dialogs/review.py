@@ -10,9 +10,9 @@ import secrets
 from datetime import date, datetime
 from typing import Any
 
-from dialogs import draft
+from dialogs import draft, nodes
 from dialogs.core import HOME, NAV, RETRIES, RETRY, Ctx, Msg, node
-from dialogs.draft import DRAFT, REVIEW, node_of
+from dialogs.draft import DRAFT
 from dialogs.ports import Person, Submission, Unavailable
 from dialogs.questionnaire import (
     VERSION,
@@ -24,6 +24,7 @@ from dialogs.questionnaire import (
     typed_columns,
     walk,
 )
+from dialogs.state import Draft
 
 CONFIRM = "decl.btn.confirm"
 EDIT = "decl.btn.edit"
@@ -41,7 +42,7 @@ def summary(person: Person, answers: dict[str, Any], today: date, locale: str) -
     return joined(lines, "decl.join_line")
 
 
-@node(REVIEW)
+@node(nodes.DECLARE_REVIEW)
 class Review:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -52,7 +53,7 @@ class Review:
         missing = first_unanswered(person, d["answers"], today)
         if missing:  # e.g. the questionnaire changed while this draft waited
             d["edit"] = True
-            await ctx.go(node_of(missing), remember=False)
+            await ctx.go(nodes.question(missing), remember=False)
             return
         d["at"], d["edit"] = "review", False
         # Made once per reviewed set of answers: a repeated "send" carries the same key.
@@ -73,7 +74,7 @@ class Review:
         if d is None:
             return
         if draft.said(ctx, EDIT, EDIT_ALSO):
-            await ctx.go("declare.edit")
+            await ctx.go(nodes.DECLARE_EDIT)
         else:
             ctx.say("decl.review_choose", keyboard=[[CONFIRM], [EDIT]] + NAV)
 
@@ -105,7 +106,7 @@ async def _retry_submit(ctx: Ctx) -> None:
 RETRIES["submit"] = _retry_submit
 
 
-async def _save(ctx: Ctx, d: dict[str, Any]) -> None:
+async def _save(ctx: Ctx, d: Draft) -> None:
     person, today = draft.person_of(ctx, d), draft.today(ctx)
     answers = live(person, d["answers"], today)
     started = d.get("started")
@@ -130,12 +131,12 @@ async def _save(ctx: Ctx, d: dict[str, Any]) -> None:
     await ctx.go(HOME, remember=False)
 
 
-@node("declare.edit")
+@node(nodes.DECLARE_EDIT)
 class Edit:
     """Which answer to change: one button per answer, by its review label."""
 
     @staticmethod
-    def _keys(ctx: Ctx, d: dict[str, Any]) -> list[str]:
+    def _keys(ctx: Ctx, d: Draft) -> list[str]:
         return list(live(draft.person_of(ctx, d), d["answers"], draft.today(ctx)))
 
     @staticmethod
@@ -154,7 +155,7 @@ class Edit:
         for key in Edit._keys(ctx, d):
             if draft.said(ctx, "label." + key):
                 d["edit"] = True
-                await ctx.go(node_of(key))
+                await ctx.go(nodes.question(key))
                 return
         ctx.say("common.not_understood")
         await Edit.enter(ctx)

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import Any
 
+from dialogs import nodes
 from dialogs.codes import mask
 from dialogs.core import HOME, NAV, Ctx, Msg, Reply, callback, command, node, unknown_command
 from dialogs.core import _reprompt as reprompt
@@ -274,13 +275,13 @@ async def _still_staff(ctx: Ctx) -> StaffMember | None:
 async def remind(ctx: Ctx, member: StaffMember) -> None:
     ctx.reset()
     if member.is_admin:
-        await ctx.go("nhacnho.ward")
+        await ctx.go(nodes.NHACNHO_WARD)
     else:
         ctx.data["ward"] = member.ward
-        await ctx.go("nhacnho.audience")
+        await ctx.go(nodes.NHACNHO_AUDIENCE)
 
 
-@node("nhacnho.ward")
+@node(nodes.NHACNHO_WARD)
 class PickWard:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -304,10 +305,10 @@ class PickWard:
                 await PickWard.enter(ctx)
                 return
             ctx.data["ward"] = ward
-        await ctx.go("nhacnho.audience")
+        await ctx.go(nodes.NHACNHO_AUDIENCE)
 
 
-@node("nhacnho.audience")
+@node(nodes.NHACNHO_AUDIENCE)
 class PickAudience:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -323,10 +324,10 @@ class PickAudience:
         for k in ("undeclared", "stale", "everyone", "days"):
             ctx.data.pop(k, None)
         ctx.data.update(AUDIENCES[choice])
-        await ctx.go("nhacnho.days" if ctx.data.get("stale") else "nhacnho.quarter")
+        await ctx.go(nodes.NHACNHO_DAYS if ctx.data.get("stale") else nodes.NHACNHO_QUARTER)
 
 
-@node("nhacnho.days")
+@node(nodes.NHACNHO_DAYS)
 class PickDays:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -341,10 +342,10 @@ class PickDays:
             await PickDays.enter(ctx)
             return
         ctx.data["days"] = days
-        await ctx.go("nhacnho.quarter")
+        await ctx.go(nodes.NHACNHO_QUARTER)
 
 
-@node("nhacnho.quarter")
+@node(nodes.NHACNHO_QUARTER)
 class PickQuarter:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -352,7 +353,7 @@ class PickQuarter:
         quarters = await ctx.svc.staff.quarters(ward) if ward else []
         if not quarters:  # every ward at once, or a ward without quarters: nothing to choose
             ctx.data["quarter"] = None
-            await ctx.go("nhacnho.message", remember=False)
+            await ctx.go(nodes.NHACNHO_MESSAGE, remember=False)
             return
         ctx.say("staff.remind.ask_quarter", keyboard=[["staff.remind.whole_ward"], *([q] for q in quarters), *NAV])
 
@@ -368,10 +369,10 @@ class PickQuarter:
                 await PickQuarter.enter(ctx)
                 return
             ctx.data["quarter"] = quarter
-        await ctx.go("nhacnho.message")
+        await ctx.go(nodes.NHACNHO_MESSAGE)
 
 
-@node("nhacnho.message")
+@node(nodes.NHACNHO_MESSAGE)
 class WriteMessage:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -388,10 +389,10 @@ class WriteMessage:
                 await WriteMessage.enter(ctx)
                 return
             ctx.data["message"] = text
-        await ctx.go("nhacnho.preview")
+        await ctx.go(nodes.NHACNHO_PREVIEW)
 
 
-@node("nhacnho.preview")
+@node(nodes.NHACNHO_PREVIEW)
 class Preview:
     @staticmethod
     async def enter(ctx: Ctx) -> None:
@@ -414,14 +415,14 @@ class Preview:
         elif ctx.pressed("staff.remind.send_now"):
             await _create(ctx, None)
         elif ctx.pressed("staff.remind.schedule"):
-            await ctx.go("nhacnho.when")
+            await ctx.go(nodes.NHACNHO_WHEN)
         else:
             ctx.say("common.not_understood")
             ctx.say("staff.remind.confirm",
                     keyboard=[["staff.remind.send_now"], ["staff.remind.schedule"], *NAV])
 
 
-@node("nhacnho.when")
+@node(nodes.NHACNHO_WHEN)
 class PickTime:
     @staticmethod
     async def enter(ctx: Ctx) -> None:

@@ -13,6 +13,7 @@ class Draft(TypedDict, total=False):
     """A declaration in progress (dialogs/draft.py explains each key)."""
 
     rid: int  # the resident it is for
+    rel: str | None  # the account's relation to them (names them in the idle reminder)
     person: dict[str, Any]  # what the questions need to know of them
     answers: dict[str, Any]  # by question key
     prev: dict[str, Any]  # the latest saved version's answers (/capnhat offers to keep them)
@@ -20,12 +21,14 @@ class Draft(TypedDict, total=False):
     at: str | None  # the question being asked, or "review"
     tries: dict[str, int]  # failed tries per question
     pending: Any  # an unusual value awaiting "Bạn chắc chắn?"
+    toggled: list[Any]  # choices ticked so far on a several-choice question
     edit: bool  # answering one question again from the review
     skey: str | None  # submission key: a second "send" saves nothing
     qv: str  # questionnaire version
 
 
 class DialogState(TypedDict, total=False):
+    # Node names are the constants of dialogs.nodes (plain strings, as saved).
     node: str  # the node the person is at (e.g. "declare.review"); absent: at rest
     stack: list[str]  # nodes "Quay lại" (back) returns to, most recent last
     data: dict[str, Any]  # scratch space of the current flow; cleared on leaving it

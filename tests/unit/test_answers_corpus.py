@@ -18,7 +18,8 @@ from pathlib import Path
 
 import dialogs.flows  # noqa: F401 - registers the nodes
 from dialogs.core import Input, step
-from dialogs.draft import DRAFT, node_of
+from dialogs.draft import DRAFT
+from dialogs.nodes import question
 from tests.unit.test_questionnaire import Svc, env, person
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "answers.tsv"
@@ -72,7 +73,7 @@ def outcome(state: dict, key: str):
         return pending["value"]
     if key == "conditions" and d.get("toggled"):  # one condition pressed: waiting for "Xong"
         return d["toggled"]
-    assert state["node"] == node_of(key), (key, state["node"])
+    assert state["node"] == question(key), (key, state["node"])
     return None
 
 

@@ -7,7 +7,8 @@ import pytest
 
 import dialogs.flows  # noqa: F401 - registers the nodes
 from dialogs.core import HOME, Input, Msg, step
-from dialogs.draft import DRAFT, REVIEW, node_of
+from dialogs.draft import DRAFT
+from dialogs.nodes import DECLARE_REVIEW, question
 from tests.unit.test_answers_corpus import GOOD, at_question
 from tests.unit.test_questionnaire import Svc, env, person
 
@@ -32,7 +33,7 @@ async def asked_again(key: str, text: str) -> list:
     """Send `text` at question `key`; it must be refused: nothing stored, same question."""
     state, _ = await at_question(key)
     state, replies = await send(state, text)
-    assert state["node"] == node_of(key) and key not in state[DRAFT]["answers"], (key, text, stored(state, key))
+    assert state["node"] == question(key) and key not in state[DRAFT]["answers"], (key, text, stored(state, key))
     assert replies[-1].keyboard, "asked again with its buttons"
     return replies
 
@@ -93,7 +94,7 @@ async def test_a_condition_named_with_a_no_is_not_taken():
     state, _ = await at_question("conditions")
     state, replies = await send(state, "không bị tiểu đường")
     assert "conditions" not in state[DRAFT]["answers"] and not state[DRAFT].get("toggled")
-    assert state["node"] == node_of("conditions")
+    assert state["node"] == question("conditions")
 
 
 async def test_an_unusual_value_is_confirmed_with_everyday_yes_and_no():
@@ -101,7 +102,7 @@ async def test_an_unusual_value_is_confirmed_with_everyday_yes_and_no():
     state, replies = await send(state, "30 ký")  # BMI 12: confirmed once
     assert replies[-1].msg == "decl.sure_bmi" and "weight" not in state[DRAFT]["answers"]
     again, replies = await send(state, "kh")
-    assert "weight" not in again[DRAFT]["answers"] and again["node"] == node_of("weight")
+    assert "weight" not in again[DRAFT]["answers"] and again["node"] == question("weight")
     state, _ = await send(state, "dạ đúng rồi ạ")
     assert stored(state, "weight") == 30.0
 
@@ -109,7 +110,7 @@ async def test_an_unusual_value_is_confirmed_with_everyday_yes_and_no():
 async def test_polite_words_work_on_the_review_too():
     state, _ = await at_question("covid_doses")
     state, _ = await send(state, GOOD["covid_doses"])
-    assert state["node"] == REVIEW
+    assert state["node"] == DECLARE_REVIEW
     svc = Svc([person(40, address="45 Lê Lợi, Phường 27", relation="self")])
     state, _ = await step(state, Input(kind="text", text="dạ xác nhận gửi ạ"), env(svc))
     assert len(svc.declarations.saved) == 1 and DRAFT not in state
@@ -128,7 +129,7 @@ async def test_a_voice_message_or_a_sticker_at_a_question_is_told_what_to_type(k
     assert [r.msg for r in replies] == [f"input.{kind}"]
     assert replies[0].vars["hint"] == Msg(f"hint.{key}")
     assert replies[0].keyboard  # the question's buttons stay
-    assert state["node"] == node_of(key) and key not in state[DRAFT]["answers"]
+    assert state["node"] == question(key) and key not in state[DRAFT]["answers"]
 
 
 @pytest.mark.parametrize("kind", ("voice", "sticker", "video", "file", "location", "other"))
@@ -144,4 +145,4 @@ async def test_a_voice_message_at_the_review_says_press_a_button():
     state, _ = await send(state, GOOD["covid_doses"])
     state, replies = await send(state, "", kind="voice")
     assert replies[0].msg == "input.voice" and replies[0].vars["hint"] == Msg("hint.buttons")
-    assert state["node"] == REVIEW and replies[-1].msg == "decl.review"
+    assert state["node"] == DECLARE_REVIEW and replies[-1].msg == "decl.review"
