@@ -140,7 +140,8 @@ async def serve(rt: Runtime, webhook: bool, stop: asyncio.Event, background: lis
         tg = channels.get("telegram")
         if tg is not None:
             await announce_commands(tg, rt.settings.default_locale)
-        if webhook or "zalo" in channels:  # Zalo only ever calls us: it always needs the server
+        # Zalo only ever calls us: it always needs the server; so does the console when mounted.
+        if webhook or "zalo" in channels or rt.settings.web_console:
             runner = await start_web(rt, channels, telegram_webhook=webhook)
         for job in background if background is not None else jobs(rt):
             tasks.append(asyncio.create_task(job(rt, stop)))

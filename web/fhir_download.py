@@ -19,6 +19,7 @@ import asyncio
 import tempfile
 import zipfile
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -103,9 +104,9 @@ async def download(request: web.Request) -> web.StreamResponse:
             "Content-Type": "application/zip",
             "Content-Disposition": 'attachment; filename="khai-bao-fhir.zip"'})
         await response.prepare(request)
-        pieces = zipped(files)
-        while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
-            if piece:
-                await response.write(piece)
+        with closing(zipped(files)) as pieces:  # a browser that goes away closes the files too
+            while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+                if piece:
+                    await response.write(piece)
         await response.write_eof()
     return response

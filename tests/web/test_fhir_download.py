@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 
 from sqlalchemy import select
@@ -56,3 +57,17 @@ async def test_an_admin_chooses_the_ward(town, chat_factory, client):
 
 async def test_signed_out_gets_nothing(town, client):
     assert (await client.get("/export.fhir.zip", params={"ward": WARD})).status == 401
+
+
+def test_the_zip_is_made_a_piece_at_a_time(tmp_path):
+    from web.fhir_download import CHUNK, zipped  # noqa: PLC0415
+
+    big = tmp_path / "Observation.ndjson"
+    big.write_bytes(os.urandom(3 * CHUNK))  # does not compress: every piece carries its bytes
+    small = tmp_path / "Patient.ndjson"
+    small.write_bytes(b'{"resourceType": "Patient"}\n')
+    pieces = list(zipped([("Observation.ndjson", big), ("Patient.ndjson", small)]))
+    assert sum(1 for p in pieces if len(p) > CHUNK // 2) >= 3 and max(map(len, pieces)) < 2 * CHUNK
+    z = zipfile.ZipFile(io.BytesIO(b"".join(pieces)))
+    assert z.testzip() is None
+    assert z.read("Observation.ndjson") == big.read_bytes() and z.read("Patient.ndjson") == small.read_bytes()

@@ -94,3 +94,35 @@ async def test_without_the_setting_no_console(runtime, app):
         assert (await c.get("/healthz")).status == 200
     finally:
         await c.close()
+
+
+async def test_polling_mode_starts_the_server_for_the_console(runtime, monkeypatch):
+    import asyncio  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    import aiohttp  # noqa: PLC0415
+
+    from bot import run  # noqa: PLC0415
+
+    with socket.socket() as probe:  # a free port for the server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    runtime.settings.webhook_port = port
+    runtime.settings.bot_token = ""  # no messenger at all: only the console needs the server
+    started, real = asyncio.Event(), run.start_web
+
+    async def start_web(*args, **kw):
+        runner = await real(*args, **kw)
+        started.set()
+        return runner
+
+    monkeypatch.setattr(run, "start_web", start_web)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(run.serve(runtime, False, stop, background=[]))
+    try:
+        await asyncio.wait_for(started.wait(), 30)
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/") as r:
+            assert r.status == 401 and "Đăng nhập" in await r.text()  # the console's signed-out page
+    finally:
+        stop.set()
+        await serving
