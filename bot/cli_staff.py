@@ -23,6 +23,8 @@ from dialogs.staff import MAX_DAYS, MESSAGE_LIMIT, describe, parse_when
 from locales import t
 from storage import broadcasts, staff
 from storage.audit import entry
+from storage.models import Staff
+from storage.registry_check import Bad as BadCell
 
 
 def _h(key: str) -> str:
@@ -36,6 +38,7 @@ def register(subparsers) -> None:
     _who(a)
     a.add_argument("--ward", help=_h("ward"))
     a.add_argument("--role", default="staff", help=_h("role"))
+    a.add_argument("--name", help=_h("name"))
     a.set_defaults(func=cmd_staff_add)
     sub.add_parser("list", help=_h("staff_list")).set_defaults(func=cmd_staff_list)
     r = sub.add_parser("remove", help=_h("staff_remove"))
@@ -141,13 +144,31 @@ async def cmd_staff_add(args, rt) -> int:
         raise Bad(_say(rt, "bad_role"))
     if args.role == "staff" and not args.ward:
         raise Bad(_say(rt, "ward_needed"))
+    name = _name(rt, args.name)
     ward = await _ward(rt, args.ward) if args.ward else None
     async with rt.sessions.begin() as s:
-        await staff.add(s, tid, ward, args.role)
+        before = await s.get(Staff, tid)
+        if before is None and name is None:
+            raise Bad(_say(rt, "name_needed"))
+        await staff.add(s, tid, ward, args.role, name)
+        # Ids only in the audit log: the name is in the staff table.
         s.add(entry("staff_add", actor_kind="cli", actor_id=_operator(),
-                          details={"account": tid, "ward": ward, "role": args.role}))
-    print(_say(rt, "staff_added", id=tid, role=args.role, ward=ward or t(rt.settings.default_locale, "staff.all_wards")))
+                    details={"account": tid, "ward": ward, "role": args.role}))
+        if before is not None and name is not None and name != before.full_name:
+            s.add(entry("staff_rename", actor_kind="cli", actor_id=_operator(), details={"account": tid}))
+    print(_say(rt, "staff_added", id=tid, name=name or before.full_name or "—", role=args.role,
+               ward=ward or t(rt.settings.default_locale, "staff.all_wards")))
     return 0
+
+
+def _name(rt, text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return staff.parse_name(text)
+    except BadCell as bad:
+        reason = t(rt.settings.default_locale, f"registry.reason.{bad.reason}", **bad.vars)
+        raise Bad(_say(rt, "bad_name", reason=reason)) from None
 
 
 @command
@@ -158,7 +179,7 @@ async def cmd_staff_list(args, rt) -> int:
         print(_say(rt, "staff_none"))
     all_wards = t(rt.settings.default_locale, "staff.all_wards")
     for m in members:
-        print(_say(rt, "staff_row", id=m.account, role=m.role, ward=m.ward or all_wards))
+        print(_say(rt, "staff_row", id=m.account, name=m.name or "—", role=m.role, ward=m.ward or all_wards))
     return 0
 
 

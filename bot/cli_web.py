@@ -49,13 +49,13 @@ async def run_web_demo(rt) -> int:
     from storage import demo, staff  # noqa: PLC0415
     from storage.console import seed_demo_activity  # noqa: PLC0415
 
+    loc = rt.settings.default_locale
     await demo.seed(rt.sessions)
     async with rt.sessions.begin() as s:
-        await staff.add(s, DEMO_STAFF, demo.WARD, "staff")
+        await staff.add(s, DEMO_STAFF, demo.WARD, "staff", t(loc, "web.cli.demo_staff"))
     await seed_demo_activity(rt.sessions, demo.WARD)
     member = await rt.services.staff.member(DEMO_STAFF)
     link = await rt.services.console.sign_in_link(member)
-    loc = rt.settings.default_locale
     stop = asyncio.Event()
     stop_on_signals(stop)
     # Printed once the server listens, so the link works as soon as it is shown.

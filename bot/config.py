@@ -90,7 +90,8 @@ class Settings(BaseSettings):
     import_max_rejected_percent: float = 20.0
     web_host: str = "127.0.0.1"  # the staff console (healthbot web)
     web_port: int = 8081
-    web_public_url: str = ""  # the console's address as staff open it; empty: http://WEB_HOST:WEB_PORT
+    web_public_url: str = ""  # the console's address as staff open it; empty: see web_url
+    web_console: bool = False  # the console also served by `healthbot run`'s web server
 
     @field_validator("bot_token")
     @classmethod
@@ -217,7 +218,13 @@ class Settings(BaseSettings):
 
     @property
     def web_url(self) -> str:
-        return self.web_public_url or f"http://{self.web_host}:{self.web_port}"
+        """The console's address in sign-in links: WEB_PUBLIC_URL; with WEB_CONSOLE, the
+        messenger server's (PUBLIC_URL, or WEBHOOK_HOST:WEBHOOK_PORT); else WEB_HOST:WEB_PORT."""
+        if self.web_public_url:
+            return self.web_public_url
+        if self.web_console:
+            return self.public_url or f"http://{self.webhook_host}:{self.webhook_port}"
+        return f"http://{self.web_host}:{self.web_port}"
 
     @property
     def bot_api_base(self) -> str:

@@ -140,7 +140,8 @@ async def serve(rt: Runtime, webhook: bool, stop: asyncio.Event, background: lis
         tg = channels.get("telegram")
         if tg is not None:
             await announce_commands(tg, rt.settings.default_locale)
-        if webhook or "zalo" in channels:  # Zalo only ever calls us: it always needs the server
+        # Zalo only ever calls us: it always needs the server; so does the console when mounted.
+        if webhook or "zalo" in channels or rt.settings.web_console:
             runner = await start_web(rt, channels, telegram_webhook=webhook)
         for job in background if background is not None else jobs(rt):
             tasks.append(asyncio.create_task(job(rt, stop)))
@@ -189,7 +190,11 @@ async def _finish(tasks: list[asyncio.Task]) -> None:
             await j
 
 
+MESSENGER_MAX = 1024 * 1024  # bytes in a webhook's body
+
+
 def make_web_app(rt: Runtime, channels: dict, telegram_webhook: bool = True) -> web.Application:
+    """The server's routes; with WEB_CONSOLE, the staff console's pages beside them."""
     s = rt.settings
 
     async def healthz(request: web.Request) -> web.Response:
@@ -211,18 +216,49 @@ def make_web_app(rt: Runtime, channels: dict, telegram_webhook: bool = True) -> 
             return web.Response(status=403)
         return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
 
-    app = web.Application(client_max_size=1024 * 1024)
+    own: list[web.RouteDef] = []
     if "telegram" in channels and telegram_webhook and s.webhook_url:
         from bot.channels.telegram.webhook import route  # noqa: PLC0415
 
-        app.router.add_post(urlsplit(s.webhook_url).path or "/", route(rt, channels["telegram"], s.webhook_secret))
+        own.append(web.post(urlsplit(s.webhook_url).path or "/", route(rt, channels["telegram"], s.webhook_secret)))
     if "zalo" in channels:
         from bot.channels.zalo import make_routes  # noqa: PLC0415
 
-        app.add_routes(make_routes(s, rt.redis, zalo_events(rt)))
+        own.extend(make_routes(s, rt.redis, zalo_events(rt)))
     from bot.card_page import route as card_page  # noqa: PLC0415
 
-    app.router.add_get("/c/{code}", card_page(s, channels))
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", prometheus)
+    own += [web.get("/c/{code}", card_page(s, channels)), web.get("/healthz", healthz),
+            web.get("/metrics", prometheus)]
+    if s.web_console:
+        return with_console(rt, channels, own)
+    app = web.Application(client_max_size=MESSENGER_MAX)
+    app.add_routes(own)
+    return app
+
+
+def with_console(rt: Runtime, channels: dict, own: list[web.RouteDef]) -> web.Application:
+    """The console at the root with the server's routes beside it: a route of ours on a
+    console path stops the start (which page would answer is not for the router to guess);
+    the console's sessions, CSRF and headers apply to its pages only, and the webhooks keep
+    their own body limit."""
+    from bot.config import ConfigError  # noqa: PLC0415
+    from web.app import FOREIGN, clashes, mount  # noqa: PLC0415
+
+    tg = channels.get("telegram")
+    app = mount(rt, tg.username if tg is not None else "")
+    for r in own:
+        if clashes(app, r.path):
+            raise ConfigError("web.cli.clash", "ZALO_WEBHOOK_PATH" if r.path == rt.settings.zalo_webhook_path
+                              else "WEBHOOK_URL")
+    console_resources = set(app.router.resources())
+    app.add_routes(own)
+    app[FOREIGN] = set(app.router.resources()) - console_resources
+
+    @web.middleware
+    async def messenger_limit(request: web.Request, handler):
+        if request.match_info.route.resource in request.app[FOREIGN]:
+            request = request.clone(client_max_size=MESSENGER_MAX)
+        return await handler(request)
+
+    app.middlewares.append(messenger_limit)
     return app

@@ -83,6 +83,12 @@ class ConsoleLinks:
         value = await self.redis.getdel(f"{self.prefix}:signin:{_hash(token)}")
         return value.decode() if isinstance(value, bytes) else value
 
+    async def once(self, value: str, ttl: int) -> bool:
+        """True the first time `value` is seen within `ttl` seconds (only its hash is kept)."""
+        if not value:
+            return False
+        return bool(await self.redis.set(f"{self.prefix}:once:{_hash(value)}", 1, nx=True, ex=ttl))
+
     # sessions
     async def open(self, key: str, locale: str) -> Session:
         sid = secrets.token_urlsafe(32)

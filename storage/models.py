@@ -244,6 +244,7 @@ class Staff(Base):
     account: Mapped[str] = mapped_column(Text, primary_key=True)  # messenger address
     ward: Mapped[str | None] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(8), nullable=False, server_default="staff")
+    full_name: Mapped[str] = mapped_column(Text, nullable=False, server_default="")  # "" until named (0012)
     created_at: Mapped[datetime] = _now()
 
 

@@ -7,16 +7,17 @@ of their ward, an admin every ward. Every read of residents is written to the au
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs import codes
 from dialogs.ports import DeclarationView, Found, Person, StaffMember, StatsReport
 from dialogs.text import fold
-from storage import stats
+from storage import registry_check, stats
 from storage.audit import entry
 from storage.models import VI_FOLDED, VI_LETTERS, Declaration, Resident, Staff
 from storage.people import to_person
@@ -30,14 +31,44 @@ def folded(column):
     return func.lower(func.translate(column, _VI, _ASCII))
 
 
-# ---------------------------------------------------------------- the staff table (CLI)
+# ---------------------------------------------------------------- the staff table (CLI, console)
+
+NAME_MAX = 100
 
 
-async def add(session: AsyncSession, account: str, ward: str | None, role: str) -> None:
-    stmt = insert(Staff).values(account=account, ward=ward, role=role)
-    await session.execute(
-        stmt.on_conflict_do_update(index_elements=[Staff.account], set_={"ward": ward, "role": role})
-    )
+@dataclass(frozen=True, slots=True)
+class Member(StaffMember):
+    """A staff member with the name people see (the dialogs need only the address)."""
+
+    name: str = ""  # "" for staff added before names (migration 0012) until an admin names them
+
+    @property
+    def label(self) -> str:
+        return self.name or self.account
+
+
+def _member(row: Staff) -> Member:
+    return Member(row.account, row.ward, row.role, row.full_name)
+
+
+def parse_name(text: str) -> str:
+    """A staff member's full name as typed, checked like a resident's; raises registry_check.Bad."""
+    name = registry_check.parse_name(text)
+    if len(name) > NAME_MAX:
+        raise registry_check.Bad("too_long", limit=NAME_MAX)
+    return name
+
+
+async def add(session: AsyncSession, account: str, ward: str | None, role: str, name: str | None = None) -> None:
+    """Adds or changes a staff member; their name is kept when `name` is None."""
+    stmt = insert(Staff).values(account=account, ward=ward, role=role, full_name=name or "")
+    changes = {"ward": ward, "role": role} | ({"full_name": name} if name is not None else {})
+    await session.execute(stmt.on_conflict_do_update(index_elements=[Staff.account], set_=changes))
+
+
+async def rename(session: AsyncSession, account: str, name: str) -> bool:
+    res = await session.execute(update(Staff).where(Staff.account == account).values(full_name=name))
+    return res.rowcount > 0
 
 
 async def remove(session: AsyncSession, account: str) -> bool:
@@ -45,9 +76,17 @@ async def remove(session: AsyncSession, account: str) -> bool:
     return res.rowcount > 0
 
 
-async def all_members(session: AsyncSession) -> list[StaffMember]:
-    rows = (await session.execute(select(Staff).order_by(Staff.ward, Staff.account))).scalars()
-    return [StaffMember(r.account, r.ward, r.role) for r in rows]
+async def all_members(session: AsyncSession) -> list[Member]:
+    rows = (await session.execute(select(Staff).order_by(Staff.ward, Staff.full_name, Staff.account))).scalars()
+    return [_member(r) for r in rows]
+
+
+async def names(session: AsyncSession, accounts: set[str]) -> dict[str, str]:
+    """address -> name, for the staff among `accounts` who have one."""
+    if not accounts:
+        return {}
+    q = select(Staff.account, Staff.full_name).where(Staff.account.in_(accounts), Staff.full_name != "")
+    return dict((await session.execute(q)).all())
 
 
 async def wards(session: AsyncSession) -> list[str]:
@@ -88,10 +127,10 @@ class StaffService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self.sessions = sessions
 
-    async def member(self, account: str) -> StaffMember | None:
+    async def member(self, account: str) -> Member | None:
         async with self.sessions() as s:
             row = await s.get(Staff, account)
-        return StaffMember(row.account, row.ward, row.role) if row else None
+        return _member(row) if row else None
 
     async def wards(self, member: StaffMember) -> list[str]:
         async with self.sessions() as s:

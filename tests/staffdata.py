@@ -65,9 +65,9 @@ class Town:
             members.append(rid)
         return acc, members
 
-    async def staff(self, telegram_id: int, ward: str | None = WARD, role: str = "staff") -> int:
+    async def staff(self, telegram_id: int, ward: str | None = WARD, role: str = "staff", name: str = "") -> int:
         async with self.sessions.begin() as s:
-            s.add(Staff(account=addr(telegram_id), ward=ward, role=role))
+            s.add(Staff(account=addr(telegram_id), ward=ward, role=role, full_name=name))
         return telegram_id
 
     async def broadcast(self, bid: int) -> Broadcast:

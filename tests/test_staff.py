@@ -346,23 +346,36 @@ def one_line_error(capsys) -> str:
 async def test_cli_staff_accounts(runtime, town, capsys, sessions):
     rt = runtime
     await town.resident()
-    assert await cli(rt, "staff", "add", "--telegram-id", "777", "--ward", "phuong 27") == 0
+    assert await cli(rt, "staff", "add", "--telegram-id", "777", "--ward", "phuong 27") == 2  # new: a name needed
+    assert "--name" in one_line_error(capsys)
+    assert await cli(rt, "staff", "add", "--telegram-id", "777", "--ward", "phuong 27", "--name",
+                     " Nguyễn  Thị Lan ") == 0
     async with sessions() as s:
         row = await s.get(Staff, addr(777))
-    assert (row.ward, row.role) == (WARD, "staff")
-    assert await cli(rt, "staff", "add", "--zalo-id", "778", "--role", "admin") == 0
+    assert (row.ward, row.role, row.full_name) == (WARD, "staff", "Nguyễn Thị Lan")
+    assert await cli(rt, "staff", "add", "--zalo-id", "778", "--role", "admin", "--name", "Trần Văn Nam") == 0
     async with sessions() as s:
         assert (await s.get(Staff, "zalo:778")).role == "admin"
+    # Changing the ward keeps the name; a new name is a rename, audited without the name.
+    assert await cli(rt, "staff", "add", "--telegram-id", "777", "--role", "admin") == 0
+    assert await cli(rt, "staff", "add", "--telegram-id", "777", "--role", "admin", "--name", "Nguyễn Thị Lan Anh") == 0
+    async with sessions() as s:
+        assert (await s.get(Staff, addr(777))).full_name == "Nguyễn Thị Lan Anh"
+    renamed = await audit(sessions, "staff_rename")
+    assert [e.details for e in renamed] == [{"account": addr(777)}]
+    assert "Nguyễn" not in str([e.details for e in await audit(sessions, "staff_add")])
     capsys.readouterr()
     assert await cli(rt, "staff", "list") == 0
     out = capsys.readouterr().out
-    assert "777" in out and "778" in out
+    assert "777" in out and "778" in out and "Nguyễn Thị Lan Anh" in out and "Trần Văn Nam" in out
     assert await cli(rt, "staff", "remove", "--telegram-id", "777") == 0
     assert await cli(rt, "staff", "remove", "--telegram-id", "777") == 1
     capsys.readouterr()
     for argv in (("--telegram-id", "abc", "--ward", WARD), ("--telegram-id", "5"),
                  ("--telegram-id", "5", "--ward", "Phường 99"), ("--telegram-id", "5", "--role", "boss"),
-                 ("--zalo-id", "not-an-id", "--role", "admin")):
+                 ("--zalo-id", "not-an-id", "--role", "admin"), ("--telegram-id", "5", "--ward", WARD, "--name", " "),
+                 ("--telegram-id", "5", "--ward", WARD, "--name", "Lan 2"),
+                 ("--telegram-id", "5", "--ward", WARD, "--name", "A" * 101)):
         assert await cli(rt, "staff", "add", *argv) == 2, argv
         one_line_error(capsys)
 

@@ -16,11 +16,13 @@ from dialogs.ports import StaffMember
 from storage.console import SESSION_TTL, ConsoleLinks, Session
 
 COOKIE = "hb_console"
-PUBLIC = ("/signin/",)
+PUBLIC = ("/signin/", "/login/")  # a session is read but not needed
 OPEN = ("/static/", "/healthz")  # no session needed, none read
 MEMBER = web.RequestKey("member", object)
 SESSION = web.RequestKey("session", object)
 RT = web.AppKey("rt", object)
+# The messenger server's own routes when the console is mounted in it (web.app.mount).
+FOREIGN = web.AppKey("foreign_resources", set)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -43,9 +45,15 @@ class Forbidden(web.HTTPForbidden):
     pass
 
 
+def is_console(request: web.Request) -> bool:
+    """Not one of the messenger server's own routes (an unknown path gets the console's 404)."""
+    foreign = request.app.get(FOREIGN)
+    return not foreign or request.match_info.route.resource not in foreign
+
+
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith(OPEN):
+    if request.path.startswith(OPEN) or not is_console(request):
         return await handler(request)
     sess = await links(request).get(request.cookies.get(COOKIE, ""))
     member = await staff_of(request.app[RT], sess.staff) if sess else None
@@ -57,9 +65,9 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         return await handler(request)
     if member is None:
         if request.method == "GET" and request.path == "/":
-            from web.pages import render  # noqa: PLC0415
+            from web.telegram_login import page  # noqa: PLC0415
 
-            return render(request, "signed_out.html", {}, status=401)
+            return page(request, "signed_out.html", {}, status=401)
         raise web.HTTPUnauthorized()
     if request.method == "POST":
         form = await request.post()

@@ -18,6 +18,7 @@ from storage.privacy import OVERDUE
 from web import charts
 from web.auth import COOKIE, RT, SESSION, links, member_of, set_cookie, ward_scope
 from web.pages import locale_of, num, pct, render
+from web.telegram_login import page
 
 routes = web.RouteTableDef()
 LOCKS = web.AppKey("overview_locks", dict)
@@ -33,7 +34,7 @@ async def signin_page(request: web.Request) -> web.Response:
     # Opening the link only shows a button: link previews (Telegram fetches links in
     # messages) must not use up the token.
     ok = await links(request).peek(request.match_info["token"])
-    return render(request, "signin.html", {"ok": ok}, status=200 if ok else 410)
+    return page(request, "signin.html", {"ok": ok, "refused": False}, status=200 if ok else 410)
 
 
 @routes.post("/signin/{token}")
@@ -41,7 +42,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
     key = await links(request).take(request.match_info["token"])
     rt = request.app[RT]
     if key is None:
-        return render(request, "signin.html", {"ok": False}, status=410)
+        return page(request, "signin.html", {"ok": False, "refused": False}, status=410)
     sess = await links(request).open(key, locale_of(request))
     async with rt.sessions.begin() as s:
         s.add(entry("web_signin", actor_kind="staff", actor_id=key))
@@ -74,11 +75,6 @@ async def set_language(request: web.Request) -> web.StreamResponse:
         await links(request).set_locale(request[SESSION], loc)
     back = str(form.get("back", "/"))
     raise web.HTTPSeeOther(back if back.startswith("/") and not back.startswith("//") else "/")
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    return web.Response(text="ok")
 
 
 async def figures(request: web.Request, ward: str | None, now: datetime) -> dict:

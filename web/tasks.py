@@ -14,9 +14,11 @@ from bot.config import TIME_ZONE
 from dialogs.draft import drop_person
 from dialogs.ports import Audience
 from dialogs.staff import parse_when
+from locales import t
 from storage import broadcasts, console, export, privacy, staff
 from storage.audit import entry
 from storage.models import Broadcast, DeletionRequest
+from storage.registry_check import Bad as BadCell
 from web.auth import RT, Forbidden, member_of, ward_scope
 from web.pages import locale_of, quarters, render
 
@@ -183,7 +185,10 @@ async def audit(request: web.Request) -> web.Response:
                 rows = [r for r in rows if r.at < until + timedelta(days=1)]
             s.add(entry("web_audit", actor_kind="staff", actor_id=_actor(request), resident_id=rid if rid and rid > 0
                         else None, details={"staff": staff_text or None}))
-    return render(request, "audit.html", {"rows": rows[-500:][::-1], "q": q, "searched": searched})
+    rows = rows[-500:][::-1]
+    async with request.app[RT].sessions() as s:
+        names = await staff.names(s, {r.actor_id for r in rows if r.actor_kind == "staff" and r.actor_id})
+    return render(request, "audit.html", {"rows": rows, "q": q, "searched": searched, "names": names})
 
 
 # ---------------------------------------------------------------- staff accounts (admins)
@@ -194,14 +199,21 @@ def _admin(request: web.Request) -> None:
         raise Forbidden()
 
 
-@routes.get("/staff")
-async def staff_list(request: web.Request) -> web.Response:
-    _admin(request)
+async def _staff_page(request: web.Request, error: tuple[str, dict] | None = None, form=None,
+                      status: int = 200) -> web.Response:
+    """The staff accounts; `error` (message id, vars) above the form, which keeps what was typed."""
     async with request.app[RT].sessions() as s:
         members = await staff.all_members(s)
         wards = await staff.wards(s)
     return render(request, "staff_accounts.html", {"members": members, "wards": wards, "roles": staff.ROLES,
-                                          "key": console.staff_key, "error": request.query.get("error")})
+                                                   "key": console.staff_key, "error": error, "form": form or {}},
+                  status=status)
+
+
+@routes.get("/staff")
+async def staff_list(request: web.Request) -> web.Response:
+    _admin(request)
+    return await _staff_page(request, ("web.staff.bad", {}) if request.query.get("error") else None)
 
 
 def staff_address(typed: str) -> str | None:
@@ -214,6 +226,14 @@ def staff_address(typed: str) -> str | None:
     return f"{channel}:{user}"
 
 
+def _name(request: web.Request, typed: str) -> str | tuple[str, dict[str, str]]:
+    """The name, or the message (id, vars) saying why it cannot be used."""
+    try:
+        return staff.parse_name(typed)
+    except BadCell as bad:
+        return "web.staff.bad_name", {"reason": t(locale_of(request), f"registry.reason.{bad.reason}", **bad.vars)}
+
+
 @routes.post("/staff")
 async def staff_add(request: web.Request) -> web.StreamResponse:
     _admin(request)
@@ -221,20 +241,43 @@ async def staff_add(request: web.Request) -> web.StreamResponse:
     key, role, ward = str(form.get("key", "")).strip(), str(form.get("role", "")), str(form.get("ward", "")) or None
     key = staff_address(key)
     if key is None or role not in staff.ROLES or (role == "staff" and ward is None):
-        raise web.HTTPSeeOther("/staff?error=1")
+        return await _staff_page(request, ("web.staff.bad", {}), form, status=400)
+    name = _name(request, str(form.get("name", "")))
+    if isinstance(name, tuple):
+        return await _staff_page(request, name, form, status=400)
     async with request.app[RT].sessions.begin() as s:
-        await staff.add(s, key, None if role == "admin" else ward, role)
+        await staff.add(s, key, None if role == "admin" else ward, role, name)
+        # Ids only in the audit log: the name is in the staff table.
         s.add(entry("staff_add", actor_kind="staff", actor_id=_actor(request),
                     details={"staff": key, "ward": ward, "role": role}))
     raise web.HTTPSeeOther("/staff")
 
 
-@routes.post("/staff/{key}/remove")
-async def staff_remove(request: web.Request) -> web.StreamResponse:
+def _member_key(request: web.Request) -> str:
+    """The staff member a /staff/{key}/… action is about (admins only)."""
     _admin(request)
     key = staff_address(request.match_info["key"])
     if key is None:
         raise web.HTTPNotFound()
+    return key
+
+
+@routes.post("/staff/{key}/name")
+async def staff_rename(request: web.Request) -> web.StreamResponse:
+    key = _member_key(request)
+    name = _name(request, str((await request.post()).get("name", "")))
+    if isinstance(name, tuple):
+        return await _staff_page(request, name, status=400)
+    async with request.app[RT].sessions.begin() as s:
+        if not await staff.rename(s, key, name):
+            raise web.HTTPNotFound()
+        s.add(entry("staff_rename", actor_kind="staff", actor_id=_actor(request), details={"staff": key}))
+    raise web.HTTPSeeOther("/staff")
+
+
+@routes.post("/staff/{key}/remove")
+async def staff_remove(request: web.Request) -> web.StreamResponse:
+    key = _member_key(request)
     async with request.app[RT].sessions.begin() as s:
         await staff.remove(s, key)
         s.add(entry("staff_remove", actor_kind="staff", actor_id=_actor(request), details={"staff": key}))

@@ -28,6 +28,7 @@ from storage.fhir.resources import TYPES, Builder, Context
 from storage.models import Declaration, Resident
 
 PAGE = 1000  # residents per query
+YIELD_EVERY = 100  # residents built between two turns of the event loop (a few tens of ms)
 FORMATS = ("ndjson", "bundle")
 
 _RESIDENT = (Resident.id, Resident.full_name, Resident.birth_date, Resident.birth_year,
@@ -190,6 +191,8 @@ async def export(sessions: async_sessionmaker[AsyncSession], ward: str | None, o
                 writer.write(build.resident(r, decls))
                 done.residents += 1
                 done.resident_ids.append(r.id)
+                if done.residents % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # the console's server (and webhooks) share this loop
     finally:
         writer.close()
     done.resources = dict(writer.counts)

@@ -47,3 +47,30 @@ def test_stairway(server_url):
         assert asyncio.run(tables(url)) == set()
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_staff_keep_their_rows_and_get_names(server_url):
+    """0012: staff added before names stay, with an empty name; going down keeps them too."""
+    name = f"hb_names_{secrets.token_hex(3)}"
+
+    async def run(url, sql, *args):
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    admin = with_database(server_url, "postgres")
+    asyncio.run(run(admin, f'CREATE DATABASE "{name}"'))
+    url = with_database(server_url, name)
+    try:
+        migrate.upgrade(url, "0011")
+        asyncio.run(run(url, "INSERT INTO staff (account, ward, role) VALUES ('telegram:5', 'P27', 'staff')"))
+        migrate.upgrade(url, "0012")
+        rows = asyncio.run(run(url, "SELECT account, ward, full_name FROM staff"))
+        assert [tuple(r) for r in rows] == [("telegram:5", "P27", "")]
+        asyncio.run(run(url, "UPDATE staff SET full_name = 'Nguyễn Thị Lan'"))
+        migrate.downgrade(url, "0011")
+        assert [tuple(r) for r in asyncio.run(run(url, "SELECT account, ward FROM staff"))] == [("telegram:5", "P27")]
+    finally:
+        asyncio.run(run(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -4,6 +4,8 @@ main pages (desktop and phone width) go to var/screenshots for a person to look 
 
 from __future__ import annotations
 
+import json
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,9 +15,9 @@ from playwright.async_api import async_playwright
 from sqlalchemy import select
 
 from bot.config import TIME_ZONE
-from storage.models import Broadcast, DeletionRequest, Resident
-from tests.staffdata import KP1, OTHER_WARD
-from tests.web.conftest import STAFF_ID, link_from_bot, path_of
+from storage.models import Broadcast, DeletionRequest, Resident, Staff
+from tests.staffdata import KP1, OTHER_WARD, WARD
+from tests.web.conftest import ADMIN_ID, STAFF_ID, link_from_bot, path_of
 
 CHROMIUM = "/usr/bin/chromium"  # the system's (.ci/run installs it); Playwright's download is not reachable
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -151,3 +153,37 @@ async def test_phone_width(town, chat_factory, server, browser):
     await page.goto(str(server.make_url(f"/residents/{rid}")))
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     await shot(page, "resident-phone")
+
+
+async def test_admin_adds_a_named_staff_member(town, chat_factory, server, browser):
+    await town.resident()  # a ward to choose
+    page = await signed_in_page(browser, server, chat_factory, ADMIN_ID)
+    await page.get_by_role("link", name="Cán bộ").click()
+    await page.get_by_label("Họ và tên", exact=True).fill("Đỗ Thị Ngọc Ánh")
+    await page.get_by_label("Mã tài khoản").fill("zalo:5566778899")
+    await page.get_by_label("Phường", exact=True).select_option(WARD)
+    await page.get_by_role("button", name="Thêm cán bộ").click()
+    row = page.get_by_role("row").filter(has_text="Đỗ Thị Ngọc Ánh")
+    await row.wait_for()
+    assert "zalo:5566778899" in await row.inner_text() and WARD in await row.inner_text()
+    await shot(page, "staff")
+    async with town.sessions() as s:
+        assert (await s.get(Staff, "zalo:5566778899")).full_name == "Đỗ Thị Ngọc Ánh"
+
+
+async def test_download_the_fhir_export(town, chat_factory, server, browser, tmp_path):
+    _, family = await town.family(2, quarter=KP1)
+    await town.declare(family[0], weight_kg=52, height_cm=155, answers={"weight": 52, "height": 155})
+    page = await signed_in_page(browser, server, chat_factory, STAFF_ID)
+    async with page.expect_download() as got:
+        await page.get_by_role("link", name="Tải hồ sơ theo chuẩn FHIR (NDJSON, .zip)").click()
+    download = await got.value
+    assert download.suggested_filename == "khai-bao-fhir.zip"
+    path = tmp_path / "fhir.zip"
+    await download.save_as(path)
+    with zipfile.ZipFile(path) as z:
+        manifest = json.loads(z.read("manifest.json"))
+        counts = {o["type"]: o["count"] for o in manifest["output"]}
+        assert counts["Patient"] == 2 and counts["Observation"] >= 2
+        assert len(z.read("Patient.ndjson").splitlines()) == 2
+    await shot(page, "overview-exports")
