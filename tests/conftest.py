@@ -20,8 +20,8 @@ from sqlalchemy import text
 
 from storage import code_vault, migrate
 from storage.db import make_engine, make_sessions, with_database
-from storage.redis_client import make_redis
 from storage.embedded import start_postgres, start_redis
+from storage.redis_client import make_redis
 from storage.state import StateStore
 
 ROOT = Path(__file__).resolve().parent.parent
