@@ -8,7 +8,6 @@ requester on their messenger; a message that cannot be delivered does not undo t
 
 from __future__ import annotations
 
-import csv
 import sys
 from datetime import datetime, timedelta
 from functools import partial
@@ -22,7 +21,7 @@ from bot.terminal import help_text
 from dialogs import codes
 from dialogs.privacy import drop_person
 from locales import catalog, t
-from storage import privacy
+from storage import privacy, sheets
 from storage.audit import entry
 from storage.models import Resident
 
@@ -223,9 +222,7 @@ async def cmd_audit(args, rt) -> int:
              catalog(loc).get(f"privacy.action.{e.action}", ""),
              e.resident_id or "", e.outcome, _details(rt, e.details)] for e in found]
     if args.csv:
-        w = csv.writer(sys.stdout)
-        w.writerow(head)
-        w.writerows(rows)
+        sheets.write_csv(None, head, rows, loc, out=sys.stdout)  # spreadsheet-safe, as every export
         return 0
     since_text = since.strftime("%d/%m/%Y")
     if not rows:

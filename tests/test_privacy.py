@@ -441,7 +441,7 @@ async def test_audit_answers_who_saw_or_changed_what_when(chat_factory, sessions
     assert "Nguyễn Thị Lan" not in out and f"account:{addr(B)}" not in out
 
     assert await cli(runtime, "audit", "--staff", str(STAFF), "--csv") == 0
-    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out.removeprefix("\ufeff"))))
     assert rows[0][:3] == ["Thời điểm", "Người thực hiện", "Hành động"]
     assert {r[2] for r in rows[1:]} == {"staff_lookup", "staff_export"} and all(r[1] == f"staff:{addr(STAFF)}" for r in rows[1:])
     assert str(lan.id) in {r[4] for r in rows[1:]}
