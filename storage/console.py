@@ -223,7 +223,7 @@ def name_ways(words: str) -> Iterator:
        range of ix_residents_name_end (the names spelt backwards), read in order and left
        as soon as the page is full: under 1 ms at 1,000,000 residents.
     2. Names holding every word typed, anywhere ("nguyen van"): ix_residents_name_words,
-       whose lists of common words are read whole (~10 ms at 1M).
+       whose lists of common words are read whole (7–11 ms at 1M).
     3. The same with the last word only begun ("nguyen van a"): a prefix reads every word
        it begins (~40 ms at 1M)."""
     end = words[::-1]
