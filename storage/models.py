@@ -119,8 +119,9 @@ class Resident(Base):
     @classmethod
     def _code_comparator(cls) -> _CodeComparator:
         return _CodeComparator(cls.code_hash)
-    # The name without diacritics, lower case: the staff console searches it (migration 0010
-    # indexes it). Stored, so a search does not fold every row it reads.
+    # The name without diacritics, lower case: the staff console searches it (migration 0013
+    # indexes it, spelt backwards and word by word). Stored, so a search does not fold every
+    # row it reads.
     name_folded: Mapped[str | None] = mapped_column(Text, Computed(FOLD_NAME_SQL, persisted=True))
 
     __table_args__ = (

@@ -573,8 +573,8 @@ class _Indexes:
         for index in sorted(Resident.__table__.indexes, key=lambda i: i.name):
             drop.append(f"DROP INDEX {index.name}")
             (unique if index.unique else create).append(str(CreateIndex(index).compile(dialect=dialect)))
-        # Indexes a migration adds outside the model because they depend on the server
-        # (0010's trigram index on name_folded): as the database has them.
+        # Indexes a migration adds outside the model (0013's on expressions of name_folded):
+        # as the database has them.
         known = {i.name for i in Resident.__table__.indexes} | {"residents_pkey", CODE_CONSTRAINT}
         for name, definition in await conn.fetch(
                 "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'residents' ORDER BY indexname"):

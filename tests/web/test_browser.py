@@ -15,6 +15,7 @@ from playwright.async_api import async_playwright
 from sqlalchemy import select
 
 from bot.config import TIME_ZONE
+from storage import registry
 from storage.models import Broadcast, DeletionRequest, Resident, Staff
 from tests.staffdata import KP1, OTHER_WARD, WARD
 from tests.web.conftest import ADMIN_ID, STAFF_ID, link_from_bot, path_of
@@ -65,6 +66,9 @@ async def test_staff_tasks_in_a_browser(town, chat_factory, server, browser):
             (await s.get(Resident, rid)).full_name = name
         s.add(DeletionRequest(resident_id=family[2], ward=(await s.get(Resident, family[2])).ward,
                               requested_by=f"telegram:{acc}", requested_at=datetime.now(UTC) - timedelta(hours=80)))
+    gone = await town.resident(name="Đinh Văn Tư")
+    async with town.sessions.begin() as s:
+        await registry.set_status(s, gone, "moved", actor="test")
     await town.declare(family[0], days_ago=2, answers={"weight": 50})
     await town.declare(family[0], days_ago=1, answers={"weight": 51.5})
     page = await signed_in_page(browser, server, chat_factory, STAFF_ID)
@@ -89,6 +93,17 @@ async def test_staff_tasks_in_a_browser(town, chat_factory, server, browser):
     assert card.status == 200 and card.headers["content-type"] == "application/pdf"
     # the browser shows it in its PDF viewer; the bytes, fetched with the same session:
     assert (await (await page.context.request.get(card.url)).body()).startswith(b"%PDF")
+
+    # someone who moved away: not among those living here, found with the filter
+    await page.goto(str(server.make_url("/residents")))
+    await page.get_by_label("Họ tên, số điện thoại").fill("dinh van tu")
+    await page.get_by_role("button", name="Tìm").click()
+    await page.get_by_text("Tìm thấy 0 người.").wait_for()
+    await page.get_by_label("Đã chuyển đi").check()
+    await page.get_by_role("button", name="Tìm").click()
+    await page.get_by_text("Tìm thấy 1 người.").wait_for()
+    assert await page.get_by_role("row", name="Đinh Văn Tư").get_by_role("cell", name="Đã chuyển đi").count() == 1
+    await shot(page, "search-moved")
 
     # add a walk-in resident
     await page.goto(str(server.make_url("/residents/new")))

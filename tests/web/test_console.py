@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, text
 
 from bot.config import TIME_ZONE
+from storage import registry
 from storage.models import AuditEntry, Broadcast, DeletionRequest, Link, Resident
 from tests.staffdata import KP1, OTHER_WARD, WARD
 from tests.web.conftest import (
@@ -208,6 +209,60 @@ async def test_search_without_diacritics_and_by_phone(town, chat_factory, client
     assert "nguyen" not in str(searched[0].details)  # the typed text is never stored
 
 
+async def test_a_name_is_found_by_its_end_then_by_its_words(town, chat_factory, client):
+    ids = {name: await town.resident(name=name)
+           for name in ("Nguyễn Minh Tuấn", "Nguyễn Văn Tuấn Anh", "Lê Tuấn", "Trần Minh Tuấn Kiệt")}
+    await sign_in(client, chat_factory, STAFF_ID)
+
+    async def found(q: str) -> set[str]:
+        html = await (await client.get("/residents", params={"q": q})).text()
+        return {name for name, rid in ids.items() if f"/residents/{rid}\"" in html}
+
+    # the end of the name, whole words: those ending so, and only those
+    assert await found("minh tuan") == {"Nguyễn Minh Tuấn"}
+    assert await found("tuan") == {"Nguyễn Minh Tuấn", "Lê Tuấn"}
+    assert await found("nguyen minh tuan") == {"Nguyễn Minh Tuấn"}
+    # no name ends so: every word anywhere, then the last word only begun
+    assert await found("nguyen van") == {"Nguyễn Văn Tuấn Anh"}
+    assert await found("minh tuan k") == {"Trần Minh Tuấn Kiệt"}
+    assert await found("nguyen tu") == {"Nguyễn Minh Tuấn", "Nguyễn Văn Tuấn Anh"}
+    assert await found("tua") == set(ids)
+    assert await found("uan") == set()  # words are found from their start
+
+
+async def test_moved_away_and_deceased_are_filters(town, chat_factory, client):
+    living = await town.resident(name="Trần Văn Nam")
+    moved = await town.resident(name="Phạm Văn Nam")
+    died = await town.resident(name="Đỗ Văn Nam")
+    elsewhere = await town.resident(name="Lý Văn Nam", ward=OTHER_WARD)
+    async with town.sessions.begin() as s:
+        for rid, status in ((moved, "moved"), (died, "deceased"), (elsewhere, "moved")):
+            await registry.set_status(s, rid, status, actor="test")
+        (await s.get(Resident, moved)).phone = "+84903555666"
+    await sign_in(client, chat_factory, STAFF_ID)
+
+    async def shown(**params) -> tuple[set[int], str]:
+        html = await (await client.get("/residents", params=params)).text()
+        return {rid for rid in (living, moved, died, elsewhere) if f"/residents/{rid}\"" in html}, html
+
+    assert (await shown(q="van nam"))[0] == {living}  # by default: those living in the ward
+    assert (await shown(q="van nam", s="nonsense"))[0] == {living}
+    ids, html = await shown(q="van nam", s="moved")
+    assert ids == {moved} and "Đã chuyển đi" in html  # another ward's stays hidden
+    ids, html = await shown(s="deceased")  # the list, without typing a name
+    assert ids == {died} and "Đã mất" in html
+    ids, html = await shown(q="0903 555 666")  # a phone number names a person whatever their status
+    assert ids == {moved} and "Đã chuyển đi" in html
+    assert [e.details["status"] for e in await audit(town.sessions, "web_search")] == [
+        "active", "active", "moved", "deceased", "active"]
+
+    page = await (await client.get(f"/residents/{moved}")).text()
+    today = datetime.now(TIME_ZONE).strftime("%d/%m/%Y")
+    assert f"Đã chuyển đi (từ {today})" in page
+    assert "Đang cư trú" in await (await client.get(f"/residents/{living}")).text()
+    assert (await client.get(f"/residents/{elsewhere}")).status == 404
+
+
 async def test_walk_in_is_checked_like_an_import(town, chat_factory, client):
     csrf = await sign_in(client, chat_factory, STAFF_ID)
     bad = await client.post("/residents/new", data={"csrf": csrf, "full_name": "Ngô 2", "birth": "31/02/1990"})
@@ -370,7 +425,7 @@ async def test_import_shows_a_preview_then_applies(town, chat_factory, client):
     assert rows == [("Đỗ Văn Hùng", WARD), ("Hồ Thị Yến", WARD)]
     async with town.sessions() as s:  # a first load drops the indexes and builds them again
         names = set((await s.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'residents'"))).scalars())
-    assert {"ix_residents_name_folded", "ix_residents_phone"} <= names
+    assert {"ix_residents_name_end", "ix_residents_name_words", "ix_residents_not_active", "ix_residents_phone"} <= names
     assert "/residents/" in await (await client.get("/residents", params={"q": "ho thi yen"})).text()
     assert (await client.post("/import/apply", data={"csrf": csrf})).status == 400  # the file is gone
 
