@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from bot.run import stop_on_signals
+from bot.runtime import settle_heap
 from bot.terminal import help_text
 from locales import t
 
@@ -25,6 +26,7 @@ async def serve(rt, stop: asyncio.Event, ready=None) -> None:
     # PostgreSQL; the kernel spreads the connections).
     site = web.TCPSite(runner, rt.settings.web_host, rt.settings.web_port, reuse_port=True)
     await site.start()
+    settle_heap()
     try:
         if ready:
             ready()
