@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from storage.models import AuditEntry
 
@@ -26,6 +27,15 @@ def entry(
         outcome=outcome,
         details=details or {},
     )
+
+
+async def write(session: AsyncSession | AsyncConnection, action: str, **kw: Any) -> None:
+    """`entry`'s row, inserted now without the ORM's unit of work: for pages viewed over and
+    over (the console), where a flush cost about a millisecond of CPU per view."""
+    row = entry(action, **kw)
+    await session.execute(insert(AuditEntry.__table__).values(
+        action=row.action, actor_kind=row.actor_kind, actor_id=row.actor_id, resident_id=row.resident_id,
+        outcome=row.outcome, details=row.details))
 
 
 class AuditLog:

@@ -23,17 +23,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
-from sqlalchemy import and_, func, insert, literal, literal_column, select, text
+from sqlalchemy import and_, func, literal, literal_column, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import codes
 from dialogs.ports import Audience, SignInLink, StaffMember
-from storage import broadcasts, code_vault, people, registry_check
+from storage import audit, broadcasts, code_vault, people, registry_check
 from storage.audit import entry
 from storage.models import (
     RESIDENT_STATUSES,
-    AuditEntry,
     Declaration,
     DeletionRequest,
     Link,
@@ -286,10 +285,10 @@ async def search(session: AsyncSession, member: StaffMember, ward: str | None, q
         hits = sorted(map(_hit, rows), key=lambda h: (h.full_name, h.id))
     else:
         hits = [_hit(r) for r in (await conn.execute(q.order_by(_R.c.id).limit(limit))).all()]
-    await conn.execute(insert(AuditEntry.__table__).values(
-        action="web_search", actor_kind="staff", actor_id=staff_key(member), outcome="ok" if hits else "not_found",
-        details={"kind": kind, "ward": ward, "filters": list(filters), "status": status,
-                 "resident_ids": [h.id for h in hits]}))
+    await audit.write(conn, "web_search", actor_kind="staff", actor_id=staff_key(member),
+                      outcome="ok" if hits else "not_found",
+                      details={"kind": kind, "ward": ward, "filters": list(filters), "status": status,
+                               "resident_ids": [h.id for h in hits]})
     return kind, hits
 
 

@@ -19,6 +19,7 @@ from dialogs.ports import DeclarationView, Found, Person, StaffMember, StatsRepo
 from dialogs.text import fold
 from storage import registry_check, stats
 from storage.audit import entry
+from storage.db import fetch
 from storage.models import VI_FOLDED, VI_LETTERS, Declaration, Resident, Staff
 from storage.people import to_person
 
@@ -128,9 +129,9 @@ class StaffService:
         self.sessions = sessions
 
     async def member(self, account: str) -> Member | None:
-        async with self.sessions() as s:
-            row = await s.get(Staff, account)
-        return _member(row) if row else None
+        """Read on every console request (removal ends access at once): straight on asyncpg."""
+        rows = await fetch(self.sessions, "SELECT ward, role, full_name FROM staff WHERE account = $1", account)
+        return Member(account, rows[0]["ward"], rows[0]["role"], rows[0]["full_name"]) if rows else None
 
     async def wards(self, member: StaffMember) -> list[str]:
         async with self.sessions() as s:

@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from bot.config import TIME_ZONE
 from locales import available, t
-from storage import console, stats
+from storage import audit, console, stats
 from storage.audit import entry
 from storage.privacy import OVERDUE
 from web import charts
@@ -164,8 +164,8 @@ async def overview(request: web.Request) -> web.Response:
         waiting = await console.requests(s, ward)
         who = await console.names(s, [r.resident_id for r in waiting])
         wards = await rt.services.staff.wards(member) if member.is_admin else []
-        s.add(entry("web_overview", actor_kind="staff", actor_id=console.staff_key(member),
-                    details={"ward": ward, "resident_ids": [r.resident_id for r in waiting]}))
+        await audit.write(s, "web_overview", actor_kind="staff", actor_id=console.staff_key(member),
+                          details={"ward": ward, "resident_ids": [r.resident_id for r in waiting]})
     return render(request, "overview.html", {
         "ward": ward, "wards": wards, "table": table, "total": console.ProgressRow(*data["rows"][0]),
         "chart": chart, "share": charts.share, "days_total": sum(n for _, n in data["days"]),
