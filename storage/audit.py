@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import json
+from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import AuditEntry
+
+if TYPE_CHECKING:
+    import asyncpg
 
 
 def entry(
@@ -26,6 +29,15 @@ def entry(
         outcome=outcome,
         details=details or {},
     )
+
+
+INSERT = "INSERT INTO audit_log (actor_kind, actor_id, action, outcome, details) VALUES ($1, $2, $3, $4, $5::jsonb)"
+
+
+async def insert(conn: asyncpg.Connection, action: str, **kw: Any) -> None:
+    """The same row through a plain asyncpg connection (the registry import's own transaction)."""
+    e = entry(action, **kw)
+    await conn.execute(INSERT, e.actor_kind, e.actor_id, e.action, e.outcome, json.dumps(e.details))
 
 
 class AuditLog:
