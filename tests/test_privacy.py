@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -423,9 +424,10 @@ async def test_audit_answers_who_saw_or_changed_what_when(chat_factory, sessions
     await link(chat_factory(A), lan)
     await link(chat_factory(B), other)
     async with sessions.begin() as s:
-        s.add(Staff(account=addr(STAFF), ward=WARD, role="staff"))
+        s.add(Staff(account=addr(STAFF), ward=WARD, role="staff", full_name="Phạm Văn Đức"))
     staff = chat_factory(STAFF)
     await staff.command("tracuu", lan.code)
+    await staff.command("tracuu", "KHONGCOAI")  # found nobody
     await chat_factory(A).command("dulieucuatoi")
     async with sessions.begin() as s:
         tbl = await export.table(s, WARD, "vi", TIME_ZONE)
@@ -435,16 +437,21 @@ async def test_audit_answers_who_saw_or_changed_what_when(chat_factory, sessions
     today = datetime.now(TIME_ZONE).strftime("%d/%m/%Y")
     assert await cli(runtime, "audit", "--resident", codes.display(lan.code), "--since", today) == 0
     out = capsys.readouterr().out
-    for needle in ("link", "staff_lookup", f"staff:{addr(STAFF)}", "privacy_access", f"account:{addr(A)}", "staff_export",
-                   "xem toàn bộ dữ liệu cá nhân", "2 hồ sơ"):
+    for needle in ("liên kết tài khoản", "cán bộ tra cứu hồ sơ", f"Cán bộ Phạm Văn Đức ({addr(STAFF)})",
+                   "xem toàn bộ dữ liệu cá nhân", f"Người dân {addr(A)}", "cán bộ xuất danh sách khai báo",
+                   "thành công", "2 hồ sơ"):
         assert needle in out, needle
-    assert "Nguyễn Thị Lan" not in out and f"account:{addr(B)}" not in out
+    assert "Nguyễn Thị Lan" not in out and addr(B) not in out
+    assert not re.search(r"\b(link|staff_lookup|privacy_access|staff_export|ok|staff|account)\b", out), out
 
     assert await cli(runtime, "audit", "--staff", str(STAFF), "--csv") == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out.removeprefix("\ufeff"))))
-    assert rows[0][:3] == ["Thời điểm", "Người thực hiện", "Hành động"]
-    assert {r[2] for r in rows[1:]} == {"staff_lookup", "staff_export"} and all(r[1] == f"staff:{addr(STAFF)}" for r in rows[1:])
-    assert str(lan.id) in {r[4] for r in rows[1:]}
+    assert rows[0] == ["Thời điểm", "Người thực hiện", "Hành động", "Hồ sơ", "Kết quả", "Chi tiết"]
+    assert [(r[2], r[4]) for r in rows[1:]] == [("cán bộ tra cứu hồ sơ", "thành công"),
+                                                ("cán bộ tra cứu hồ sơ", "không tìm thấy"),
+                                                ("cán bộ xuất danh sách khai báo", "thành công")]
+    assert all(r[1] == f"Cán bộ Phạm Văn Đức ({addr(STAFF)})" for r in rows[1:])
+    assert str(lan.id) in {r[3] for r in rows[1:]}
     # Reading the trail is itself in the trail.
     queries = await audit(sessions, "audit_query")
     assert [q.resident_id for q in queries] == [lan.id, None]
