@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import func, select, update
 
@@ -21,6 +22,7 @@ from bot.cli import build_parser
 from bot.config import TIME_ZONE
 from dialogs import codes
 from dialogs.ports import Audience, Submission
+from locales import audit_labels
 from storage import export, privacy, stats
 from storage.broadcasts import Queue, create
 from storage.models import (
@@ -437,9 +439,10 @@ async def test_audit_answers_who_saw_or_changed_what_when(chat_factory, sessions
     today = datetime.now(TIME_ZONE).strftime("%d/%m/%Y")
     assert await cli(runtime, "audit", "--resident", codes.display(lan.code), "--since", today) == 0
     out = capsys.readouterr().out
-    for needle in ("liên kết tài khoản", "cán bộ tra cứu hồ sơ", f"Cán bộ Phạm Văn Đức ({addr(STAFF)})",
-                   "xem toàn bộ dữ liệu cá nhân", f"Người dân {addr(A)}", "cán bộ xuất danh sách khai báo",
-                   "thành công", "2 hồ sơ"):
+    action, outcome, kind = (partial(audit_labels.label, "vi", section) for section in ("action", "outcome", "kind"))
+    staff_named = f"{kind('staff')} Phạm Văn Đức ({addr(STAFF)})"
+    for needle in (action("link"), action("staff_lookup"), staff_named, action("privacy_access"),
+                   f"{kind('account')} {addr(A)}", action("staff_export"), outcome("ok"), "2 hồ sơ"):
         assert needle in out, needle
     assert "Nguyễn Thị Lan" not in out and addr(B) not in out
     assert not re.search(r"\b(link|staff_lookup|privacy_access|staff_export|ok|staff|account)\b", out), out
@@ -447,10 +450,10 @@ async def test_audit_answers_who_saw_or_changed_what_when(chat_factory, sessions
     assert await cli(runtime, "audit", "--staff", str(STAFF), "--csv") == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out.removeprefix("\ufeff"))))
     assert rows[0] == ["Thời điểm", "Người thực hiện", "Hành động", "Hồ sơ", "Kết quả", "Chi tiết"]
-    assert [(r[2], r[4]) for r in rows[1:]] == [("cán bộ tra cứu hồ sơ", "thành công"),
-                                                ("cán bộ tra cứu hồ sơ", "không tìm thấy"),
-                                                ("cán bộ xuất danh sách khai báo", "thành công")]
-    assert all(r[1] == f"Cán bộ Phạm Văn Đức ({addr(STAFF)})" for r in rows[1:])
+    assert [(r[2], r[4]) for r in rows[1:]] == [(action("staff_lookup"), outcome("ok")),
+                                                (action("staff_lookup"), outcome("not_found")),
+                                                (action("staff_export"), outcome("ok"))]
+    assert all(r[1] == staff_named for r in rows[1:])
     assert str(lan.id) in {r[3] for r in rows[1:]}
     # Reading the trail is itself in the trail.
     queries = await audit(sessions, "audit_query")

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import func, select, text
 
+import locales
 from bot.config import TIME_ZONE
+from locales import audit_labels
 from storage.models import AuditEntry, Broadcast, DeletionRequest, Link, Resident
 from tests.staffdata import KP1, OTHER_WARD, WARD
 from tests.web.conftest import (
@@ -320,7 +323,7 @@ async def test_audit_search_and_admin_staff_page(town, chat_factory, client):
     csrf = await sign_in(client, chat_factory, ADMIN_ID)
     await client.get(f"/residents/{rid}")
     html = await (await client.get("/audit", params={"resident": str(rid)})).text()
-    assert "xem hồ sơ cư dân" in html
+    assert locales.t("vi", "privacy.action.web_resident_view") in html
     assert (await client.get("/staff")).status == 200
     await client.post(f"/staff/{OTHER_STAFF_ID}/remove", data={"csrf": csrf})
     from storage import staff  # noqa: PLC0415
@@ -357,29 +360,33 @@ async def test_audit_page_speaks_in_labels_and_picks_staff_by_name(town, chat_fa
     await sign_in(client, chat_factory, ADMIN_ID)
     html = await (await client.get("/audit", params={"staff": mine})).text()
     rows = _table(html)
-    for label in ("Cán bộ", "Trần Thị Mai", "xem hồ sơ cư dân", "tìm cư dân trên bảng điều khiển",
-                  "thành công", "không tìm thấy", "future_thing (chưa có tên gọi)", "odd (chưa có tên gọi)"):
+    vi = partial(audit_labels.label, "vi")
+    for label in (vi("kind", "staff"), "Trần Thị Mai", vi("action", "web_resident_view"), vi("action", "web_search"),
+                  vi("outcome", "ok"), vi("outcome", "not_found"), vi("action", "future_thing"), vi("outcome", "odd")):
         assert label in rows, label
+    assert "future_thing (chưa có tên gọi)" in rows  # a code with no label yet still reads as something
     assert not re.search(r"\b(web_resident_view|web_search|web_signin|ok|not_found|staff)\b", rows), rows
     # An admin picks anyone by name (address as the second part), or anyone at all.
     assert '<label for="a-staff">' in html
     picker = _options(html)
-    assert picker[""] == "Bất kỳ ai"
+    assert picker[""] == locales.t("vi", "web.audit.anyone")
     assert picker[mine] == f"Trần Thị Mai · {mine}" and picker[theirs] == f"Lê Văn Hùng · {theirs}"
     assert re.search(rf'<option value="{mine}" selected>', html)
     # The date range still narrows the rows.
     today = datetime.now(TIME_ZONE).date()
     day_before = (today - timedelta(days=1)).isoformat()
     html = await (await client.get("/audit", params={"staff": mine, "until": day_before})).text()
-    assert not _table(html) and "Không có mục nào" in html
+    assert not _table(html) and locales.t("vi", "web.audit.none") in html
     html = await (await client.get("/audit", params={"staff": mine, "since": today.isoformat(),
                                                      "until": today.isoformat()})).text()
-    assert "xem hồ sơ cư dân" in _table(html)
+    assert vi("action", "web_resident_view") in _table(html)
 
     csrf = csrf_of(html)
     await client.post("/lang", data={"csrf": csrf, "locale": "en", "back": "/audit"})
     rows = _table(await (await client.get("/audit", params={"staff": mine})).text())
-    for label in ("Staff", "resident record viewed", "residents searched in the console", "done", "nothing found"):
+    en = partial(audit_labels.label, "en")
+    for label in (en("kind", "staff"), en("action", "web_resident_view"), en("action", "web_search"),
+                  en("outcome", "ok"), en("outcome", "not_found")):
         assert label in rows, label
 
     # A staff member picks only themselves, and reads no one else's actions.
@@ -387,7 +394,7 @@ async def test_audit_page_speaks_in_labels_and_picks_staff_by_name(town, chat_fa
     html = await (await client.get("/audit")).text()
     assert set(_options(html)) == {"", mine}
     assert (await client.get("/audit", params={"staff": theirs})).status == 403
-    assert "resident record viewed" in _table(await (await client.get("/audit", params={"staff": mine})).text())
+    assert en("action", "web_resident_view") in _table(await (await client.get("/audit", params={"staff": mine})).text())
 
 
 async def test_export_downloads(town, chat_factory, client):
