@@ -203,6 +203,13 @@ async def test_an_account_not_linked_is_refused_politely_with_nothing_disclosed(
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(DeletionRequest)) == 0
 
+    # Lan reads the refused attempts in her data, in words.
+    owner = chat_factory(A)
+    await owner.command("dulieucuatoi")
+    text = documents(owner)[f"du-lieu-ca-nhan-{lan.id}.txt"].decode("utf-8")
+    assert locales.t("vi", "privacy.doc.outcome", outcome=audit_labels.outcome("vi", "not_linked")) in text
+    assert "not_linked" not in text and "privacy_access" not in text
+
 
 # ---------------------------------------------------------------- /rutdongy
 
