@@ -20,8 +20,8 @@ from bot.config import TIME_ZONE
 from bot.terminal import help_text
 from dialogs import codes
 from dialogs.privacy import drop_person
-from locales import catalog, t
-from storage import privacy, sheets
+from locales import audit_labels, t
+from storage import privacy, sheets, staff
 from storage.audit import entry
 from storage.models import Resident
 
@@ -204,6 +204,16 @@ def _details(rt, details: dict) -> str:
     return ", ".join(parts)
 
 
+def _actor(rt, e, names: dict[str, str]) -> str:
+    """Who, in words; the address or login name stays, as it is what --staff takes."""
+    kind = audit_labels.kind(rt.settings.default_locale, e.actor_kind)
+    if not e.actor_id:
+        return kind
+    if e.actor_id in names:
+        return _say(rt, "actor_named", kind=kind, name=names[e.actor_id], id=e.actor_id)
+    return _say(rt, "actor", kind=kind, id=e.actor_id)
+
+
 @command
 async def cmd_audit(args, rt) -> int:
     if bool(args.resident) == bool(args.staff):
@@ -216,11 +226,11 @@ async def cmd_audit(args, rt) -> int:
         # Reading the trail is itself a read of who touched whom: it goes in the trail.
         s.add(entry("audit_query", actor_kind="cli", actor_id=_operator(), resident_id=rid,
                     details={"staff": staff_id, "since": since.date().isoformat(), "rows": len(found)}))
+        names = await staff.names(s, {e.actor_id for e in found if e.actor_kind == "staff" and e.actor_id})
     loc = rt.settings.default_locale
     head = _say(rt, "audit_head").split("|")
-    rows = [[_when(e.at), f"{e.actor_kind}:{e.actor_id}" if e.actor_id else e.actor_kind, e.action,
-             catalog(loc).get(f"privacy.action.{e.action}", ""),
-             e.resident_id or "", e.outcome, _details(rt, e.details)] for e in found]
+    rows = [[_when(e.at), _actor(rt, e, names), audit_labels.action(loc, e.action), e.resident_id or "",
+             audit_labels.outcome(loc, e.outcome), _details(rt, e.details)] for e in found]
     if args.csv:
         sheets.write_csv(None, head, rows, loc, out=sys.stdout)  # spreadsheet-safe, as every export
         return 0

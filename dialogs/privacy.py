@@ -21,7 +21,7 @@ from dialogs.home import menu_item
 from dialogs.link import RELATION_LABEL, contact, has_links, leave, named
 from dialogs.ports import Person
 from dialogs.questionnaire import BY_KEY, QUESTIONS, show
-from locales import catalog, t
+from locales import audit_labels, catalog, t
 
 # The action a command starts, and the audit action its refusals are recorded under.
 AUDIT = {"data": "privacy_access", "withdraw": "consent_withdraw", "erase": "deletion_request"}
@@ -233,9 +233,9 @@ def document_text(d: dict[str, Any], locale: str) -> str:
                        reason=_known(locale, f"security.reason.{q['reason']}.short", value(q["reason"]))))
         for q in d["deletion_requests"]])
     out += section("access", [
-        say("access_line", at=value(e["at"]), action=_known(locale, "privacy.action." + e["action"], e["action"]),
-            by=_known(locale, "privacy.actor." + e["by"], e["by"]),
-            outcome="" if e["outcome"] == "ok" else say("outcome", outcome=e["outcome"]))
+        say("access_line", at=value(e["at"]), action=audit_labels.action(locale, e["action"]),
+            by=audit_labels.label(locale, "actor", e["by"]),
+            outcome="" if e["outcome"] == "ok" else say("outcome", outcome=audit_labels.outcome(locale, e["outcome"])))
         for e in d["access_log"]])
     return "\n".join(out) + "\n"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from array import array
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -25,15 +24,16 @@ from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import CreateIndex
 
 from dialogs import codes
-from storage import code_vault, failpoints
-from storage.models import AuditEntry, Resident
+from storage import audit, code_vault, failpoints
+from storage.audit import entry
+from storage.models import Resident
 from storage.registry_check import Checker, clean, date_order, order_evidence, parse_birth
 from storage.registry_rows import (
     FileChangedError,
@@ -643,9 +643,7 @@ async def _code_constraint(conn: asyncpg.Connection, statement: str) -> None:
 async def _audit(conn: asyncpg.Connection, report: ImportReport, strict: bool, actor: str | None) -> None:
     details = {"added": report.added, "updated": report.updated, "unchanged": report.unchanged,
                "rejected": len(report.rejected), "strict": strict}
-    await conn.execute(
-        "INSERT INTO audit_log (actor_kind, actor_id, action, details) "
-        "VALUES ('cli', $1, 'import', $2::jsonb)", actor, json.dumps(details))
+    await audit.insert(conn, "import", actor_kind="cli", actor_id=actor, details=details)
 
 
 # ---------------------------------------------------------------- reading one resident
@@ -713,9 +711,8 @@ async def set_status(session: AsyncSession, resident_id: int, status: str, actor
     deceased residents leave statistics and reminders; their records stay."""
     await session.execute(update(Resident).where(Resident.id == resident_id)
                           .values(status=status, status_changed_at=func.now()))
-    await session.execute(insert(AuditEntry).values(
-        actor_kind="cli", actor_id=actor, action="resident_status", resident_id=resident_id,
-        details={"status": status}))
+    session.add(entry("resident_status", actor_kind="cli", actor_id=actor, resident_id=resident_id,
+                      details={"status": status}))
 
 
 async def resolve_ward(session: AsyncSession, typed: str) -> str | None:
@@ -754,6 +751,5 @@ async def reissue(session: AsyncSession, resident_id: int, actor: str | None = N
                 raise
     if found is None:
         return None
-    await session.execute(insert(AuditEntry).values(
-        actor_kind="cli", actor_id=actor, action="reissue", resident_id=resident_id, details={}))
+    session.add(entry("reissue", actor_kind="cli", actor_id=actor, resident_id=resident_id))
     return code

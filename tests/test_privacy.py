@@ -8,10 +8,12 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import func, select, update
 
@@ -20,6 +22,7 @@ from bot.cli import build_parser
 from bot.config import TIME_ZONE
 from dialogs import codes
 from dialogs.ports import Audience, Submission
+from locales import audit_labels
 from storage import export, privacy, stats
 from storage.broadcasts import Queue, create
 from storage.models import (
@@ -199,6 +202,13 @@ async def test_an_account_not_linked_is_refused_politely_with_nothing_disclosed(
     assert [(e.resident_id, e.outcome) for e in await audit(sessions, "deletion_request")] == [(lan.id, "not_linked")]
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(DeletionRequest)) == 0
+
+    # Lan reads the refused attempts in her data, in words.
+    owner = chat_factory(A)
+    await owner.command("dulieucuatoi")
+    text = documents(owner)[f"du-lieu-ca-nhan-{lan.id}.txt"].decode("utf-8")
+    assert locales.t("vi", "privacy.doc.outcome", outcome=audit_labels.outcome("vi", "not_linked")) in text
+    assert "not_linked" not in text and "privacy_access" not in text
 
 
 # ---------------------------------------------------------------- /rutdongy
@@ -423,9 +433,10 @@ async def test_audit_answers_who_saw_or_changed_what_when(chat_factory, sessions
     await link(chat_factory(A), lan)
     await link(chat_factory(B), other)
     async with sessions.begin() as s:
-        s.add(Staff(account=addr(STAFF), ward=WARD, role="staff"))
+        s.add(Staff(account=addr(STAFF), ward=WARD, role="staff", full_name="Phạm Văn Đức"))
     staff = chat_factory(STAFF)
     await staff.command("tracuu", lan.code)
+    await staff.command("tracuu", "KHONGCOAI")  # found nobody
     await chat_factory(A).command("dulieucuatoi")
     async with sessions.begin() as s:
         tbl = await export.table(s, WARD, "vi", TIME_ZONE)
@@ -435,16 +446,22 @@ async def test_audit_answers_who_saw_or_changed_what_when(chat_factory, sessions
     today = datetime.now(TIME_ZONE).strftime("%d/%m/%Y")
     assert await cli(runtime, "audit", "--resident", codes.display(lan.code), "--since", today) == 0
     out = capsys.readouterr().out
-    for needle in ("link", "staff_lookup", f"staff:{addr(STAFF)}", "privacy_access", f"account:{addr(A)}", "staff_export",
-                   "xem toàn bộ dữ liệu cá nhân", "2 hồ sơ"):
+    action, outcome, kind = (partial(audit_labels.label, "vi", section) for section in ("action", "outcome", "kind"))
+    staff_named = f"{kind('staff')} Phạm Văn Đức ({addr(STAFF)})"
+    for needle in (action("link"), action("staff_lookup"), staff_named, action("privacy_access"),
+                   f"{kind('account')} {addr(A)}", action("staff_export"), outcome("ok"), "2 hồ sơ"):
         assert needle in out, needle
-    assert "Nguyễn Thị Lan" not in out and f"account:{addr(B)}" not in out
+    assert "Nguyễn Thị Lan" not in out and addr(B) not in out
+    assert not re.search(r"\b(link|staff_lookup|privacy_access|staff_export|ok|staff|account)\b", out), out
 
     assert await cli(runtime, "audit", "--staff", str(STAFF), "--csv") == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out.removeprefix("\ufeff"))))
-    assert rows[0][:3] == ["Thời điểm", "Người thực hiện", "Hành động"]
-    assert {r[2] for r in rows[1:]} == {"staff_lookup", "staff_export"} and all(r[1] == f"staff:{addr(STAFF)}" for r in rows[1:])
-    assert str(lan.id) in {r[4] for r in rows[1:]}
+    assert rows[0] == ["Thời điểm", "Người thực hiện", "Hành động", "Hồ sơ", "Kết quả", "Chi tiết"]
+    assert [(r[2], r[4]) for r in rows[1:]] == [(action("staff_lookup"), outcome("ok")),
+                                                (action("staff_lookup"), outcome("not_found")),
+                                                (action("staff_export"), outcome("ok"))]
+    assert all(r[1] == staff_named for r in rows[1:])
+    assert str(lan.id) in {r[3] for r in rows[1:]}
     # Reading the trail is itself in the trail.
     queries = await audit(sessions, "audit_query")
     assert [q.resident_id for q in queries] == [lan.id, None]

@@ -320,9 +320,10 @@ async def test_terminal_reads_are_audited_with_the_operator(sessions, runtime, c
     capsys.readouterr()
     assert await cli(runtime, "audit", "--staff", "Chị Mai", "--csv") == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert [r[2] for r in rows[1:]] == ["cli_read", "cli_read"] and all(r[1] == "cli:Chị Mai" for r in rows[1:])
+    read, at_the_server = locales.t("vi", "privacy.action.cli_read"), locales.t("vi", "privacy.kind.cli")
+    assert [r[2] for r in rows[1:]] == [read, read] and all(r[1] == f"{at_the_server} Chị Mai" for r in rows[1:])
     assert await cli(runtime, "audit", "--resident", hoa.code, "--csv") == 0
-    assert len([r for r in csv.reader(io.StringIO(capsys.readouterr().out)) if "cli_read" in r]) == 3
+    assert len([r for r in csv.reader(io.StringIO(capsys.readouterr().out)) if read in r]) == 3
 
 
 async def test_another_code_secret_at_the_terminal_is_one_line(sessions, database_url, redis_url, redis_prefix):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from datetime import datetime, timedelta
 from functools import partial
+from itertools import groupby
 from pathlib import Path
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from bot.config import TIME_ZONE
 from dialogs.draft import drop_person
 from dialogs.ports import Audience
 from dialogs.staff import parse_when
-from locales import t
+from locales import audit_labels, t
 from storage import broadcasts, console, export, privacy, staff
 from storage.audit import entry
 from storage.models import Broadcast, DeletionRequest
@@ -188,7 +189,17 @@ async def audit(request: web.Request) -> web.Response:
     rows = rows[-500:][::-1]
     async with request.app[RT].sessions() as s:
         names = await staff.names(s, {r.actor_id for r in rows if r.actor_kind == "staff" and r.actor_id})
-    return render(request, "audit.html", {"rows": rows, "q": q, "searched": searched, "names": names})
+        # The staff picker: an admin picks anyone, a staff member only themselves (as the check above).
+        members = await staff.all_members(s) if member.is_admin else [member]
+    loc = locale_of(request)
+    return render(request, "audit.html", {
+        "rows": rows, "q": q, "searched": searched, "names": names, "staff_text": staff_text,
+        "groups": _by_ward(members), "key": console.staff_key, "label": partial(audit_labels.label, loc)})
+
+
+def _by_ward(members: list) -> list[tuple[str | None, list]]:
+    """Staff grouped by ward in the order given (admins, with no ward, last)."""
+    return [(ward, list(group)) for ward, group in groupby(members, key=lambda m: m.ward)]
 
 
 # ---------------------------------------------------------------- staff accounts (admins)

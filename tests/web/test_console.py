@@ -3,11 +3,15 @@ sessions, CSRF, ward scope, and each task's effect on the database and the audit
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import func, select, text
 
+import locales
 from bot.config import TIME_ZONE
+from locales import audit_labels
 from storage import registry
 from storage.models import AuditEntry, Broadcast, DeletionRequest, Link, Resident
 from tests.staffdata import KP1, OTHER_WARD, WARD
@@ -374,13 +378,78 @@ async def test_audit_search_and_admin_staff_page(town, chat_factory, client):
     csrf = await sign_in(client, chat_factory, ADMIN_ID)
     await client.get(f"/residents/{rid}")
     html = await (await client.get("/audit", params={"resident": str(rid)})).text()
-    assert "web_resident_view" in html
+    assert locales.t("vi", "privacy.action.web_resident_view") in html
     assert (await client.get("/staff")).status == 200
     await client.post(f"/staff/{OTHER_STAFF_ID}/remove", data={"csrf": csrf})
     from storage import staff  # noqa: PLC0415
 
     async with town.sessions() as s:
         assert f"telegram:{OTHER_STAFF_ID}" not in [m.account for m in await staff.all_members(s)]
+
+
+def _table(html: str) -> str:
+    return html.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in html else ""
+
+
+def _options(html: str) -> dict[str, str]:
+    """The staff picker: option value -> text."""
+    picker = html.split('<select id="a-staff"', 1)[1].split("</select>", 1)[0]
+    return dict(re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', picker))
+
+
+async def test_audit_page_speaks_in_labels_and_picks_staff_by_name(town, chat_factory, client):
+    from storage import staff  # noqa: PLC0415
+    from storage.audit import entry  # noqa: PLC0415
+
+    mine, theirs = f"telegram:{STAFF_ID}", f"telegram:{OTHER_STAFF_ID}"
+    async with town.sessions.begin() as s:
+        await staff.rename(s, mine, "Trần Thị Mai")
+        await staff.rename(s, theirs, "Lê Văn Hùng")
+    rid = await town.resident()
+    await sign_in(client, chat_factory, STAFF_ID)
+    await client.get(f"/residents/{rid}")
+    await client.get("/residents", params={"q": "không ai có tên này"})  # found nobody
+    async with town.sessions.begin() as s:  # a row written by a newer version, not labelled here yet
+        s.add(entry("future_thing", actor_kind="robot", actor_id=mine, resident_id=rid, outcome="odd"))
+
+    await sign_in(client, chat_factory, ADMIN_ID)
+    html = await (await client.get("/audit", params={"staff": mine})).text()
+    rows = _table(html)
+    vi = partial(audit_labels.label, "vi")
+    for label in (vi("kind", "staff"), "Trần Thị Mai", vi("action", "web_resident_view"), vi("action", "web_search"),
+                  vi("outcome", "ok"), vi("outcome", "not_found"), vi("action", "future_thing"), vi("outcome", "odd")):
+        assert label in rows, label
+    assert "future_thing (chưa có tên gọi)" in rows  # a code with no label yet still reads as something
+    assert not re.search(r"\b(web_resident_view|web_search|web_signin|ok|not_found|staff)\b", rows), rows
+    # An admin picks anyone by name (address as the second part), or anyone at all.
+    assert '<label for="a-staff">' in html
+    picker = _options(html)
+    assert picker[""] == locales.t("vi", "web.audit.anyone")
+    assert picker[mine] == f"Trần Thị Mai · {mine}" and picker[theirs] == f"Lê Văn Hùng · {theirs}"
+    assert re.search(rf'<option value="{mine}" selected>', html)
+    # The date range still narrows the rows.
+    today = datetime.now(TIME_ZONE).date()
+    day_before = (today - timedelta(days=1)).isoformat()
+    html = await (await client.get("/audit", params={"staff": mine, "until": day_before})).text()
+    assert not _table(html) and locales.t("vi", "web.audit.none") in html
+    html = await (await client.get("/audit", params={"staff": mine, "since": today.isoformat(),
+                                                     "until": today.isoformat()})).text()
+    assert vi("action", "web_resident_view") in _table(html)
+
+    csrf = csrf_of(html)
+    await client.post("/lang", data={"csrf": csrf, "locale": "en", "back": "/audit"})
+    rows = _table(await (await client.get("/audit", params={"staff": mine})).text())
+    en = partial(audit_labels.label, "en")
+    for label in (en("kind", "staff"), en("action", "web_resident_view"), en("action", "web_search"),
+                  en("outcome", "ok"), en("outcome", "not_found")):
+        assert label in rows, label
+
+    # A staff member picks only themselves, and reads no one else's actions.
+    await sign_in(client, chat_factory, STAFF_ID)
+    html = await (await client.get("/audit")).text()
+    assert set(_options(html)) == {"", mine}
+    assert (await client.get("/audit", params={"staff": theirs})).status == 403
+    assert en("action", "web_resident_view") in _table(await (await client.get("/audit", params={"staff": mine})).text())
 
 
 async def test_export_downloads(town, chat_factory, client):
