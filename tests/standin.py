@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 from telegram.request import BaseRequest, RequestData
 
@@ -223,8 +224,8 @@ class RecordingRequest(BaseRequest):
 
 def make_web_app(api: BotApi) -> web.Application:
     async def method(request: web.Request) -> web.Response:
-        if request.content_type == "application/json":
-            params = await request.json() if request.can_read_body else {}
+        if request.content_type == "application/json":  # orjson: the bench's harness runs this too
+            params = orjson.loads(await request.read()) if request.can_read_body else {}
         else:
             form = await request.post()
             params = {}
@@ -236,7 +237,7 @@ def make_web_app(api: BotApi) -> web.Application:
                     params[k] = v
             params.update(request.query)
         status, body = await api.handle(request.match_info["method"], _decode_params(params))
-        return web.json_response(body, status=status)
+        return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
     async def file(request: web.Request) -> web.Response:
         fid = request.match_info["path"].rsplit("/", 1)[-1].removesuffix(".jpg")
