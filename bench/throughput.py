@@ -205,6 +205,9 @@ async def main() -> None:
                                           env, args.users, args.rtt, args.seconds, "hi"))
             runs.append(await one_run("healthbot run", [sys.executable, "-m", "bot.cli", "run"],
                                       env, args.users, args.rtt, args.seconds, "/khaibao"))
+            for r in runs[-2:] if not args.no_baseline else runs[-1:]:
+                print(f"  {r['label']:22} {r['answered_per_s']:8.1f}/s  p99 {r['p99_ms']:6.0f} ms  "
+                      f"{r['cpu_ms_per_answer']:.2f} ms CPU/answer", file=sys.stderr)
     finally:
         admin = await asyncpg.connect(plain_url(server))
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

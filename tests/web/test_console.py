@@ -215,7 +215,7 @@ async def test_search_without_diacritics_and_by_phone(town, chat_factory, client
 
 async def test_a_name_is_found_by_its_end_then_by_its_words(town, chat_factory, client):
     ids = {name: await town.resident(name=name)
-           for name in ("Nguyễn Minh Tuấn", "Nguyễn Văn Tuấn Anh", "Lê Tuấn", "Trần Minh Tuấn Kiệt")}
+           for name in ("Nguyễn Minh Tuấn", "Nguyễn Văn Tuấn Anh", "Lê Tuấn", "Trần Minh Tuấn Kiệt", "Văn Nguyễn Hà")}
     await sign_in(client, chat_factory, STAFF_ID)
 
     async def found(q: str) -> set[str]:
@@ -226,11 +226,14 @@ async def test_a_name_is_found_by_its_end_then_by_its_words(town, chat_factory, 
     assert await found("minh tuan") == {"Nguyễn Minh Tuấn"}
     assert await found("tuan") == {"Nguyễn Minh Tuấn", "Lê Tuấn"}
     assert await found("nguyen minh tuan") == {"Nguyễn Minh Tuấn"}
-    # no name ends so: every word anywhere, then the last word only begun
+    # no name ends so: the names beginning so, as names are written
     assert await found("nguyen van") == {"Nguyễn Văn Tuấn Anh"}
+    # neither: every word anywhere, then the last word only begun
+    assert await found("van nguyen ha") == {"Văn Nguyễn Hà"}
+    assert await found("ha van") == {"Văn Nguyễn Hà"}
     assert await found("minh tuan k") == {"Trần Minh Tuấn Kiệt"}
     assert await found("nguyen tu") == {"Nguyễn Minh Tuấn", "Nguyễn Văn Tuấn Anh"}
-    assert await found("tua") == set(ids)
+    assert await found("tua") == set(ids) - {"Văn Nguyễn Hà"}
     assert await found("uan") == set()  # words are found from their start
 
 
@@ -494,7 +497,7 @@ async def test_import_shows_a_preview_then_applies(town, chat_factory, client):
     assert rows == [("Đỗ Văn Hùng", WARD), ("Hồ Thị Yến", WARD)]
     async with town.sessions() as s:  # a first load drops the indexes and builds them again
         names = set((await s.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'residents'"))).scalars())
-    assert {"ix_residents_name_end", "ix_residents_name_words", "ix_residents_not_active", "ix_residents_phone"} <= names
+    assert {"ix_residents_name_end", "ix_residents_name_start", "ix_residents_name_words", "ix_residents_not_active", "ix_residents_phone"} <= names
     assert "/residents/" in await (await client.get("/residents", params={"q": "ho thi yen"})).text()
     assert (await client.post("/import/apply", data={"csrf": csrf})).status == 400  # the file is gone
 

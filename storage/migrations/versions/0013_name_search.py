@@ -2,7 +2,7 @@
 residents who moved away or died found without reading the ward
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-01 13:30:00
 
 Staff type a given name, a middle and given name, or the whole name: the end of the name.
