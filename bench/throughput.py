@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import itertools
 import os
@@ -24,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -123,6 +125,27 @@ async def seed(db_url: str, users: int) -> None:
         await conn.close()
 
 
+@contextlib.asynccontextmanager
+async def seeded(users: int) -> AsyncIterator[tuple[str, str]]:
+    """A fresh database with `users` linked people, and the Redis to use; dropped after."""
+    data = ROOT / "var" / "bench"
+    server = os.environ.get("TEST_DATABASE_URL") or start_postgres(data)
+    redis_url = os.environ.get("TEST_REDIS_URL") or start_redis(data)
+    name = f"hb_bench_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(plain_url(server))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    db_url = with_database(server, name)
+    try:
+        await asyncio.to_thread(migrate.upgrade, db_url)
+        await seed(db_url, users)
+        yield db_url, redis_url
+    finally:
+        admin = await asyncpg.connect(plain_url(server))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 async def one_run(label: str, cmd: list[str], env: dict, users: int, rtt: float, seconds: float, first: str) -> dict:
     api = Measured(delay=rtt)
     runner, url = await serve(api)
@@ -185,16 +208,7 @@ async def main() -> None:
     args = ap.parse_args()
 
     data = ROOT / "var" / "bench"
-    server = os.environ.get("TEST_DATABASE_URL") or start_postgres(data)
-    redis_url = os.environ.get("TEST_REDIS_URL") or start_redis(data)
-    name = f"hb_bench_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(plain_url(server))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    db_url = with_database(server, name)
-    try:
-        await asyncio.to_thread(migrate.upgrade, db_url)
-        await seed(db_url, args.users)
+    async with seeded(args.users) as (db_url, redis_url):
         env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
         env.update(CODE_SECRET=CODE_SECRET, BOT_TOKEN=TOKEN, BOT_USERNAME="bench_bot", DATABASE_URL=db_url, REDIS_URL=redis_url,
                    LOG_LEVEL="WARNING", DATA_DIR=str(data))
@@ -208,10 +222,6 @@ async def main() -> None:
             for r in runs[-2:] if not args.no_baseline else runs[-1:]:
                 print(f"  {r['label']:22} {r['answered_per_s']:8.1f}/s  p99 {r['p99_ms']:6.0f} ms  "
                       f"{r['cpu_ms_per_answer']:.2f} ms CPU/answer", file=sys.stderr)
-    finally:
-        admin = await asyncpg.connect(plain_url(server))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     report(runs, args)
 
 

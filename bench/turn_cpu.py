@@ -21,16 +21,12 @@ import sys
 import time
 from pathlib import Path
 
-import asyncpg
 import uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.throughput import CODE_SECRET, FIRST_USER, NAV, TYPED, folded, seed  # noqa: E402
-from storage import migrate  # noqa: E402
-from storage.db import plain_url, with_database  # noqa: E402
-from storage.embedded import start_postgres, start_redis  # noqa: E402
+from bench.throughput import CODE_SECRET, FIRST_USER, NAV, TYPED, folded, seeded  # noqa: E402
 
 
 class Recorded:
@@ -96,25 +92,11 @@ async def main() -> None:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    data = ROOT / "var" / "bench"
-    server = os.environ.get("TEST_DATABASE_URL") or start_postgres(data)
-    redis_url = os.environ.get("TEST_REDIS_URL") or start_redis(data)
-    name = f"hb_turn_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(plain_url(server))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    db_url = with_database(server, name)
-    try:
-        await asyncio.to_thread(migrate.upgrade, db_url)
-        await seed(db_url, args.users)
+    async with seeded(args.users) as (db_url, redis_url):
         pipeline, full = [], []
         for _ in range(args.repeat):  # alternately, so both see the same moments of the machine
             pipeline.append(await run(db_url, redis_url, args.users, args.rounds, step=False))
             full.append(await run(db_url, redis_url, args.users, args.rounds, step=True))
-    finally:
-        admin = await asyncpg.connect(plain_url(server))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     base, ours = statistics.median(pipeline), statistics.median(full)
     print(f"\n{args.users} people, {args.rounds} rounds, {args.repeat} run(s) each (medians)\n")
     print(f"{'':42}{'CPU ms per turn':>18}")
