@@ -8,15 +8,21 @@ middlewares and headers leave them exactly as they are without the console.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from redis.exceptions import RedisError
 
+from dialogs.ports import Unavailable
+from storage.db import UNREACHABLE
 from web import auth, fhir_download, home, imports, residents, tasks, telegram_login
 from web.auth import FOREIGN, is_console
 from web.pages import QUARTERS, render
+
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 # No inline scripts or styles, nothing from elsewhere; no Referer (a sign-in link's token
@@ -32,6 +38,7 @@ ERRORS = {400: ("web.error.400.title", "web.error.400.text"), 401: ("web.error.4
           403: ("web.error.403.title", "web.error.403.text"), 404: ("web.error.404.title", "web.error.404.text"),
           405: ("web.error.400.title", "web.error.400.text")}
 MAX_UPLOAD = 50 * 1024 * 1024  # a registry file
+STORES_AWAY = (Unavailable, RedisError, *UNREACHABLE)
 
 @web.middleware
 async def errors(request: web.Request, handler) -> web.StreamResponse:
@@ -44,6 +51,9 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
         if e.status in ERRORS:
             return render(request, "error.html", {"msg": ERRORS[e.status]}, status=e.status)
         raise
+    except STORES_AWAY as e:  # PostgreSQL or Redis away: say so, nothing was changed half-way
+        log.warning("console page not served, a store is away: %s", type(e).__name__)
+        return render(request, "error.html", {"msg": ("web.error.503.title", "web.error.503.text")}, status=503)
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

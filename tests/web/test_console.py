@@ -517,3 +517,22 @@ async def test_unlock_a_card_locked_by_wrong_birth_years(town, chat_factory, cli
     assert await store.count(link._year_key(4343, rid)) == 1
     assert "bị khóa" not in await (await client.get(f"/residents/{rid}")).text()
     assert (await audit(town.sessions, "web_unlock"))[0].details == {"accounts": 1}
+
+
+async def test_a_database_away_gets_a_plain_busy_page(town, chat_factory, client, runtime):
+    """PostgreSQL unreachable mid-session (a real refused connection): 503 and the busy page
+    in Vietnamese, never a bare 500."""
+    from storage.db import make_engine, make_sessions  # noqa: PLC0415
+
+    await sign_in(client, chat_factory, STAFF_ID)
+    dead = make_engine("postgresql://postgres@127.0.0.1:1/none")
+    kept, runtime.services.staff.sessions = runtime.services.staff.sessions, make_sessions(dead)
+    try:
+        r = await client.get("/")
+        assert r.status == 503
+        html = await r.text()
+        assert "Hệ thống đang bận" in html and "Traceback" not in html
+    finally:
+        runtime.services.staff.sessions = kept
+        await dead.dispose()
+    assert (await client.get("/")).status == 200  # back once it is
