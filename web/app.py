@@ -38,7 +38,8 @@ ERRORS = {400: ("web.error.400.title", "web.error.400.text"), 401: ("web.error.4
           403: ("web.error.403.title", "web.error.403.text"), 404: ("web.error.404.title", "web.error.404.text"),
           405: ("web.error.400.title", "web.error.400.text")}
 MAX_UPLOAD = 50 * 1024 * 1024  # a registry file
-STORES_AWAY = (Unavailable, RedisError, *UNREACHABLE)
+# PostgreSQL or Redis away; not every OSError: a browser that hung up mid-download is not one.
+STORES_AWAY = (Unavailable, RedisError, ConnectionRefusedError, *(e for e in UNREACHABLE if e is not OSError))
 
 @web.middleware
 async def errors(request: web.Request, handler) -> web.StreamResponse:

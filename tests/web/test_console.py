@@ -534,5 +534,12 @@ async def test_a_database_away_gets_a_plain_busy_page(town, chat_factory, client
         assert "Hệ thống đang bận" in html and "Traceback" not in html
     finally:
         runtime.services.staff.sessions = kept
+    # signed in, then the page's own reads refused (the session checks still pass)
+    kept, runtime.sessions = runtime.sessions, make_sessions(dead)
+    try:
+        r = await client.get("/residents", params={"q": "nguyen van"})
+        assert r.status == 503 and "Hệ thống đang bận" in await r.text()
+    finally:
+        runtime.sessions = kept
         await dead.dispose()
     assert (await client.get("/")).status == 200  # back once it is
