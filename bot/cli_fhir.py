@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.terminal import help_text, who_ran
-from locales import t
+from bot.terminal import helps, sayer, who_ran
 from storage import staff
 from storage.fhir import export as fhir_export
 from storage.fhir.push import Checkpoint, Pushed, PushError, push, remaining
@@ -22,8 +21,7 @@ from storage.fhir.push import Checkpoint, Pushed, PushError, push, remaining
 EXPORT_FORMATS = {"fhir": "ndjson", "fhir-bundle": "bundle"}
 
 
-def _h(key: str) -> str:
-    return help_text(f"fhir.cli.help_{key}")
+_h = helps("fhir.cli.help_")
 
 
 def register(subparsers) -> None:
@@ -43,8 +41,7 @@ def register(subparsers) -> None:
     u.set_defaults(func=cmd_push)
 
 
-def _say(rt, msg: str, **vars) -> str:
-    return t(rt.settings.default_locale, f"fhir.cli.{msg}", **vars)
+_say = sayer("fhir.cli.")
 
 
 def _fail(line: str) -> int:

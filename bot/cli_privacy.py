@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.channels.base import Outgoing, SendError, split
 from bot.cli_staff import Bad, _operator, command
 from bot.config import TIME_ZONE
-from bot.terminal import help_text
+from bot.terminal import help_text, helps, sayer
 from dialogs import codes
 from dialogs.privacy import drop_person
 from locales import audit_labels, t
@@ -28,8 +28,7 @@ from storage.models import Resident
 SINCE_DAYS = 30  # `audit` without --since looks this far back
 
 
-def _h(key: str) -> str:
-    return help_text(f"privacy.cli.help_{key}")
+_h = helps("privacy.cli.help_")
 
 
 def register(subparsers) -> None:
@@ -51,8 +50,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_audit)
 
 
-def _say(rt, msg: str, **vars) -> str:
-    return t(rt.settings.default_locale, f"privacy.cli.{msg}", **vars)
+_say = sayer("privacy.cli.")
 
 
 def _when(at: datetime) -> str:

@@ -21,7 +21,7 @@ import asyncpg
 from bot import cli_links
 from bot.card_page import card_url
 from bot.progress import Bar
-from bot.terminal import audit_read, help_text, who_ran
+from bot.terminal import audit_read, helps, who_ran
 from dialogs import codes
 from dialogs.parsers import show_phone
 from locales import formatting, t
@@ -36,12 +36,10 @@ MAX_REJECTIONS_SHOWN = 200
 FORMATS = ("pdf", "png", "svg")
 
 
-def _h(key: str) -> str:
-    return help_text(f"registry.help.{key}")
+_h = helps("registry.help.")
 
 
-def _h2(key: str) -> str:
-    return help_text(f"registry.help2.{key}")
+_h2 = helps("registry.help2.")
 
 
 def register(subparsers, common: argparse.ArgumentParser | None = None) -> None:

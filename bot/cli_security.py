@@ -11,13 +11,10 @@ from __future__ import annotations
 import sys
 
 from bot.config import TIME_ZONE
-from bot.terminal import help_text, who_ran
-from locales import t
+from bot.terminal import helps, sayer, who_ran
 from storage import registry, security
 
-
-def _h(key: str) -> str:
-    return help_text(f"security.cli.help_{key}")
+_h = helps("security.cli.help_")
 
 
 def register(subparsers) -> None:
@@ -29,8 +26,7 @@ def register(subparsers) -> None:
     sub.add_parser("locks", help=_h("locks")).set_defaults(func=cmd_locks)
 
 
-def _say(rt, msg: str, **vars) -> str:
-    return t(rt.settings.default_locale, f"security.cli.{msg}", **vars)
+_say = sayer("security.cli.")
 
 
 async def cmd_unlock(args, rt) -> int:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from bot.broadcaster import duration, tally, worker_loop
 from bot.config import TIME_ZONE
 from bot.render import text_of
-from bot.terminal import help_text, who_ran
+from bot.terminal import helps, sayer, who_ran
 from dialogs.core import Reply
 from dialogs.ports import Audience
 from dialogs.staff import MAX_DAYS, MESSAGE_LIMIT, describe, parse_when
@@ -26,9 +26,7 @@ from storage.audit import entry
 from storage.models import Staff
 from storage.registry_check import Bad as BadCell
 
-
-def _h(key: str) -> str:
-    return help_text(f"staff.cli.help_{key}")
+_h = helps("staff.cli.help_")
 
 
 def register(subparsers) -> None:
@@ -68,8 +66,7 @@ class Bad(Exception):
     """Bad input: one line, exit code 2."""
 
 
-def _say(rt, msg: str, **vars) -> str:
-    return t(rt.settings.default_locale, f"staff.cli.{msg}", **vars)
+_say = sayer("staff.cli.")
 
 
 def _fail(line: str) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from collections.abc import Callable
 
 from locales import DEFAULT, available, t
 
@@ -54,6 +55,16 @@ def terminal_locale() -> str:
 def help_text(msg_id: str) -> str:
     """A command-line help text (printed before the settings are loaded)."""
     return t(terminal_locale(), msg_id)
+
+
+def helps(prefix: str) -> Callable[[str], str]:
+    """A command module's help texts: `helps("fhir.cli.help_")("ward")`."""
+    return lambda key: help_text(prefix + key)
+
+
+def sayer(prefix: str) -> Callable[..., str]:
+    """A command module's messages, in the configured language: `sayer("fhir.cli.")(rt, "done", n=3)`."""
+    return lambda rt, msg, **vars: t(rt.settings.default_locale, prefix + msg, **vars)
 
 
 def interrupted() -> int:
