@@ -21,7 +21,7 @@ from storage.fhir.push import Checkpoint, Pushed, PushError, push, remaining
 EXPORT_FORMATS = {"fhir": "ndjson", "fhir-bundle": "bundle"}
 
 
-_h = helps("fhir.cli.help_")
+_h = helps("fhir.cli.", "help_")
 
 
 def register(subparsers) -> None:

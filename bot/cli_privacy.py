@@ -28,7 +28,7 @@ from storage.models import Resident
 SINCE_DAYS = 30  # `audit` without --since looks this far back
 
 
-_h = helps("privacy.cli.help_")
+_h = helps("privacy.cli.", "help_")
 
 
 def register(subparsers) -> None:

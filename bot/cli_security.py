@@ -14,7 +14,7 @@ from bot.config import TIME_ZONE
 from bot.terminal import helps, sayer, who_ran
 from storage import registry, security
 
-_h = helps("security.cli.help_")
+_h = helps("security.cli.", "help_")
 
 
 def register(subparsers) -> None:

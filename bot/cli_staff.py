@@ -26,7 +26,7 @@ from storage.audit import entry
 from storage.models import Staff
 from storage.registry_check import Bad as BadCell
 
-_h = helps("staff.cli.help_")
+_h = helps("staff.cli.", "help_")
 
 
 def register(subparsers) -> None:

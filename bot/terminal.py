@@ -57,9 +57,10 @@ def help_text(msg_id: str) -> str:
     return t(terminal_locale(), msg_id)
 
 
-def helps(prefix: str) -> Callable[[str], str]:
-    """A command module's help texts: `helps("fhir.cli.help_")("ward")`."""
-    return lambda key: help_text(prefix + key)
+def helps(section: str, lead: str = "") -> Callable[[str], str]:
+    """A command module's help texts: `helps("fhir.cli.", "help_")("ward")` reads
+    fhir.cli.help_ward (`section` ends with a dot: the catalog test reads it as a prefix)."""
+    return lambda key: help_text(section + lead + key)
 
 
 def sayer(prefix: str) -> Callable[..., str]:
